@@ -1,0 +1,3 @@
+from archiver.cli.main import main
+
+main()

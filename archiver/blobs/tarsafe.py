@@ -1,0 +1,238 @@
+"""File trees over a tar (indexed once, read by offset) or a directory, refusing escapes.
+
+Both trees answer the same questions: which regular files exist, how big they are, and a
+stream of one of them. Names are normalised (``./a//b`` -> ``a/b``); absolute names, ``..``
+components, duplicate members and links that leave the tree are refused as InputError.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from archiver.blobs import limits
+from archiver.errors import InputError, NotFound
+
+_MAX_LINK_HOPS = 40
+
+
+def normalise_name(name: str, origin: str) -> str:
+    """A member name as a clean relative POSIX path; refuse absolute names and ``..``."""
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise InputError(f"{origin}: unsafe member name {name!r}: absolute path")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise InputError(f"{origin}: unsafe member name {name!r}: '..' component")
+    return "/".join(parts)
+
+
+class Tree(Protocol):
+    """A read-only file tree: a tar archive or a directory."""
+
+    origin: str
+
+    def exists(self, name: str) -> bool: ...
+
+    def size(self, name: str) -> int: ...
+
+    def open(self, name: str) -> BinaryIO: ...
+
+    def files(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class _Member:
+    name: str
+    kind: str  # "file", "dir", "symlink", "hardlink", "other"
+    offset: int
+    size: int
+    linkname: str
+
+
+class _Section(io.RawIOBase):
+    """``size`` bytes of a file descriptor from ``offset``, read with pread (no shared seek)."""
+
+    def __init__(self, fd: int, offset: int, size: int) -> None:
+        super().__init__()
+        self._fd, self._offset, self._size, self._pos = fd, offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, min(self._size, base + pos))
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        data = os.pread(self._fd, want, self._offset + self._pos)
+        if not data:
+            return 0
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+class TarTree:
+    """A tar file indexed once; members are read in place by offset."""
+
+    def __init__(self, file: BinaryIO, origin: str) -> None:
+        self.origin = origin
+        self._file = file
+        self._fd = file.fileno()
+        self._members: dict[str, _Member] = {}
+        self._index()
+
+    def _index(self) -> None:
+        total = os.fstat(self._fd).st_size
+        self._file.seek(0)
+        try:
+            archive = tarfile.open(fileobj=self._file, mode="r:")  # noqa: SIM115
+            count = 0
+            while True:
+                info = archive.next()
+                if info is None:
+                    break
+                count += 1
+                if count > limits.MAX_TAR_MEMBERS:
+                    raise InputError(f"{self.origin}: more than {limits.MAX_TAR_MEMBERS} members")
+                self._add(info, total)
+                archive.members.clear()  # type: ignore[attr-defined]  # our index only: flat memory
+        except tarfile.ReadError as exc:
+            if total == 0 or "empty file" in str(exc):
+                raise InputError(f"{self.origin}: empty file, not an image archive") from None
+            raise InputError(f"{self.origin}: not a readable tar archive ({exc})") from None
+        except (tarfile.TarError, EOFError) as exc:
+            raise InputError(f"{self.origin}: truncated or corrupt tar ({exc})") from None
+
+    def _add(self, info: tarfile.TarInfo, total: int) -> None:
+        name = normalise_name(info.name, self.origin)
+        if not name:
+            return
+        if info.isreg():
+            kind = "file"
+        elif info.isdir():
+            kind = "dir"
+        elif info.issym():
+            kind = "symlink"
+        elif info.islnk():
+            kind = "hardlink"
+        else:
+            kind = "other"
+        if kind == "file" and info.offset_data + info.size > total:
+            raise InputError(
+                f"{self.origin}: truncated tar: member {name} needs {info.size} bytes, "
+                f"the file ends first"
+            )
+        previous = self._members.get(name)
+        if previous is not None and not (previous.kind == kind == "dir"):
+            raise InputError(f"{self.origin}: duplicate tar member {name!r}")
+        if kind in ("symlink", "hardlink"):
+            self._check_link(name, info.linkname, kind)
+        self._members[name] = _Member(name, kind, info.offset_data, info.size, info.linkname)
+
+    def _check_link(self, name: str, target: str, kind: str) -> None:
+        if target.startswith("/"):
+            raise InputError(f"{self.origin}: unsafe link {name!r} -> {target!r}: absolute target")
+        base = posixpath.dirname(name) if kind == "symlink" else ""
+        joined = posixpath.normpath(posixpath.join(base, target))
+        if joined == ".." or joined.startswith("../"):
+            raise InputError(
+                f"{self.origin}: unsafe link {name!r} -> {target!r}: leaves the archive"
+            )
+
+    def _resolve(self, name: str) -> _Member:
+        current = normalise_name(name, self.origin)
+        for _ in range(_MAX_LINK_HOPS):
+            member = self._members.get(current)
+            if member is None:
+                raise NotFound(f"{self.origin}: no member {current!r}")
+            if member.kind == "file":
+                return member
+            if member.kind == "symlink":
+                target = posixpath.join(posixpath.dirname(current), member.linkname)
+            elif member.kind == "hardlink":
+                target = member.linkname
+            else:
+                raise InputError(f"{self.origin}: member {current!r} is not a regular file")
+            current = normalise_name(posixpath.normpath(target), self.origin)
+        raise InputError(f"{self.origin}: too many links resolving {name!r}")
+
+    def exists(self, name: str) -> bool:
+        try:
+            self._resolve(name)
+        except NotFound:
+            return False
+        return True
+
+    def size(self, name: str) -> int:
+        return self._resolve(name).size
+
+    def open(self, name: str) -> BinaryIO:
+        member = self._resolve(name)
+        return io.BufferedReader(_Section(self._fd, member.offset, member.size))
+
+    def files(self) -> list[str]:
+        return [m.name for m in self._members.values() if m.kind != "dir"]
+
+
+class DirTree:
+    """A directory; symlinks are followed only while they stay inside it."""
+
+    def __init__(self, root: Path, origin: str) -> None:
+        self.origin = origin
+        self._root = root.resolve()
+
+    def _path(self, name: str) -> Path:
+        clean = normalise_name(name, self.origin)
+        path = self._root / clean
+        real = path.resolve()
+        if real != self._root and self._root not in real.parents:
+            raise InputError(f"{self.origin}: unsafe path {clean!r}: a link leaves the directory")
+        return real
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def size(self, name: str) -> int:
+        path = self._path(name)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise NotFound(f"{self.origin}: no file {name!r}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{self.origin}: {name!r} is not a regular file")
+        return st.st_size
+
+    def open(self, name: str) -> BinaryIO:
+        path = self._path(name)
+        try:
+            return path.open("rb")
+        except FileNotFoundError:
+            raise NotFound(f"{self.origin}: no file {name!r}") from None
+        except IsADirectoryError:
+            raise InputError(f"{self.origin}: {name!r} is not a regular file") from None
+
+    def files(self) -> list[str]:
+        out = []
+        for dirpath, _dirs, names in os.walk(self._root):
+            for n in names:
+                out.append(
+                    os.path.relpath(os.path.join(dirpath, n), self._root).replace(os.sep, "/")
+                )
+        return sorted(out)

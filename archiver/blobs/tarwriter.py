@@ -1,0 +1,67 @@
+"""A deterministic tar writer that streams member bodies (never buffers a layer)."""
+
+from __future__ import annotations
+
+import tarfile
+from typing import BinaryIO
+
+from archiver.blobs import limits
+from archiver.errors import IntegrityError
+
+_BLOCK = tarfile.BLOCKSIZE
+_RECORD = tarfile.RECORDSIZE
+
+
+class TarWriter:
+    """Write members with fixed metadata (mtime 0, root, 0644/0755), so output is reproducible."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._written = 0
+
+    def _header(self, name: str, size: int, kind: bytes, mode: int) -> None:
+        info = tarfile.TarInfo(name)
+        info.size = size
+        info.type = kind
+        info.mode = mode
+        info.mtime = 0
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        self._emit(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+
+    def _emit(self, data: bytes) -> None:
+        self._out.write(data)
+        self._written += len(data)
+
+    def _pad(self, size: int) -> None:
+        remainder = size % _BLOCK
+        if remainder:
+            self._emit(b"\0" * (_BLOCK - remainder))
+
+    def add_dir(self, name: str) -> None:
+        self._header(name.rstrip("/") + "/", 0, tarfile.DIRTYPE, 0o755)
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self._header(name, len(data), tarfile.REGTYPE, 0o644)
+        self._emit(data)
+        self._pad(len(data))
+
+    def add_stream(self, name: str, size: int, stream: BinaryIO) -> None:
+        """Copy ``stream`` (read to its end, so a verifying stream checks itself) as ``name``."""
+        self._header(name, size, tarfile.REGTYPE, 0o644)
+        copied = 0
+        while chunk := stream.read(limits.COPY_CHUNK):
+            copied += len(chunk)
+            if copied > size:
+                raise IntegrityError(name, name, f"more than the {size} bytes declared")
+            self._emit(chunk)
+        if copied != size:
+            raise IntegrityError(name, name, f"truncated: got {copied} of {size} bytes")
+        self._pad(size)
+
+    def close(self) -> None:
+        """Two zero blocks, then pad to a whole record, as tar does."""
+        self._emit(b"\0" * (2 * _BLOCK))
+        remainder = self._written % _RECORD
+        if remainder:
+            self._emit(b"\0" * (_RECORD - remainder))

@@ -1,0 +1,81 @@
+"""A reader that hashes as it reads, stops at the declared size, and fails loudly."""
+
+from __future__ import annotations
+
+import io
+from typing import Any, BinaryIO
+
+from archiver.errors import IntegrityError
+from archiver.model.digest import Digest
+
+
+class VerifyingReader(io.RawIOBase):
+    """Wrap ``stream`` so that reading it to EOF proves it is ``size`` bytes hashing to ``digest``.
+
+    More bytes than ``size`` fail at once (the decompression-bomb guard), fewer fail at EOF
+    as truncation, and a wrong hash fails at EOF with got/want. Callers must read until
+    ``read()`` returns ``b""``: that is when the digest is checked.
+    """
+
+    def __init__(self, stream: BinaryIO, digest: Digest, size: int, origin: str) -> None:
+        super().__init__()
+        self._stream = stream
+        self._digest = digest
+        self._size = size
+        self._origin = origin
+        self._hasher = digest.hasher()
+        self._count = 0
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._done:
+            return b""
+        remaining = self._size - self._count
+        want = remaining if size is None or size < 0 else min(size, remaining)
+        if want <= 0:
+            if self._stream.read(1):
+                raise self._error(f"size exceeded: more than the {self._size} bytes declared")
+            self._finish()
+            return b""
+        chunk = self._stream.read(want)
+        if not chunk:
+            raise self._error(f"truncated: got {self._count} of {self._size} bytes")
+        self._count += len(chunk)
+        self._hasher.update(chunk)
+        return chunk
+
+    def _finish(self) -> None:
+        got = Digest(self._digest.algorithm, self._hasher.hexdigest())
+        self._done = True
+        if got != self._digest:
+            raise self._error(
+                f"digest mismatch: got {got}, want {self._digest} after {self._count} bytes"
+            )
+
+    def _error(self, detail: str) -> IntegrityError:
+        self._done = True
+        return IntegrityError(self._origin, str(self._digest), detail)
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            super().close()
+
+
+def drain(stream: BinaryIO | VerifyingReader, chunk: int = 1024 * 1024) -> int:
+    """Read ``stream`` to its end (verifying it, if it verifies) and return the byte count."""
+    total = 0
+    while True:
+        data = stream.read(chunk)
+        if not data:
+            return total
+        total += len(data)

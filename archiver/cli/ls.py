@@ -1,0 +1,132 @@
+"""``archiver ls ARCHIVE``: the images of an archive, as ``docker images`` lists them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from archiver.cli import common, output
+from archiver.engine import catalog
+from archiver.engine.catalog import ImageRecord
+from archiver.errors import InputError
+from archiver.model.reference import Reference, match_reference
+
+DEFAULT_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+DIGESTS_TABLE = (
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+)
+NONE = "<none>"
+
+
+def rows(records: list[ImageRecord], no_trunc: bool = False) -> list[dict[str, Any]]:
+    """One row per (image, name), dangling images once with ``<none>``; docker's fields."""
+    out = []
+    for record in records:
+        names: list[tuple[Reference | None, str | None]] = [(r, None) for r in record.entry.refs]
+        names += [(None, t) for t in record.entry.tags]
+        for ref, tag in names or [(None, None)]:
+            out.append(_row(record, ref, tag, no_trunc))
+    return out
+
+
+def _row(
+    record: ImageRecord, ref: Reference | None, tag: str | None, no_trunc: bool
+) -> dict[str, Any]:
+    config = record.config
+    if ref is not None:
+        repository, shown_tag = ref.familiar_name, ref.tag or NONE
+    else:
+        repository, shown_tag = NONE, tag or NONE
+    image_id = str(record.id) if no_trunc else record.id.short()
+    return {
+        "Repository": repository,
+        "Tag": shown_tag,
+        "ID": image_id,
+        "Digest": str(record.digest) if record.digest else NONE,
+        "CreatedSince": output.since(config.created),
+        "CreatedAt": config.created or "",
+        "Size": output.human_size(record.size),
+        "VirtualSize": output.human_size(record.size),
+        "SharedSize": "N/A",
+        "UniqueSize": "N/A",
+        "Containers": "N/A",
+        "_json": {
+            "reference": str(ref) if ref is not None else None,
+            "repository": repository,
+            "tag": shown_tag,
+            "id": str(record.id),
+            "digest": str(record.digest) if record.digest else None,
+            "created": config.created,
+            "size": record.size,
+            "platform": str(record.image.platform) if record.image.platform else None,
+            "layers": [str(d) for d in config.diff_ids],
+        },
+        "_dangling": ref is None and tag is None,
+        "_ref": ref,
+    }
+
+
+def _filter(all_rows: list[dict[str, Any]], filters: tuple[str, ...]) -> list[dict[str, Any]]:
+    dangling: bool | None = None
+    patterns: list[str] = []
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if key == "dangling" and sep and value.lower() in ("true", "false", "1", "0"):
+            dangling = value.lower() in ("true", "1")
+        elif key == "reference" and sep and value:
+            patterns.append(value)
+        else:
+            raise InputError(
+                f"invalid filter {item!r}: use dangling=true|false or reference=PATTERN"
+            )
+    kept = []
+    for row in all_rows:
+        if dangling is not None and row["_dangling"] != dangling:
+            continue
+        if patterns and not (
+            row["_ref"] is not None and any(match_reference(p, row["_ref"]) for p in patterns)
+        ):
+            continue
+        kept.append(row)
+    return kept
+
+
+@click.command("ls")
+@click.argument("archive")
+@click.option("-a", "--all", "show_all", is_flag=True, help="Accepted for docker compatibility.")
+@click.option("--digests", is_flag=True, help="Show digests.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
+@click.option(
+    "-f", "--filter", "filters", multiple=True, help="dangling=true|false, reference=PATTERN"
+)
+@click.option(
+    "--format", "template", help="Go template, or 'table ...', as docker images --format."
+)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per (image, tag).")
+@common.platform_option
+def command(
+    archive: str,
+    show_all: bool,
+    digests: bool,
+    no_trunc: bool,
+    quiet: bool,
+    filters: tuple[str, ...],
+    template: str | None,
+    as_json: bool,
+    platform: str | None,
+) -> None:
+    """List the images of ARCHIVE like `docker images`."""
+    with common.opened(archive) as (source, _ref):
+        listed = _filter(
+            rows(catalog.records(source, common.parse_platform(platform)), no_trunc), filters
+        )
+    if as_json:
+        click.echo(output.to_json([row["_json"] for row in listed]))
+    elif quiet:
+        click.echo("\n".join(dict.fromkeys(row["ID"] for row in listed)) or "", nl=bool(listed))
+    else:
+        text = output.render_rows(template, DIGESTS_TABLE if digests else DEFAULT_TABLE, listed)
+        if text:
+            click.echo(text)

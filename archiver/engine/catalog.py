@@ -1,0 +1,115 @@
+"""Images as a user names them: records for ls/inspect/history, and IMAGE argument lookup."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from archiver.engine.graph import ImageNode, Root, resolve
+from archiver.errors import Conflict, InputError, NotFound
+from archiver.model.digest import Digest
+from archiver.model.documents import ImageConfig
+from archiver.model.platform import Platform
+from archiver.model.reference import Reference
+from archiver.places.base import ImageEntry, Source
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One top-level image, seen as docker shows it (the chosen platform's config)."""
+
+    root: Root
+    image: ImageNode
+
+    @property
+    def entry(self) -> ImageEntry:
+        return self.root.entry
+
+    @property
+    def config(self) -> ImageConfig:
+        assert self.image.config is not None
+        return self.image.config
+
+    @property
+    def id(self) -> Digest:
+        return self.config.id
+
+    @property
+    def digest(self) -> Digest | None:
+        """The manifest (or index) digest, None where the input had no manifest."""
+        return None if self.entry.synthetic else self.entry.descriptor.digest
+
+    @property
+    def size(self) -> int:
+        """Bytes of the layers as stored."""
+        return sum(layer.size for layer in self.image.manifest.layers)
+
+    @property
+    def repo_digests(self) -> list[str]:
+        if self.digest is None:
+            return []
+        names = dict.fromkeys(ref.familiar_name for ref in self.entry.refs)
+        return [f"{name}@{self.digest}" for name in names]
+
+
+def records(source: Source, platform: Platform | None = None) -> list[ImageRecord]:
+    """Every image of ``source``; artifacts (no image config) are left out."""
+    out = []
+    for entry in source.images():
+        root = resolve(source, entry, [platform] if platform else None)
+        image = root.default_image(platform)
+        if image is not None:
+            out.append(ImageRecord(root, image))
+    return out
+
+
+def find(candidates: Sequence[ImageRecord], wanted: str, origin: str) -> ImageRecord:
+    """Resolve an IMAGE argument as docker does: reference, ID, unique ID prefix, digest."""
+    matches = find_all(candidates, wanted, origin)
+    if len(matches) > 1:
+        ids = ", ".join(sorted({m.id.short() for m in matches}))
+        raise Conflict(f"{origin}: {wanted!r} is ambiguous: it matches images {ids}")
+    return matches[0]
+
+
+def find_all(candidates: Sequence[ImageRecord], wanted: str, origin: str) -> list[ImageRecord]:
+    """Every record ``wanted`` names (several only for an ambiguous ID prefix)."""
+    text = wanted.removeprefix("sha256:")
+    is_hex = bool(text) and all(c in "0123456789abcdef" for c in text)
+    if is_hex:
+        by_id = [c for c in candidates if c.id.hex.startswith(text)]
+        if by_id:
+            return _unique(by_id)
+        by_digest = [
+            c for c in candidates if c.digest is not None and c.digest.hex.startswith(text)
+        ]
+        if by_digest and len(text) == 64:
+            return _unique(by_digest)
+    by_tag = [c for c in candidates if wanted in c.entry.tags]
+    if by_tag:
+        return by_tag
+    try:
+        ref = Reference.parse(wanted)
+    except InputError:
+        if is_hex:
+            raise NotFound(f"{origin}: no image with ID {wanted}") from None
+        raise
+    found = [c for c in candidates if _names(c, ref)]
+    if not found:
+        raise NotFound(f"{origin}: no image {ref.familiar()}")
+    return found
+
+
+def _names(record: ImageRecord, ref: Reference) -> bool:
+    if ref.digest is not None:
+        return record.digest == ref.digest and (
+            any(r.name == ref.name for r in record.entry.refs) or not record.entry.refs
+        )
+    return any(r.name == ref.name and r.tag == ref.tag for r in record.entry.refs)
+
+
+def _unique(found: list[ImageRecord]) -> list[ImageRecord]:
+    by_id: dict[Digest, ImageRecord] = {}
+    for record in found:
+        by_id.setdefault(record.id, record)
+    return list(by_id.values())

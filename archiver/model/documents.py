@@ -1,0 +1,175 @@
+"""Parsed JSON documents that keep their exact bytes: identity is the digest of the bytes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from archiver import schema
+from archiver.errors import InputError
+from archiver.model import media
+from archiver.model.descriptor import Descriptor
+from archiver.model.digest import Digest
+from archiver.model.platform import Platform
+
+
+def load_json(raw: bytes, origin: str) -> Any:
+    """Decode JSON bytes; a clear InputError naming ``origin`` otherwise."""
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{origin}: invalid JSON: {exc}") from None
+
+
+def dump_json(data: Any) -> bytes:
+    """Deterministic compact JSON bytes for documents we write ourselves."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sniff_media_type(data: Any) -> str:
+    """The media type a document declares, or the one its shape implies."""
+    declared = data.get("mediaType") if isinstance(data, dict) else None
+    if isinstance(declared, str) and declared:
+        return declared
+    if isinstance(data, dict):
+        if "manifests" in data:
+            return media.OCI_INDEX
+        if "config" in data and "layers" in data:
+            return media.OCI_MANIFEST
+    return ""
+
+
+@dataclass(frozen=True)
+class Document:
+    raw: bytes
+    media_type: str
+
+    @cached_property
+    def digest(self) -> Digest:
+        return Digest.from_bytes(self.raw)
+
+    def descriptor(self, **extra: Any) -> Descriptor:
+        return Descriptor(self.media_type, self.digest, len(self.raw), **extra)
+
+
+@dataclass(frozen=True)
+class Manifest(Document):
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    annotations: dict[str, str] = field(default_factory=dict)
+    subject: Descriptor | None = None
+
+
+@dataclass(frozen=True)
+class Index(Document):
+    manifests: tuple[Descriptor, ...]
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def parse_document(raw: bytes, origin: str, media_type: str = "") -> Manifest | Index:
+    """Parse a manifest or an index; validate it against its schema first.
+
+    ``media_type`` is what the referring descriptor said; the document's own
+    ``mediaType`` field wins when present.
+    """
+    data = load_json(raw, origin)
+    kind = sniff_media_type(data) or media_type
+    if media.is_index(kind):
+        schema.validate(
+            "docker-manifest-list" if media.is_docker(kind) else "oci-index", data, origin
+        )
+        items = tuple(
+            Descriptor.from_json(d, f"{origin}: manifests[{i}]")
+            for i, d in enumerate(data.get("manifests") or [])
+        )
+        return Index(raw, kind, items, dict(data.get("annotations") or {}))
+    if media.is_manifest(kind):
+        schema.validate(
+            "docker-manifest" if media.is_docker(kind) else "oci-manifest", data, origin
+        )
+        subject = data.get("subject")
+        return Manifest(
+            raw,
+            kind,
+            Descriptor.from_json(data["config"], f"{origin}: config"),
+            tuple(
+                Descriptor.from_json(d, f"{origin}: layers[{i}]")
+                for i, d in enumerate(data.get("layers") or [])
+            ),
+            dict(data.get("annotations") or {}),
+            Descriptor.from_json(subject, f"{origin}: subject") if subject else None,
+        )
+    if kind in (media.DOCKER_MANIFEST_V1, media.DOCKER_MANIFEST_V1_SIGNED) or (
+        isinstance(data, dict) and data.get("schemaVersion") == 1
+    ):
+        raise InputError(f"{origin}: Docker schema 1 manifests are not supported")
+    raise InputError(f"{origin}: unsupported document media type {kind or 'unknown'!r}")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    created: str | None
+    created_by: str
+    comment: str
+    empty_layer: bool
+    author: str
+
+
+@dataclass(frozen=True)
+class ImageConfig(Document):
+    data: dict[str, Any]
+
+    @classmethod
+    def parse(cls, raw: bytes, origin: str, media_type: str = media.OCI_CONFIG) -> ImageConfig:
+        data = load_json(raw, origin)
+        schema.validate("image-config", data, origin)
+        return cls(raw, media_type, data)
+
+    @property
+    def id(self) -> Digest:
+        """The image ID docker shows: the digest of the config bytes."""
+        return self.digest
+
+    @property
+    def diff_ids(self) -> tuple[Digest, ...]:
+        rootfs = self.data.get("rootfs") or {}
+        return tuple(Digest.parse(d) for d in rootfs.get("diff_ids") or [])
+
+    @property
+    def created(self) -> str | None:
+        return self.data.get("created")
+
+    @property
+    def os(self) -> str:
+        return str(self.data.get("os", ""))
+
+    @property
+    def architecture(self) -> str:
+        return str(self.data.get("architecture", ""))
+
+    @property
+    def variant(self) -> str | None:
+        return self.data.get("variant")
+
+    @property
+    def platform(self) -> Platform:
+        return Platform(self.os, self.architecture, self.variant, self.data.get("os.version"))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.data.get("config") or {})
+
+    @property
+    def history(self) -> tuple[HistoryEntry, ...]:
+        return tuple(
+            HistoryEntry(
+                created=h.get("created"),
+                created_by=h.get("created_by", ""),
+                comment=h.get("comment", ""),
+                empty_layer=bool(h.get("empty_layer", False)),
+                author=h.get("author", ""),
+            )
+            for h in self.data.get("history") or []
+        )

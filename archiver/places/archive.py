@@ -1,0 +1,117 @@
+"""One Source over any archive tree: OCI layout (dir or tar), docker-save legacy, or the hybrid.
+
+The hybrid (Docker ≥ 25) carries both an OCI ``index.json`` and a docker ``manifest.json``;
+their entries are merged by config digest so each image is listed once with all its names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from archiver.blobs.inputs import open_tree
+from archiver.blobs.tarsafe import Tree
+from archiver.engine.graph import read_blob
+from archiver.errors import ArchiverError, InputError, NotFound
+from archiver.model.digest import Digest
+from archiver.model.documents import Manifest, parse_document
+from archiver.places.base import ImageEntry
+from archiver.places.docker_save import MANIFEST_FILE, Blobs, read_items, synthesize
+from archiver.places.oci_layout import blob_path, is_layout, read_entries, read_json
+
+REPOSITORIES_FILE = "repositories"
+
+
+class ArchiveSource:
+    """Images and blobs of an archive tree; blobs are streamed in place, never extracted."""
+
+    def __init__(self, tree: Tree) -> None:
+        self.origin = tree.origin
+        self._tree = tree
+        self._documents: dict[Digest, bytes] = {}
+        self._paths: dict[Digest, str] = {}
+        has_layout = is_layout(tree)
+        has_docker = tree.exists(MANIFEST_FILE)
+        if not has_layout and not has_docker:
+            if tree.exists(REPOSITORIES_FILE):
+                raise InputError(
+                    f"{self.origin}: no {MANIFEST_FILE}: the pre-1.10 docker save format "
+                    f"is not supported"
+                )
+            raise InputError(
+                f"{self.origin}: not an image archive (no {MANIFEST_FILE}, no oci-layout "
+                f"and index.json)"
+            )
+        if tree.exists(REPOSITORIES_FILE):
+            read_json(tree, REPOSITORIES_FILE, "docker-save-repositories")
+        self._entries = read_entries(tree) if has_layout else []
+        if has_docker:
+            self._merge_docker_save()
+
+    def _merge_docker_save(self) -> None:
+        """Names from ``manifest.json`` join the layout entry with the same config;
+        entries the layout lacks become synthetic ones."""
+        blobs = Blobs()
+        by_config = self._configs_of_layout_entries()
+        for item in read_items(self._tree):
+            position = by_config.get(item.config_digest)
+            if position is None:
+                self._entries.append(synthesize(self._tree, item, blobs))
+                by_config[item.config_digest] = len(self._entries) - 1
+                continue
+            current = self._entries[position]
+            refs = current.refs + tuple(r for r in item.refs if r not in current.refs)
+            self._entries[position] = ImageEntry(
+                current.descriptor, refs, current.tags, current.synthetic
+            )
+        self._documents.update(blobs.documents)
+        self._paths.update(blobs.paths)
+
+    def _configs_of_layout_entries(self) -> dict[Digest, int]:
+        """Config digest -> position of the layout entry holding that image (best effort)."""
+        found: dict[Digest, int] = {}
+        for position, entry in enumerate(self._entries):
+            pending = [entry.descriptor]
+            while pending:
+                desc = pending.pop()
+                try:
+                    if not self.has_blob(desc.digest):
+                        continue
+                    raw = read_blob(self, desc)
+                    document = parse_document(raw, self.origin, desc.media_type)
+                except ArchiverError:
+                    continue  # reported when this entry is actually read
+                if isinstance(document, Manifest):
+                    found.setdefault(document.config.digest, position)
+                else:
+                    pending.extend(document.manifests)
+        return found
+
+    def images(self) -> list[ImageEntry]:
+        return list(self._entries)
+
+    def has_blob(self, digest: Digest) -> bool:
+        return (
+            digest in self._documents
+            or digest in self._paths
+            or self._tree.exists(blob_path(digest))
+        )
+
+    def open_blob(self, digest: Digest) -> BinaryIO:
+        if digest in self._documents:
+            return io.BytesIO(self._documents[digest])
+        path = blob_path(digest)
+        if self._tree.exists(path):
+            return self._tree.open(path)
+        if digest in self._paths:
+            return self._tree.open(self._paths[digest])
+        raise NotFound(f"{self.origin}: blob {digest} is not in the archive")
+
+
+@contextlib.contextmanager
+def open_source(name: str) -> Iterator[ArchiveSource]:
+    """Open an archive by path (directory, file, compressed or not, ``-`` for stdin)."""
+    with open_tree(name) as tree:
+        yield ArchiveSource(tree)

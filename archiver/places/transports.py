@@ -1,0 +1,35 @@
+"""Transport prefixes as skopeo names them: ``docker-archive:``, ``oci-archive:``, ``oci:``.
+
+A prefix is only an address (no I/O): the path, an optional ``:ref`` after it, and the
+format it implies for writing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archiver.errors import InputError
+
+_FORMATS = {"docker-archive": "docker", "oci-archive": "oci", "oci": "oci-dir"}
+_UNSUPPORTED = ("docker://", "docker-daemon:", "containers-storage:", "dir:")
+
+
+@dataclass(frozen=True)
+class Place:
+    path: str
+    ref: str | None = None
+    format: str | None = None  # "docker", "oci" or "oci-dir" when a prefix said so
+
+
+def parse_place(text: str) -> Place:
+    """Split ``[transport:]path[:ref]``; a bare path stays as it is (it may contain ':')."""
+    for prefix in _UNSUPPORTED:
+        if text.startswith(prefix):
+            raise InputError(f"{text}: the {prefix.rstrip(':/')} transport is not supported yet")
+    transport, sep, rest = text.partition(":")
+    if not sep or transport not in _FORMATS:
+        return Place(text)
+    if not rest:
+        raise InputError(f"{text}: a path is missing after {transport}:")
+    path, sep, ref = rest.partition(":")
+    return Place(path, ref if sep and ref else None, _FORMATS[transport])

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.peers import Containerd, Dockerd
+
+
+def _short_tmp(prefix: str) -> Path:
+    # unix socket paths must stay under ~100 bytes: use a short directory in /tmp
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[Dockerd]:
+    daemon = Dockerd(_short_tmp("arch-d-"))
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def containerd() -> Iterator[Containerd]:
+    daemon = Containerd(_short_tmp("arch-c-"))
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
