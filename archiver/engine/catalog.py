@@ -53,10 +53,11 @@ class ImageRecord:
 
 
 def records(source: Source, platform: Platform | None = None) -> list[ImageRecord]:
-    """Every image of ``source``; artifacts (no image config) are left out."""
+    """Every image of ``source``, seen through ``platform`` (default: this host's, else the
+    first); artifacts (no image config) are left out."""
     out = []
     for entry in source.images():
-        root = resolve(source, entry, [platform] if platform else None)
+        root = resolve(source, entry)
         image = root.default_image(platform)
         if image is not None:
             out.append(ImageRecord(root, image))

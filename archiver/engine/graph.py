@@ -156,10 +156,22 @@ def _wanted(child: Descriptor, platforms: list[Platform] | None) -> bool:
     return any(child.platform.matches(p) for p in platforms)
 
 
+def is_image(descriptor: Descriptor, manifest: Manifest) -> bool:
+    """A runnable image, not an artifact: an image config, layers of layer types, no
+    artifactType, and not one of the ``unknown/unknown`` attestation manifests build tools
+    put in indexes."""
+    if not media.is_image_config(manifest.config.media_type) or manifest.artifact_type:
+        return False
+    if not all(media.is_layer(layer.media_type) for layer in manifest.layers):
+        return False
+    platform = descriptor.platform
+    return platform is None or (platform.os, platform.architecture) != ("unknown", "unknown")
+
+
 def _image_node(source: Source, descriptor: Descriptor, manifest: Manifest) -> ImageNode:
     origin = f"{source.origin}: {descriptor.digest}"
     config_raw = read_blob(source, manifest.config)
-    if not media.is_image_config(manifest.config.media_type):
+    if not is_image(descriptor, manifest):
         return ImageNode(descriptor, manifest, None, config_raw)
     config = ImageConfig.parse(
         config_raw, f"{source.origin}: {manifest.config.digest}", manifest.config.media_type

@@ -60,6 +60,7 @@ class Manifest(Document):
     layers: tuple[Descriptor, ...]
     annotations: dict[str, str] = field(default_factory=dict)
     subject: Descriptor | None = None
+    artifact_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def parse_document(raw: bytes, origin: str, media_type: str = "") -> Manifest | 
             ),
             dict(data.get("annotations") or {}),
             Descriptor.from_json(subject, f"{origin}: subject") if subject else None,
+            data.get("artifactType"),
         )
     if kind in (media.DOCKER_MANIFEST_V1, media.DOCKER_MANIFEST_V1_SIGNED) or (
         isinstance(data, dict) and data.get("schemaVersion") == 1

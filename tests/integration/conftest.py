@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ def dockerd() -> Iterator[Dockerd]:
         yield daemon
     finally:
         daemon.stop()
+        shutil.rmtree(daemon.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +34,7 @@ def containerd() -> Iterator[Containerd]:
         yield daemon
     finally:
         daemon.stop()
+        shutil.rmtree(daemon.root, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
