@@ -170,7 +170,7 @@ def _words(stage: str) -> list[str]:
 def _argument(word: str, dot: Any) -> Any:
     if word.startswith(('"', "`")):
         inner = word[1:-1]
-        return json.loads(word) if word.startswith('"') else inner
+        return json.loads(word, strict=False) if word.startswith('"') else inner
     if word == ".":
         return dot
     if word.startswith("."):

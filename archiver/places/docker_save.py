@@ -133,9 +133,13 @@ def synthesize(tree: Tree, item: SaveItem, blobs: Blobs) -> ImageEntry:
 def _layer_descriptor(
     tree: Tree, path: str, diff_id: Digest, declared: dict[str, Any] | None, where: str
 ) -> Descriptor:
-    """Describe one layer file: from LayerSources, from its blobs/ name, or from its bytes."""
+    """Describe one layer file: from its blobs/ name or its bytes; LayerSources only for
+    foreign layers, as docker load does (other entries describe the registry's copy, which
+    may be compressed while the archive holds the plain tar)."""
     if declared is not None:
-        return Descriptor.from_json(declared, f"{where}: LayerSources[{diff_id}]")
+        source = Descriptor.from_json(declared, f"{where}: LayerSources[{diff_id}]")
+        if media.is_foreign(source.media_type):
+            return source
     if not tree.exists(path):
         raise NotFound(f"{tree.origin}: {path}: layer named by {MANIFEST_FILE} is missing")
     size = tree.size(path)

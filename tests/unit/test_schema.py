@@ -132,7 +132,9 @@ def test_real_layout_documents_are_valid() -> None:
         schema.validate(kind, data, name)
     for layout in fixture_path("go-containerregistry/pkg/v1/layout/testdata").iterdir():
         if (layout / "index.json").exists():
-            schema.validate("oci-index", json.loads((layout / "index.json").read_text()), str(layout))
+            schema.validate(
+                "oci-index", json.loads((layout / "index.json").read_text()), str(layout)
+            )
 
 
 def test_real_docker_save_manifest_is_valid() -> None:

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import pytest
+
+from archiver.errors import InputError
+from archiver.model.reference import Reference, is_valid_tag, match_reference
+
+HEX = "a" * 64
+
+
+@pytest.mark.parametrize(
+    "text, full, familiar, registry, repository",
+    [
+        ("nginx", "docker.io/library/nginx:latest", "nginx:latest", "docker.io", "library/nginx"),
+        ("nginx:1.25", "docker.io/library/nginx:1.25", "nginx:1.25", "docker.io", "library/nginx"),
+        (
+            "jwilder/nginx-proxy:0.7.0",
+            "docker.io/jwilder/nginx-proxy:0.7.0",
+            "jwilder/nginx-proxy:0.7.0",
+            "docker.io",
+            "jwilder/nginx-proxy",
+        ),
+        (
+            "acme-registry:5000/nms-core:10.3.1",
+            "acme-registry:5000/nms-core:10.3.1",
+            "acme-registry:5000/nms-core:10.3.1",
+            "acme-registry:5000",
+            "nms-core",
+        ),
+        (
+            "localhost:5000/a/b",
+            "localhost:5000/a/b:latest",
+            "localhost:5000/a/b:latest",
+            "localhost:5000",
+            "a/b",
+        ),
+        ("localhost/foo", "localhost/foo:latest", "localhost/foo:latest", "localhost", "foo"),
+        (
+            "docker.io/library/nginx",
+            "docker.io/library/nginx:latest",
+            "nginx:latest",
+            "docker.io",
+            "library/nginx",
+        ),
+        (
+            "docker.io/nginx",
+            "docker.io/library/nginx:latest",
+            "nginx:latest",
+            "docker.io",
+            "library/nginx",
+        ),
+        (
+            "index.docker.io/foo/bar",
+            "docker.io/foo/bar:latest",
+            "foo/bar:latest",
+            "docker.io",
+            "foo/bar",
+        ),
+        ("[::1]:5000/foo", "[::1]:5000/foo:latest", "[::1]:5000/foo:latest", "[::1]:5000", "foo"),
+        ("foo:5000", "docker.io/library/foo:5000", "foo:5000", "docker.io", "library/foo"),
+        (
+            "my.reg/a__b/c-d--e.f:v1_2",
+            "my.reg/a__b/c-d--e.f:v1_2",
+            "my.reg/a__b/c-d--e.f:v1_2",
+            "my.reg",
+            "a__b/c-d--e.f",
+        ),
+        (
+            f"nginx@sha256:{HEX}",
+            f"docker.io/library/nginx@sha256:{HEX}",
+            f"nginx@sha256:{HEX}",
+            "docker.io",
+            "library/nginx",
+        ),
+        (
+            f"nginx:1.25@sha256:{HEX}",
+            f"docker.io/library/nginx:1.25@sha256:{HEX}",
+            f"nginx:1.25@sha256:{HEX}",
+            "docker.io",
+            "library/nginx",
+        ),
+    ],
+)
+def test_parse_and_normalise(
+    text: str, full: str, familiar: str, registry: str, repository: str
+) -> None:
+    ref = Reference.parse(text)
+    assert str(ref) == full
+    assert ref.familiar() == familiar
+    assert (ref.registry, ref.repository) == (registry, repository)
+    assert Reference.parse(str(ref)) == ref
+
+
+def test_digest_only_has_no_default_tag() -> None:
+    ref = Reference.parse(f"nginx@sha256:{HEX}")
+    assert ref.tag is None and str(ref.digest) == f"sha256:{HEX}"
+    assert Reference.parse("nginx", default_tag=False).tag is None
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("", "empty"),
+        ("Nginx", "lowercase"),
+        ("library/Nginx:1", "lowercase"),
+        ("nginx:", "tag"),
+        ("nginx:-bad", "tag"),
+        ("nginx@sha256:abc", "digest"),
+        (":tag", "empty"),
+        ("a//b", "component"),
+        ("-foo", "component"),
+        (HEX, "64-byte"),
+        ("a/" + "b" * 260, "longer"),
+    ],
+)
+def test_invalid_references_are_refused(text: str, why: str) -> None:
+    with pytest.raises(InputError) as err:
+        Reference.parse(text)
+    assert why in str(err.value)
+    assert repr(text)[:40].strip("'") in str(err.value)
+
+
+def test_with_tag_and_digest() -> None:
+    ref = Reference.parse("localhost:5000/app:1")
+    assert ref.with_tag("2").familiar() == "localhost:5000/app:2"
+    assert is_valid_tag("v1.2_3") and not is_valid_tag(".bad")
+    with pytest.raises(InputError):
+        ref.with_tag("no good")
+
+
+@pytest.mark.parametrize(
+    "pattern, text, expected",
+    [
+        ("busy*", "busybox", True),
+        ("busy*", "docker.io/library/busybox:1", True),
+        ("*/nginx-proxy", "jwilder/nginx-proxy:0.7.0", True),
+        ("nginx:1.*", "nginx:1.25", True),
+        ("nginx:1.*", "nginx:2.0", False),
+        ("nginx", "nginx:1.25", True),
+        ("*", "jwilder/nginx-proxy", False),
+        ("localhost:5000/*", "localhost:5000/app:1", True),
+        ("docker.io/library/nginx", "nginx", True),
+    ],
+)
+def test_match_reference(pattern: str, text: str, expected: bool) -> None:
+    assert match_reference(pattern, Reference.parse(text)) is expected
