@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import itertools
 import json
 import lzma
 import os
@@ -218,7 +219,7 @@ def test_inspect_errors(run: Run) -> None:
 
     repo = fixture_path("regclient/testdata/testrepo")
     ids = sorted({r["id"][7:] for r in ls_json(run, repo)})
-    shared = next(a[0] for a, b in zip(ids, ids[1:], strict=False) if a[0] == b[0])
+    shared = next(a[0] for a, b in itertools.pairwise(ids) if a[0] == b[0])
     ambiguous = run("inspect", repo, shared)
     assert ambiguous.code == 6 and "ambiguous" in ambiguous.err
 

@@ -45,7 +45,7 @@ def rows(run: Run, path: Path | str, *extra: str) -> list[dict]:
         ),
         (f"{GCR_TARBALL}/hello-world-v25.tar", [("<none>", "<none>", "ee301c92")]),
         (f"{GCR_MUTATE}/source_image.tar", [("bazel/pkg/v1/mutate", "source_image", "6e0b0504")]),
-        # the config member is named 6e0b0504....json but hashes to 05b5ec12...: the ID is the bytes'
+        # its config is named 6e0b0504....json but hashes to 05b5ec12...: IDs come from bytes
         (
             f"{GCR_MUTATE}/source_image_with_empty_layer_history.tar",
             [("bazel/pkg/v1/mutate", "source_image", "05b5ec12")],

@@ -12,6 +12,7 @@ import pytest
 
 from archiver import schema
 from archiver.errors import InputError
+from archiver.model import media
 from tests.conftest import fixture_path
 
 CASES_DIR = fixture_path("image-spec/schema-test-cases")
@@ -25,10 +26,10 @@ KIND_OF = {
     "compat": None,
 }
 DOCKER_TO_OCI = {
-    "application/vnd.docker.distribution.manifest.list.v2+json": "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json": "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.container.image.v1+json": "application/vnd.oci.image.config.v1+json",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    media.DOCKER_MANIFEST_LIST: media.OCI_INDEX,
+    media.DOCKER_MANIFEST: media.OCI_MANIFEST,
+    media.DOCKER_CONFIG: media.OCI_CONFIG,
+    media.DOCKER_LAYER_GZIP: media.OCI_LAYER_GZIP,
 }
 
 
