@@ -45,9 +45,13 @@ def verify(source: Source, on_blob: Callable[[Descriptor], None] | None = None) 
             for layer, diff_id in zip(node.manifest.layers, node.config.diff_ids, strict=True)
         }
         for descriptor, data in root.blobs():
-            if data is not None or descriptor.digest in checked:
-                continue  # documents were verified as they were read
+            if descriptor.digest in checked:
+                continue
             checked.add(descriptor.digest)
+            if data is not None:  # a document: verified as it was read
+                report.blobs += 1
+                report.bytes += descriptor.size
+                continue
             if not source.has_blob(descriptor.digest):
                 if not media.is_foreign(descriptor.media_type):
                     report.problems.append(
