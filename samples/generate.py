@@ -12,6 +12,7 @@ Written as:
                and linked from the other image's directory, as docker does)
   hybrid.tar   archiver's default output (Docker >= 25 layout: OCI layout + manifest.json)
   oci/         an OCI image layout directory
+  bundle.tar.zst  the hybrid as a seekable zstd bundle (docs/BUNDLE.md)
 
 Run: python samples/generate.py   (from anywhere; writes next to this file)
 """
@@ -166,7 +167,9 @@ def main() -> None:
         )
         shutil.rmtree(HERE / "oci", ignore_errors=True)
         archiver.copy(source, archiver.open_sink(str(HERE / "oci"), "oci-dir"), source.images())
-    print(f"wrote {legacy.name}, hybrid.tar, oci/ in {HERE}")
+        bundle = archiver.open_sink(str(HERE / "bundle.tar.zst"), "bundle")
+        archiver.copy(source, bundle, source.images())
+    print(f"wrote {legacy.name}, hybrid.tar, oci/, bundle.tar.zst in {HERE}")
 
 
 if __name__ == "__main__":

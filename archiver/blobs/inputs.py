@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from archiver.blobs import compression, limits
-from archiver.blobs.tarsafe import DirTree, TarTree, Tree
+from archiver.blobs.seekable import SeekableReader
+from archiver.blobs.tarsafe import DirTree, FileAccess, TarTree, Tree
 from archiver.errors import InputError, NotFound
 
 _SPOOL_RESERVE = 256 * 1024 * 1024
@@ -94,6 +95,14 @@ def open_tree(name: str) -> Iterator[Tree]:
                 raise InputError(f"{name}: cannot open ({exc.strerror})") from None
         head, stream = _peek(raw, compression.MAGIC_LENGTH)
         kind = compression.sniff(head)
+        seekable = (
+            SeekableReader.open(raw.fileno(), origin)
+            if kind == "zstd" and _is_regular(raw)
+            else None
+        )
+        if seekable is not None:
+            yield TarTree(seekable, origin)  # a bundle: read in place, frame by frame
+            return
         if kind is not None:
             decompressed = stack.enter_context(
                 contextlib.closing(compression.open_decompressed(stream, kind, origin))
@@ -103,7 +112,7 @@ def open_tree(name: str) -> Iterator[Tree]:
             file = _spool(stream, origin, stack)
         else:
             file = raw
-        yield TarTree(file, origin)
+        yield TarTree(FileAccess(file.fileno()), origin)
 
 
 def _is_regular(stream: BinaryIO) -> bool:

@@ -46,21 +46,34 @@ class Tree(Protocol):
     def files(self) -> list[str]: ...
 
 
-@dataclass(frozen=True)
-class _Member:
-    name: str
-    kind: str  # "file", "dir", "symlink", "hardlink", "other"
-    offset: int
+class RandomAccess(Protocol):
+    """Bytes that can be read at any offset: a file, or a seekable zstd bundle."""
+
     size: int
-    linkname: str
+
+    def pread(self, length: int, offset: int) -> bytes: ...
 
 
-class _Section(io.RawIOBase):
-    """``size`` bytes of a file descriptor from ``offset``, read with pread (no shared seek)."""
+class FileAccess:
+    """A regular file, read with pread (no shared seek position)."""
 
-    def __init__(self, fd: int, offset: int, size: int) -> None:
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.size = os.fstat(fd).st_size
+
+    def pread(self, length: int, offset: int) -> bytes:
+        return os.pread(self._fd, length, offset)
+
+
+class _AccessFile(io.RawIOBase):
+    """A read-only, seekable file object over a RandomAccess (for tarfile's header scan)."""
+
+    def __init__(self, access: RandomAccess, offset: int = 0, size: int | None = None) -> None:
         super().__init__()
-        self._fd, self._offset, self._size, self._pos = fd, offset, size, 0
+        self._access = access
+        self._offset = offset
+        self._size = access.size - offset if size is None else size
+        self._pos = 0
 
     def readable(self) -> bool:
         return True
@@ -80,29 +93,35 @@ class _Section(io.RawIOBase):
         want = min(len(buffer), self._size - self._pos)
         if want <= 0:
             return 0
-        data = os.pread(self._fd, want, self._offset + self._pos)
-        if not data:
-            return 0
+        data = self._access.pread(want, self._offset + self._pos)
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
 
 
+@dataclass(frozen=True)
+class _Member:
+    name: str
+    kind: str  # "file", "dir", "symlink", "hardlink", "other"
+    offset: int
+    size: int
+    linkname: str
+
+
 class TarTree:
     """A tar file indexed once; members are read in place by offset."""
 
-    def __init__(self, file: BinaryIO, origin: str) -> None:
+    def __init__(self, access: RandomAccess, origin: str) -> None:
         self.origin = origin
-        self._file = file
-        self._fd = file.fileno()
+        self._access = access
         self._members: dict[str, _Member] = {}
         self._index()
 
     def _index(self) -> None:
-        total = os.fstat(self._fd).st_size
-        self._file.seek(0)
+        total = self._access.size
+        file = io.BufferedReader(_AccessFile(self._access), buffer_size=tarfile.BLOCKSIZE)
         try:
-            archive = tarfile.open(fileobj=self._file, mode="r:")  # noqa: SIM115
+            archive = tarfile.open(fileobj=file, mode="r:")  # noqa: SIM115
             count = 0
             while True:
                 info = archive.next()
@@ -185,7 +204,7 @@ class TarTree:
 
     def open(self, name: str) -> BinaryIO:
         member = self._resolve(name)
-        return io.BufferedReader(_Section(self._fd, member.offset, member.size))
+        return io.BufferedReader(_AccessFile(self._access, member.offset, member.size))
 
     def files(self) -> list[str]:
         return [m.name for m in self._members.values() if m.kind != "dir"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tarfile
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from archiver.blobs import limits
 from archiver.errors import IntegrityError
@@ -12,10 +12,14 @@ _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
 
 
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
 class TarWriter:
     """Write members with fixed metadata (mtime 0, root, 0644/0755), so output is reproducible."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: Writable) -> None:
         self._out = out
         self._written = 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from archiver.engine.graph import Root, resolve
 from archiver.errors import NotFound
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
+from archiver.model.digest import Digest
 from archiver.model.platform import Platform
 from archiver.places.base import ImageEntry, Sink, Source
 
@@ -24,7 +26,29 @@ class CopyReport:
     blobs_written: int = 0
     blobs_skipped: int = 0
     bytes_written: int = 0
+    bytes_referenced: int = 0
+    """Bytes of every blob of every image, counted once per image that uses it."""
     foreign_skipped: int = 0
+
+    @property
+    def bytes_deduplicated(self) -> int:
+        """What sharing saved: bytes referenced beyond the bytes stored."""
+        return max(0, self.bytes_referenced - self.bytes_written)
+
+
+def plan(roots: Sequence[Root]) -> list[tuple[Descriptor, bytes | None]]:
+    """Every blob once: layers first, the most shared ahead (base layers lead), then the
+    documents children before parents (configs, manifests, indexes)."""
+    users: Counter[Digest] = Counter()
+    first: dict[Digest, tuple[Descriptor, bytes | None]] = {}
+    for root in roots:
+        for descriptor, data in root.blobs():
+            users[descriptor.digest] += 1
+            first.setdefault(descriptor.digest, (descriptor, data))
+    blobs = list(first.values())
+    layers = [b for b in blobs if b[1] is None]
+    layers.sort(key=lambda b: -users[b[0].digest])  # stable: ties keep first-seen order
+    return layers + [b for b in blobs if b[1] is not None]
 
 
 def copy(
@@ -36,14 +60,20 @@ def copy(
 ) -> CopyReport:
     """Copy ``entries`` of ``source`` into ``sink``; commit on success, abort on any error.
 
-    Every blob is verified against its digest and size while it streams; blobs the sink
-    already has are skipped; a root is recorded only after all of its blobs.
+    Documents are read (capped, verified) before anything is written and announced to the
+    sink with ``begin``; then every blob streams once, verified against its digest and size
+    as it flows; blobs the sink already has are skipped; roots are recorded last.
     """
     report = CopyReport()
     try:
         roots = [resolve(source, entry, platforms) for entry in entries]
+        report.bytes_referenced = sum(d.size for root in roots for d, _ in root.blobs())
+        sink.begin(roots)
+        for descriptor, data in plan(roots):
+            _copy_blob(source, sink, descriptor, data, report, progress)
         for root in roots:
-            _copy_root(source, sink, root, report, progress)
+            sink.put_root(root)
+            report.images += 1
         sink.commit()
     except BaseException:
         sink.abort()
@@ -51,30 +81,33 @@ def copy(
     return report
 
 
-def _copy_root(
-    source: Source, sink: Sink, root: Root, report: CopyReport, progress: Progress | None
+def _copy_blob(
+    source: Source,
+    sink: Sink,
+    descriptor: Descriptor,
+    data: bytes | None,
+    report: CopyReport,
+    progress: Progress | None,
 ) -> None:
-    for descriptor, data in root.blobs():
-        if sink.has(descriptor):
-            report.blobs_skipped += 1
-            continue
-        if data is not None:
-            stream = io.BytesIO(data)
-        elif source.has_blob(descriptor.digest):
-            stream = source.open_blob(descriptor.digest)  # type: ignore[assignment]
-        elif media.is_foreign(descriptor.media_type):
-            report.foreign_skipped += 1
-            continue
-        else:
-            raise NotFound(
-                f"{source.origin}: blob {descriptor.digest} ({descriptor.media_type}) is "
-                f"named by a manifest but missing from the archive"
-            )
-        with VerifyingReader(stream, descriptor.digest, descriptor.size, source.origin) as reader:
-            sink.put_blob(descriptor, reader)  # type: ignore[arg-type]
-        report.blobs_written += 1
-        report.bytes_written += descriptor.size
-        if progress is not None:
-            progress(descriptor, descriptor.size)
-    sink.put_root(root)
-    report.images += 1
+    if sink.has(descriptor):
+        report.blobs_skipped += 1
+        return
+    if data is not None:
+        stream = io.BytesIO(data)
+    elif source.has_blob(descriptor.digest):
+        stream = source.open_blob(descriptor.digest)  # type: ignore[assignment]
+    elif media.is_foreign(descriptor.media_type):
+        report.foreign_skipped += 1
+        return
+    else:
+        raise NotFound(
+            f"{source.blob_origin(descriptor.digest)}: blob {descriptor.digest} "
+            f"({descriptor.media_type}) is named by a manifest but missing from the archive"
+        )
+    origin = source.blob_origin(descriptor.digest)
+    with VerifyingReader(stream, descriptor.digest, descriptor.size, origin) as reader:
+        sink.put_blob(descriptor, reader)  # type: ignore[arg-type]
+    report.blobs_written += 1
+    report.bytes_written += descriptor.size
+    if progress is not None:
+        progress(descriptor, descriptor.size)

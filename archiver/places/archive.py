@@ -99,6 +99,9 @@ class ArchiveSource:
             or self._tree.exists(blob_path(digest))
         )
 
+    def blob_origin(self, digest: Digest) -> str:
+        return self.origin
+
     def open_blob(self, digest: Digest) -> BinaryIO:
         if digest in self._documents:
             return io.BytesIO(self._documents[digest])

@@ -57,6 +57,10 @@ class Source(Protocol):
 
     def has_blob(self, digest: Digest) -> bool: ...
 
+    def blob_origin(self, digest: Digest) -> str:
+        """The file a blob comes from, to name it in errors (several inputs may be merged)."""
+        ...
+
     def open_blob(self, digest: Digest) -> BinaryIO:
         """The raw bytes of a blob (the engine verifies them); NotFound when absent."""
         ...
@@ -66,6 +70,10 @@ class Sink(Protocol):
     """A place images are written to; nothing is visible until ``commit``."""
 
     origin: str
+
+    def begin(self, roots: list[Root]) -> None:
+        """Hear every image to be written before any blob (documents are already read)."""
+        ...
 
     def has(self, descriptor: Descriptor) -> bool: ...
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from archiver.blobs import limits
+from archiver.blobs.seekable import SeekableWriter, ZstdOptions
 from archiver.blobs.tarwriter import TarWriter
+from archiver.engine.copy import plan
 from archiver.engine.graph import Root
 from archiver.errors import Conflict, InputError
 from archiver.model import media
@@ -98,52 +101,71 @@ class LayoutDocuments:
 
 
 class TarLayoutSink:
-    """An OCI layout in a tar (``oci-archive``), plus ``manifest.json`` when ``docker=True``."""
+    """An OCI layout in a tar (``oci-archive``), plus ``manifest.json`` when ``docker=True``.
 
-    def __init__(self, target: str, docker: bool = True) -> None:
-        self.origin = target
-        self._target = Path(target)
+    The head comes first (``oci-layout``, ``index.json``, ``manifest.json``, then every
+    document), layers after. With ``zstd`` options the tar is written as a seekable zstd
+    bundle, each layer starting a new frame. ``-`` writes to standard output.
+    """
+
+    def __init__(self, target: str, docker: bool = True, zstd: ZstdOptions | None = None) -> None:
+        self.origin = "<stdout>" if target == "-" else target
+        self._target = None if target == "-" else Path(target)
         self._docker = docker
-        self._documents = LayoutDocuments()
         self._written: set[Digest] = set()
-        self._dirs: set[str] = set()
-        self._temp = _temp_file_beside(self._target)
-        self._file: BinaryIO = open(self._temp, "wb")  # noqa: SIM115 - closed in commit/abort
-        self._tar = TarWriter(self._file)
+        self._temp: str | None = None
+        if self._target is None:
+            self._file: BinaryIO = sys.stdout.buffer
+        else:
+            self._temp = _temp_file_beside(self._target)
+            self._file = open(self._temp, "wb")  # noqa: SIM115 - closed in commit/abort
+        self._frames = SeekableWriter(self._file, zstd) if zstd is not None else None
+        self._tar = TarWriter(self._frames or self._file)
+        self.stats: dict[str, int] = {}
+
+    def begin(self, roots: list[Root]) -> None:
+        documents = LayoutDocuments()
+        for root in roots:
+            documents.add(root)
+        self._tar.add_bytes(LAYOUT_FILE, documents.layout())
+        self._tar.add_bytes(INDEX_FILE, documents.index())
+        if self._docker:
+            self._tar.add_bytes(MANIFEST_FILE, documents.docker_manifest())
+        self._tar.add_dir("blobs")
+        self._tar.add_dir("blobs/sha256")
+        for descriptor, data in plan(roots):
+            if data is not None and descriptor.digest not in self._written:
+                self._tar.add_bytes(blob_path(descriptor.digest), data)
+                self._written.add(descriptor.digest)
 
     def has(self, descriptor: Descriptor) -> bool:
         return descriptor.digest in self._written
 
     def put_blob(self, descriptor: Descriptor, stream: BinaryIO) -> None:
-        path = blob_path(descriptor.digest)
-        self._ensure_dirs(path)
-        self._tar.add_stream(path, descriptor.size, stream)
+        if self._frames is not None:
+            self._frames.end_frame()  # every layer starts a frame: a seek point
+        self._tar.add_stream(blob_path(descriptor.digest), descriptor.size, stream)
         self._written.add(descriptor.digest)
 
-    def _ensure_dirs(self, path: str) -> None:
-        parts = path.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            directory = "/".join(parts[:i])
-            if directory not in self._dirs:
-                self._dirs.add(directory)
-                self._tar.add_dir(directory)
-
     def put_root(self, root: Root) -> None:
-        self._documents.add(root)
+        """Names were written with the head in ``begin``."""
 
     def commit(self) -> None:
-        self._tar.add_bytes(LAYOUT_FILE, self._documents.layout())
-        self._tar.add_bytes(INDEX_FILE, self._documents.index())
-        if self._docker:
-            self._tar.add_bytes(MANIFEST_FILE, self._documents.docker_manifest())
         self._tar.close()
+        if self._frames is not None:
+            self._frames.close()
+            self.stats = {"bytes_in": self._frames.bytes_in, "bytes_out": self._frames.bytes_out}
         self._file.flush()
+        if self._temp is None or self._target is None:
+            return
         os.fsync(self._file.fileno())
         self._file.close()
         os.chmod(self._temp, 0o666 & ~_umask())
         os.replace(self._temp, self._target)
 
     def abort(self) -> None:
+        if self._temp is None:
+            return
         self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._temp)
@@ -165,6 +187,10 @@ class DirLayoutSink:
         self._documents = LayoutDocuments()
         self._written: set[Digest] = set()
 
+    def begin(self, roots: list[Root]) -> None:
+        for root in roots:
+            self._documents.add(root)
+
     def has(self, descriptor: Descriptor) -> bool:
         return descriptor.digest in self._written
 
@@ -177,7 +203,7 @@ class DirLayoutSink:
         self._written.add(descriptor.digest)
 
     def put_root(self, root: Root) -> None:
-        self._documents.add(root)
+        """Names were collected in ``begin``."""
 
     def commit(self) -> None:
         (self._temp / LAYOUT_FILE).write_bytes(self._documents.layout())
@@ -208,11 +234,17 @@ def _temp_file_beside(target: Path) -> str:
     return name
 
 
-FORMATS = ("docker", "oci", "oci-dir")
+FORMATS = ("bundle", "docker", "oci", "oci-dir")
 
 
-def open_sink(target: str, fmt: str) -> TarLayoutSink | DirLayoutSink:
-    """A sink for ``--to docker|oci|oci-dir``."""
+def open_sink(
+    target: str, fmt: str, zstd: ZstdOptions | None = None
+) -> TarLayoutSink | DirLayoutSink:
+    """A sink for ``--to bundle|docker|oci|oci-dir``."""
+    if fmt == "bundle":
+        return TarLayoutSink(target, docker=True, zstd=zstd or ZstdOptions())
+    if target == "-" and fmt == "oci-dir":
+        raise InputError("an OCI layout directory cannot be written to standard output")
     if fmt == "docker":
         return TarLayoutSink(target, docker=True)
     if fmt == "oci":

@@ -1,11 +1,12 @@
 import io
+import os
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from archiver.blobs import compression
-from archiver.blobs.tarsafe import DirTree, TarTree, normalise_name
+from archiver.blobs.tarsafe import DirTree, FileAccess, TarTree, normalise_name
 from archiver.errors import InputError, NotFound
 
 
@@ -24,7 +25,7 @@ def make_tar(path: Path, members: list[tuple[str, bytes | None, str | None]]) ->
 
 
 def open_tree(path: Path) -> TarTree:
-    return TarTree(path.open("rb"), str(path))
+    return TarTree(FileAccess(os.open(path, os.O_RDONLY)), str(path))
 
 
 def test_reads_members_and_follows_inside_links(tmp_path: Path) -> None:

@@ -1,0 +1,223 @@
+"""The zstd seekable format: independent frames, then a seek table in a skippable frame.
+
+Layout (facebook/zstd contrib/seekable_format, without per-frame checksums; our blobs are
+verified by digest anyway):
+
+    frame 0 | frame 1 | ... | skippable frame:
+        magic 0x184D2A5E (u32 LE), size of the rest (u32 LE),
+        per frame: compressed size (u32 LE), decompressed size (u32 LE),
+        footer: number of frames (u32 LE), descriptor (u8, bit 7 = checksums), 0x8F92EAB1 (u32 LE)
+
+A plain ``zstd -d`` decompresses the whole file (it skips the skippable frame).
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import struct
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import zstandard
+
+from archiver.errors import IntegrityError
+
+SKIPPABLE_MAGIC = 0x184D2A5E
+SEEKABLE_MAGIC = 0x8F92EAB1
+FOOTER_SIZE = 9
+MAX_FRAME = 0xFFFFFFFF
+DEFAULT_FRAME_SIZE = 4 * 1024 * 1024
+"""Decompressed bytes per frame: small enough to seek finely, large enough to compress well."""
+_PARTIAL_LIMIT = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ZstdOptions:
+    level: int = 3
+    threads: int = 0
+    frame_size: int = DEFAULT_FRAME_SIZE
+    long_window: bool = False
+
+
+class SeekableWriter:
+    """A write-only stream that emits independent zstd frames and, on close, a seek table."""
+
+    def __init__(self, out: BinaryIO, options: ZstdOptions) -> None:
+        self._out = out
+        self._options = options
+        params = zstandard.ZstdCompressionParameters.from_level(
+            options.level,
+            threads=options.threads,
+            enable_ldm=options.long_window,
+            window_log=27 if options.long_window else 0,
+            write_content_size=True,
+        )
+        self._compressor = zstandard.ZstdCompressor(compression_params=params)
+        self._buffer = bytearray()
+        self._entries: list[tuple[int, int]] = []
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def write(self, data: bytes, /) -> int:
+        self._buffer += data
+        self.bytes_in += len(data)
+        size = self._options.frame_size
+        while len(self._buffer) >= size:
+            self._emit(bytes(self._buffer[:size]))
+            del self._buffer[:size]
+        return len(data)
+
+    def end_frame(self) -> None:
+        """Close the current frame so the next byte starts a new one (a seek point)."""
+        if self._buffer:
+            self._emit(bytes(self._buffer))
+            self._buffer.clear()
+
+    def _emit(self, chunk: bytes) -> None:
+        frame = self._compressor.compress(chunk)
+        self._out.write(frame)
+        self._entries.append((len(frame), len(chunk)))
+        self.bytes_out += len(frame)
+
+    def close(self) -> None:
+        self.end_frame()
+        body = b"".join(struct.pack("<II", c, d) for c, d in self._entries)
+        body += struct.pack("<IBI", len(self._entries), 0, SEEKABLE_MAGIC)
+        table = struct.pack("<II", SKIPPABLE_MAGIC, len(body)) + body
+        self._out.write(table)
+        self.bytes_out += len(table)
+
+
+@dataclass(frozen=True)
+class Frame:
+    compressed_offset: int
+    compressed_size: int
+    offset: int
+    size: int
+
+
+def read_seek_table(fd: int, file_size: int) -> list[Frame] | None:
+    """The frames of a seekable zstd file, or None when its seek table is missing or wrong."""
+    if file_size < FOOTER_SIZE + 8:
+        return None
+    footer = os.pread(fd, FOOTER_SIZE, file_size - FOOTER_SIZE)
+    count, descriptor, magic = struct.unpack("<IBI", footer)
+    if magic != SEEKABLE_MAGIC or descriptor & 0x7C:
+        return None
+    entry_size = 12 if descriptor & 0x80 else 8
+    table_size = 8 + count * entry_size + FOOTER_SIZE
+    if table_size > file_size:
+        return None
+    table = os.pread(fd, table_size, file_size - table_size)
+    magic, size = struct.unpack_from("<II", table)
+    if magic != SKIPPABLE_MAGIC or size != table_size - 8:
+        return None
+    frames, compressed, offset = [], 0, 0
+    for i in range(count):
+        c, d = struct.unpack_from("<II", table, 8 + i * entry_size)
+        frames.append(Frame(compressed, c, offset, d))
+        compressed += c
+        offset += d
+    if compressed != file_size - table_size:
+        return None
+    return frames
+
+
+class SeekableReader:
+    """Random access to the decompressed bytes of a seekable zstd file, frame by frame."""
+
+    def __init__(self, fd: int, frames: list[Frame], origin: str) -> None:
+        self._fd = fd
+        self._frames = frames
+        self._starts = [f.offset for f in frames]
+        self._origin = origin
+        self._cached: tuple[int, bytes] | None = None
+        self.size = frames[-1].offset + frames[-1].size if frames else 0
+        self.compressed_bytes_read = 0
+
+    @classmethod
+    def open(cls, fd: int, origin: str) -> SeekableReader | None:
+        frames = read_seek_table(fd, os.fstat(fd).st_size)
+        return None if frames is None else cls(fd, frames, origin)
+
+    def _locate(self, offset: int) -> int:
+        return bisect.bisect_right(self._starts, offset) - 1
+
+    def _compressed(self, frame: Frame) -> bytes:
+        data = os.pread(self._fd, frame.compressed_size, frame.compressed_offset)
+        self.compressed_bytes_read += len(data)
+        if len(data) != frame.compressed_size:
+            raise IntegrityError(self._origin, f"frame at {frame.compressed_offset}", "truncated")
+        return data
+
+    def _frame(self, index: int) -> bytes:
+        if self._cached is not None and self._cached[0] == index:
+            return self._cached[1]
+        frame = self._frames[index]
+        try:
+            data = zstandard.ZstdDecompressor().decompress(
+                self._compressed(frame), max_output_size=frame.size
+            )
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(
+                self._origin, f"frame at {frame.compressed_offset}", f"corrupt zstd frame ({exc})"
+            ) from None
+        if len(data) != frame.size:
+            raise IntegrityError(
+                self._origin,
+                f"frame at {frame.compressed_offset}",
+                f"decompressed to {len(data)} bytes, the seek table says {frame.size}",
+            )
+        self._cached = (index, data)
+        return data
+
+    def _prefix(self, index: int, length: int) -> bytes:
+        """The first ``length`` bytes of a frame, decompressing no more than needed."""
+        frame = self._frames[index]
+        with zstandard.ZstdDecompressor().stream_reader(
+            _FrameSection(self, frame),  # type: ignore[arg-type]
+            read_size=16384,
+        ) as reader:
+            try:
+                return reader.read(length)
+            except zstandard.ZstdError as exc:
+                raise IntegrityError(
+                    self._origin,
+                    f"frame at {frame.compressed_offset}",
+                    f"corrupt zstd frame ({exc})",
+                ) from None
+
+    def pread(self, length: int, offset: int) -> bytes:
+        out = []
+        while length > 0 and offset < self.size:
+            index = self._locate(offset)
+            frame = self._frames[index]
+            within = offset - frame.offset
+            take = min(length, frame.size - within)
+            cached = self._cached is not None and self._cached[0] == index
+            if not cached and within + take <= _PARTIAL_LIMIT and take < frame.size:
+                data = self._prefix(index, within + take)[within:]
+            else:
+                data = self._frame(index)[within : within + take]
+            out.append(data)
+            offset += take
+            length -= take
+        return b"".join(out)
+
+
+class _FrameSection:
+    """The compressed bytes of one frame, read lazily (for partial decompression)."""
+
+    def __init__(self, reader: SeekableReader, frame: Frame) -> None:
+        self._reader, self._frame, self._pos = reader, frame, 0
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._frame.compressed_size - self._pos
+        size = left if size < 0 else min(size, left)
+        if size <= 0:
+            return b""
+        data = os.pread(self._reader._fd, size, self._frame.compressed_offset + self._pos)
+        self._reader.compressed_bytes_read += len(data)
+        self._pos += len(data)
+        return data
