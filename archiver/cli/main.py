@@ -11,7 +11,7 @@ import sys
 import click
 
 from archiver import __version__
-from archiver.cli import convert, history, inspect, ls, verify
+from archiver.cli import convert, history, inspect, ls, pack, unpack, verify
 from archiver.errors import ArchiverError
 
 
@@ -25,8 +25,17 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-for _module in (ls, inspect, history, verify, convert):
-    cli.add_command(_module.command)
+for _command in (
+    ls.command,
+    inspect.command,
+    history.command,
+    verify.command,
+    convert.command,
+    pack.command,
+    pack.merge_command,
+    unpack.command,
+):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,6 +6,7 @@ import io
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from archiver.blobs.verify import VerifyingReader
 from archiver.engine.graph import Root, resolve
@@ -68,9 +69,14 @@ def copy(
     try:
         roots = [resolve(source, entry, platforms) for entry in entries]
         report.bytes_referenced = sum(d.size for root in roots for d, _ in root.blobs())
+        blobs = plan(roots)
+        present = {d.digest for d, _ in blobs if sink.has(d)}
         sink.begin(roots)
-        for descriptor, data in plan(roots):
-            _copy_blob(source, sink, descriptor, data, report, progress)
+        for descriptor, data in blobs:
+            if descriptor.digest in present:
+                report.blobs_skipped += 1
+            else:
+                _copy_blob(source, sink, descriptor, data, report, progress)
         for root in roots:
             sink.put_root(root)
             report.images += 1
@@ -89,13 +95,12 @@ def _copy_blob(
     report: CopyReport,
     progress: Progress | None,
 ) -> None:
-    if sink.has(descriptor):
-        report.blobs_skipped += 1
-        return
-    if data is not None:
-        stream = io.BytesIO(data)
+    if sink.has(descriptor):  # written with the head in begin()
+        pass
+    elif data is not None:
+        _put(sink, source, descriptor, io.BytesIO(data))
     elif source.has_blob(descriptor.digest):
-        stream = source.open_blob(descriptor.digest)  # type: ignore[assignment]
+        _put(sink, source, descriptor, source.open_blob(descriptor.digest))
     elif media.is_foreign(descriptor.media_type):
         report.foreign_skipped += 1
         return
@@ -104,10 +109,13 @@ def _copy_blob(
             f"{source.blob_origin(descriptor.digest)}: blob {descriptor.digest} "
             f"({descriptor.media_type}) is named by a manifest but missing from the archive"
         )
-    origin = source.blob_origin(descriptor.digest)
-    with VerifyingReader(stream, descriptor.digest, descriptor.size, origin) as reader:
-        sink.put_blob(descriptor, reader)  # type: ignore[arg-type]
     report.blobs_written += 1
     report.bytes_written += descriptor.size
     if progress is not None:
         progress(descriptor, descriptor.size)
+
+
+def _put(sink: Sink, source: Source, descriptor: Descriptor, stream: BinaryIO) -> None:
+    origin = source.blob_origin(descriptor.digest)
+    with VerifyingReader(stream, descriptor.digest, descriptor.size, origin) as reader:
+        sink.put_blob(descriptor, reader)  # type: ignore[arg-type]

@@ -1,0 +1,183 @@
+"""What convert, pack, merge and unpack share: open inputs, pick images, copy, summarise."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from archiver.blobs.seekable import DEFAULT_FRAME_SIZE, ZstdOptions
+from archiver.cli import common, output
+from archiver.engine import catalog
+from archiver.engine.copy import copy
+from archiver.engine.verify import verify
+from archiver.errors import ArchiverError, IntegrityError
+from archiver.places.base import Source
+from archiver.places.layout_writer import FORMATS, open_sink
+from archiver.places.multi import PREFER, MultiSource
+from archiver.places.transports import parse_place
+
+
+@dataclass
+class Request:
+    inputs: list[str]
+    target: str
+    fmt: str | None = None
+    images: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    zstd: ZstdOptions | None = None
+    prefer: str = "error"
+    keep_going: bool = False
+    quiet: bool = False
+    as_json: bool = False
+    left_out: list[dict[str, str]] = field(default_factory=list)
+
+
+def zstd_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--level, --threads, --long, --frame-size for commands that write bundles."""
+    for option in reversed(
+        [
+            click.option(
+                "--level",
+                type=click.IntRange(1, 22),
+                default=3,
+                show_default=True,
+                help="zstd compression level.",
+            ),
+            click.option(
+                "--threads",
+                type=click.IntRange(0, 256),
+                default=0,
+                show_default=True,
+                help="zstd worker threads per frame (0: none).",
+            ),
+            click.option(
+                "--long",
+                "long_window",
+                is_flag=True,
+                help="zstd long-distance matching (128 MiB window).",
+            ),
+            click.option(
+                "--frame-size",
+                type=click.IntRange(64 * 1024, 1 << 30),
+                default=DEFAULT_FRAME_SIZE,
+                show_default=True,
+                help="Decompressed bytes per zstd frame at most.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def selection_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option(
+                "--image",
+                "images",
+                multiple=True,
+                metavar="REF",
+                help="Only these images (repeatable).",
+            ),
+            click.option(
+                "--platform",
+                "platforms",
+                multiple=True,
+                metavar="OS/ARCH[/VARIANT]",
+                help="Only these platforms of multi-platform images (default: all).",
+            ),
+            click.option("-q", "--quiet", is_flag=True, help="No progress, no summary."),
+            click.option("--json", "as_json", is_flag=True, help="A JSON summary."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _open_inputs(request: Request, stack: contextlib.ExitStack) -> list[tuple[Source, str | None]]:
+    opened: list[tuple[Source, str | None]] = []
+    for name in request.inputs:
+        try:
+            source, ref = stack.enter_context(common.opened(name))
+            if request.keep_going:
+                report = verify(source)  # find a bad input before anything is written
+                if not report.ok:
+                    raise IntegrityError(name, "", report.problems[0])
+        except ArchiverError as exc:
+            if not request.keep_going:
+                raise
+            request.left_out.append({"input": name, "reason": str(exc)})
+            continue
+        opened.append((source, ref))
+    if not opened:
+        raise ArchiverError(
+            "no readable input: " + "; ".join(i["reason"] for i in request.left_out)
+        )
+    return opened
+
+
+def transfer(request: Request) -> None:
+    """Copy the selected images of every input into one target, then print a summary."""
+    target = parse_place(request.target)
+    fmt = request.fmt or target.format or "docker"
+    wanted = [common.parse_platform(p) for p in request.platforms]
+    with contextlib.ExitStack() as stack:
+        opened = _open_inputs(request, stack)
+        source: Source = (
+            opened[0][0]
+            if len(opened) == 1
+            else MultiSource([s for s, _ in opened], request.prefer)
+        )
+        names = list(request.images) + [ref for _, ref in opened if ref]
+        entries = source.images()
+        if names:
+            records = catalog.records(source)
+            entries = [r.entry for r in common.select(records, names, source.origin)]
+        sink = open_sink(target.path, fmt, request.zstd)
+        quiet = request.quiet or request.as_json or target.path == "-"
+        with common.progress(0, fmt, quiet) as tick:
+            report = copy(source, sink, entries, [p for p in wanted if p] or None, progress=tick)
+    written = os.path.getsize(target.path) if fmt != "oci-dir" and target.path != "-" else None
+    summary = {
+        "images": report.images,
+        "blobs": report.blobs_written,
+        "bytes_read": report.bytes_written,
+        "bytes_written": written,
+        "bytes_saved_by_dedup": report.bytes_deduplicated,
+        "output": target.path,
+        "format": fmt,
+        "left_out": request.left_out,
+    }
+    if request.as_json:
+        click.echo(output.to_json(summary), err=target.path == "-")
+        return
+    for item in request.left_out:
+        click.echo(f"Left out {item['input']}: {item['reason']}", err=True)
+    if not request.quiet and target.path != "-":
+        size = f", {output.human_size(written)} written" if written is not None else ""
+        click.echo(
+            f"Wrote {report.images} images, {report.blobs_written} blobs "
+            f"({output.human_size(report.bytes_written)} read{size}, "
+            f"{output.human_size(report.bytes_deduplicated)} saved by dedup) "
+            f"to {target.path} ({fmt})"
+        )
+
+
+def zstd_from(level: int, threads: int, long_window: bool, frame_size: int) -> ZstdOptions:
+    return ZstdOptions(level=level, threads=threads, frame_size=frame_size, long_window=long_window)
+
+
+__all__ = [
+    "FORMATS",
+    "PREFER",
+    "Request",
+    "selection_options",
+    "transfer",
+    "zstd_from",
+    "zstd_options",
+]

@@ -1,0 +1,108 @@
+"""Several sources seen as one: images merged by identity, blobs taken from whichever has them.
+
+Two inputs may carry the same image (merged, names joined) or the same name for different
+images (a conflict: an error listing them all, unless ``prefer`` says which input wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from archiver.engine.graph import resolve
+from archiver.errors import Conflict, NotFound
+from archiver.model.digest import Digest
+from archiver.places.base import ImageEntry, Source
+
+PREFER = ("error", "first", "last")
+
+
+def _identity(source: Source, entry: ImageEntry) -> frozenset[Digest]:
+    """What makes two entries the same image: the configs they carry (a docker-save entry
+    and the manifest Docker ≥ 25 wrote for it have different manifest digests)."""
+    root = resolve(source, entry)
+    configs = frozenset(n.manifest.config.digest for n in root.images)
+    return configs or frozenset({entry.descriptor.digest})
+
+
+class MultiSource:
+    def __init__(self, sources: Sequence[Source], prefer: str = "error") -> None:
+        self.origin = ", ".join(s.origin for s in sources)
+        self._sources = list(sources)
+        found: list[tuple[frozenset[Digest], ImageEntry, str]] = []
+        for source in sources:
+            for entry in source.images():
+                identity = _identity(source, entry)
+                for i, (known, current, origin) in enumerate(found):
+                    if _same(current, entry, known, identity):
+                        found[i] = (known, _join(current, entry), origin)
+                        break
+                else:
+                    found.append((identity, entry, source.origin))
+        self._entries = _settle_names(found, prefer)
+
+    def images(self) -> list[ImageEntry]:
+        return list(self._entries)
+
+    def _holder(self, digest: Digest) -> Source:
+        for source in self._sources:
+            if source.has_blob(digest):
+                return source
+        raise NotFound(f"{self.origin}: blob {digest} is in none of the inputs")
+
+    def has_blob(self, digest: Digest) -> bool:
+        return any(source.has_blob(digest) for source in self._sources)
+
+    def blob_origin(self, digest: Digest) -> str:
+        try:
+            return self._holder(digest).blob_origin(digest)
+        except NotFound:
+            return self.origin
+
+    def open_blob(self, digest: Digest) -> BinaryIO:
+        return self._holder(digest).open_blob(digest)
+
+
+def _same(a: ImageEntry, b: ImageEntry, a_id: frozenset[Digest], b_id: frozenset[Digest]) -> bool:
+    """One image twice: the same manifest, or a docker-save entry (no manifest of its own)
+    and a manifest with the same config."""
+    if a.descriptor.digest == b.descriptor.digest:
+        return True
+    return (a.synthetic or b.synthetic) and a_id == b_id
+
+
+def _join(first: ImageEntry, second: ImageEntry) -> ImageEntry:
+    """Both entries' names on one entry; a real manifest is kept over a synthetic one."""
+    refs = first.refs + tuple(r for r in second.refs if r not in first.refs)
+    tags = first.tags + tuple(t for t in second.tags if t not in first.tags)
+    kept = second if first.synthetic and not second.synthetic else first
+    return ImageEntry(kept.descriptor, refs, tags, kept.synthetic)
+
+
+def _settle_names(
+    found: list[tuple[frozenset[Digest], ImageEntry, str]], prefer: str
+) -> list[ImageEntry]:
+    owners: dict[str, list[int]] = {}
+    for position, (_, entry, _) in enumerate(found):
+        for name in [str(r) for r in entry.refs] + list(entry.tags):
+            owners.setdefault(name, []).append(position)
+    clashes = {name: places for name, places in owners.items() if len(places) > 1}
+    if clashes and prefer == "error":
+        lines = "; ".join(
+            f"{name} is "
+            + " and ".join(f"image {min(found[p][0]).short()} in {found[p][2]}" for p in places)
+            for name, places in clashes.items()
+        )
+        raise Conflict(
+            f"the same name is given to different images: {lines} "
+            f"(--prefer first|last says which input wins)"
+        )
+    keep = {
+        name: places[0] if prefer == "first" else places[-1] for name, places in clashes.items()
+    }
+    out = []
+    for position, (_, entry, _) in enumerate(found):
+        refs = tuple(r for r in entry.refs if keep.get(str(r), position) == position)
+        tags = tuple(t for t in entry.tags if keep.get(t, position) == position)
+        out.append(ImageEntry(entry.descriptor, refs, tags, entry.synthetic))
+    return out
