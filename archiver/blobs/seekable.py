@@ -29,7 +29,8 @@ FOOTER_SIZE = 9
 MAX_FRAME = 0xFFFFFFFF
 DEFAULT_FRAME_SIZE = 4 * 1024 * 1024
 """Decompressed bytes per frame: small enough to seek finely, large enough to compress well."""
-_PARTIAL_LIMIT = 1024 * 1024
+_PARTIAL_LIMIT = 64 * 1024
+"""Reads this close to a frame's start decompress only a prefix (tar headers at frame starts)."""
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,10 @@ class TarTree:
             archive = tarfile.open(fileobj=file, mode="r:")  # noqa: SIM115
             count = 0
             while True:
+                # go straight to the next header: tarfile would otherwise read the last
+                # byte of the previous member (in a bundle, a whole frame) to detect EOF;
+                # our own checks (member ends, end-of-archive block) catch truncation
+                file.seek(archive.offset)
                 info = archive.next()
                 if info is None:
                     break
@@ -132,12 +136,17 @@ class TarTree:
                     raise InputError(f"{self.origin}: more than {limits.MAX_TAR_MEMBERS} members")
                 self._add(info, total)
                 archive.members.clear()  # type: ignore[attr-defined]  # our index only: flat memory
+            end = archive.offset
         except tarfile.ReadError as exc:
             if total == 0 or "empty file" in str(exc):
                 raise InputError(f"{self.origin}: empty file, not an image archive") from None
             raise InputError(f"{self.origin}: not a readable tar archive ({exc})") from None
         except (tarfile.TarError, EOFError) as exc:
             raise InputError(f"{self.origin}: truncated or corrupt tar ({exc})") from None
+        if self._access.pread(tarfile.BLOCKSIZE, end) != bytes(tarfile.BLOCKSIZE):
+            raise InputError(
+                f"{self.origin}: truncated tar: it ends without an end-of-archive block"
+            )
 
     def _add(self, info: tarfile.TarInfo, total: int) -> None:
         name = normalise_name(info.name, self.origin)

@@ -145,6 +145,8 @@ class TarLayoutSink:
         if self._frames is not None:
             self._frames.end_frame()  # every layer starts a frame: a seek point
         self._tar.add_stream(blob_path(descriptor.digest), descriptor.size, stream)
+        if self._frames is not None:
+            self._frames.end_frame()  # and so does what follows it
         self._written.add(descriptor.digest)
 
     def put_root(self, root: Root) -> None:
