@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -206,3 +208,63 @@ def test_containerd_imports_our_hybrid_and_we_read_its_export(
     assert run("verify", exported).code == 0
     with tarfile.open(exported) as tar:
         assert "index.json" in tar.getnames()
+
+
+def test_docker_loads_a_decompressed_bundle(dockerd: Dockerd, run: Run, tmp_path: Path) -> None:
+    """`zstd -dc bundle | docker load` gives the images and tags the bundle lists."""
+    bundle = tmp_path / "b.tar.zst"
+    assert run("pack", SAMPLES / "legacy.tar", "-o", bundle).code == 0
+    names = ["demo/base:1.0", "demo/base:latest", "demo/app:2.1", "localhost:5000/tools/probe:0.1"]
+    with contextlib.suppress(AssertionError):
+        dockerd.docker("rmi", *names)
+    zstd = subprocess.Popen(["zstd", "-dc", str(bundle)], stdout=subprocess.PIPE)
+    loaded = subprocess.run(
+        [dockerd.client, "--host", dockerd.host, "load"],
+        stdin=zstd.stdout,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert zstd.wait() == 0
+    assert "Loaded image: demo/app:2.1" in loaded
+    daemon = {r for r in key(dockerd.images()) if f"{r[0]}:{r[1]}" in names}
+    assert daemon == key(our_rows(run, bundle))
+
+
+def test_docker_loads_unpack_to_stdout(dockerd: Dockerd, run: Run, tmp_path: Path) -> None:
+    name = "localhost:5000/tools/probe:0.1"
+    with contextlib.suppress(AssertionError):
+        dockerd.docker("rmi", name)
+    unpack = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "archiver",
+            "unpack",
+            str(SAMPLES / "bundle.tar.zst"),
+            "-o",
+            "-",
+            "--image",
+            name,
+        ],
+        stdout=subprocess.PIPE,
+    )
+    subprocess.run(
+        [dockerd.client, "--host", dockerd.host, "load"],
+        stdin=unpack.stdout,
+        check=True,
+        capture_output=True,
+    )
+    assert unpack.wait() == 0
+    want = next(r["id"] for r in our_rows(run, SAMPLES / "bundle.tar.zst") if r["tag"] == "0.1")
+    assert dockerd.docker("image", "inspect", "--format", "{{.Id}}", name).strip() == want
+
+
+def test_skopeo_reads_a_decompressed_bundle_as_oci_archive(run: Run, tmp_path: Path) -> None:
+    plain = tmp_path / "bundle.tar"
+    with plain.open("wb") as out:
+        subprocess.run(["zstd", "-dc", str(SAMPLES / "bundle.tar.zst")], stdout=out, check=True)
+    want = next(r["id"] for r in our_rows(run, SAMPLES / "bundle.tar.zst") if r["tag"] == "2.1")
+    assert config_id(f"oci-archive:{plain}:2.1") == want
+    skopeo("copy", f"oci-archive:{plain}:2.1", f"oci:{tmp_path / 'copy'}:x")
+    assert run("verify", tmp_path / "copy").code == 0

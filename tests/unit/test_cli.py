@@ -294,3 +294,43 @@ def test_debug_shows_traceback_only_when_asked(tmp_path: Path) -> None:
         [sys.executable, "-m", "archiver", "--debug", "ls", missing], capture_output=True, text=True
     )
     assert "Traceback" in debug.stderr
+
+
+def _small_file_limit() -> None:
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+
+@pytest.mark.parametrize("verb", ["convert", "pack"])
+def test_disk_full_leaves_nothing_at_the_target(verb: str, tmp_path: Path) -> None:
+    """A write that fails part-way (here: a file-size limit, as a full disk would) leaves
+    no file at the target name and no temporary file beside it."""
+    target = tmp_path / "out.tar"
+    args = (
+        [str(SAMPLES / "legacy.tar"), str(target)]
+        if verb == "convert"
+        else [str(SAMPLES / "legacy.tar"), "-o", str(target), "--level", "1"]
+    )
+    if verb == "pack":
+        big = tmp_path / "big"
+        big.mkdir()
+        from tests.factory import docker_save, random_layer
+
+        args = [
+            str(docker_save(big / "in.tar", [(["x/y:1"], [random_layer(100_000)])])),
+            "-o",
+            str(target),
+        ]
+    result = subprocess.run(
+        [sys.executable, "-m", "archiver", verb, *args],
+        capture_output=True,
+        text=True,
+        preexec_fn=_small_file_limit,
+    )
+    assert result.returncode != 0
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(os.listdir(tmp_path)) == (["big"] if verb == "pack" else [])
