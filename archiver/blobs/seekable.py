@@ -16,7 +16,10 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-from dataclasses import dataclass
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import zstandard
@@ -33,32 +36,50 @@ _PARTIAL_LIMIT = 64 * 1024
 """Reads this close to a frame's start decompress only a prefix (tar headers at frame starts)."""
 
 
+def default_threads() -> int:
+    return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class ZstdOptions:
     level: int = 3
-    threads: int = 0
+    threads: int = field(default_factory=default_threads)
+    """Frames compressed at once; 0 or 1 compresses inline."""
     frame_size: int = DEFAULT_FRAME_SIZE
     long_window: bool = False
 
 
 class SeekableWriter:
-    """A write-only stream that emits independent zstd frames and, on close, a seek table."""
+    """A write-only stream that emits independent zstd frames and, on close, a seek table.
+
+    Frames are independent, so they are compressed in parallel (zstandard releases the GIL)
+    while the caller goes on hashing and writing tar; at most two frames per thread are in
+    flight, so memory stays bounded whatever the input size.
+    """
 
     def __init__(self, out: BinaryIO, options: ZstdOptions) -> None:
         self._out = out
         self._options = options
-        params = zstandard.ZstdCompressionParameters.from_level(
+        self._params = zstandard.ZstdCompressionParameters.from_level(
             options.level,
-            threads=options.threads,
             enable_ldm=options.long_window,
             window_log=27 if options.long_window else 0,
             write_content_size=True,
         )
-        self._compressor = zstandard.ZstdCompressor(compression_params=params)
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(options.threads) if options.threads > 1 else None
+        self._pending: deque[tuple[Future[bytes], int]] = deque()
         self._buffer = bytearray()
         self._entries: list[tuple[int, int]] = []
         self.bytes_in = 0
         self.bytes_out = 0
+
+    def _compress(self, chunk: bytes) -> bytes:
+        compressor = getattr(self._local, "compressor", None)
+        if compressor is None:
+            compressor = zstandard.ZstdCompressor(compression_params=self._params)
+            self._local.compressor = compressor
+        return compressor.compress(chunk)
 
     def write(self, data: bytes, /) -> int:
         self._buffer += data
@@ -76,13 +97,34 @@ class SeekableWriter:
             self._buffer.clear()
 
     def _emit(self, chunk: bytes) -> None:
-        frame = self._compressor.compress(chunk)
+        if self._pool is None:
+            self._write_frame(self._compress(chunk), len(chunk))
+            return
+        self._pending.append((self._pool.submit(self._compress, chunk), len(chunk)))
+        while len(self._pending) > 2 * self._options.threads:
+            self._drain_one()
+
+    def _drain_one(self) -> None:
+        future, size = self._pending.popleft()
+        self._write_frame(future.result(), size)
+
+    def _write_frame(self, frame: bytes, size: int) -> None:
         self._out.write(frame)
-        self._entries.append((len(frame), len(chunk)))
+        self._entries.append((len(frame), size))
         self.bytes_out += len(frame)
+
+    def discard(self) -> None:
+        """Stop the workers without writing anything more (the output is being thrown away)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
 
     def close(self) -> None:
         self.end_frame()
+        while self._pending:
+            self._drain_one()
+        if self._pool is not None:
+            self._pool.shutdown()
         body = b"".join(struct.pack("<II", c, d) for c, d in self._entries)
         body += struct.pack("<IBI", len(self._entries), 0, SEEKABLE_MAGIC)
         table = struct.pack("<II", SKIPPABLE_MAGIC, len(body)) + body

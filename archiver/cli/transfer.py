@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from archiver.blobs.seekable import DEFAULT_FRAME_SIZE, ZstdOptions
+from archiver.blobs.seekable import DEFAULT_FRAME_SIZE, ZstdOptions, default_threads
 from archiver.cli import common, output
 from archiver.engine import catalog
 from archiver.engine.copy import copy
@@ -51,9 +51,9 @@ def zstd_options(func: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--threads",
                 type=click.IntRange(0, 256),
-                default=0,
-                show_default=True,
-                help="zstd worker threads per frame (0: none).",
+                default=default_threads(),
+                show_default="CPU count",
+                help="zstd frames compressed in parallel (0 or 1: inline).",
             ),
             click.option(
                 "--long",

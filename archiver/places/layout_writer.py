@@ -166,6 +166,8 @@ class TarLayoutSink:
         os.replace(self._temp, self._target)
 
     def abort(self) -> None:
+        if self._frames is not None:
+            self._frames.discard()
         if self._temp is None:
             return
         self._file.close()
