@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Benchmark: archiver against the reference tools, measured in the same run.
+
+Builds a corpus in a private, real dockerd (a base layer of real system files, three
+applications sharing it with 10-30 MB layers of their own, one unrelated image), saves
+each image with ``docker save``, then prints a table of ratios and writes JSON:
+
+  pack time        vs zstd -T0 -3 over the same deduplicated bytes      (target <= 1.1)
+  bundle size      vs docker save (all images) | zstd -3                (target <= 1.0)
+  bundle size      vs sum of per-image docker save | gzip               (target <= 0.35)
+  unpack time      vs zstd -dc of the same bundle
+  ls time          on the bundle (seconds)
+  peak RSS         of pack and unpack (target <= 150 MB, flat across corpus sizes)
+
+Usage: python bench/run.py [--sizes 100,400] [--keep DIR]
+Sizes are the base layer's size in MB; run two to show memory stays flat.
+Needs docker.io and zstd (the test command installs them). Times are wall-clock, on
+whatever machine runs it: compare ratios, not seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.integration.peers import Dockerd  # noqa: E402  (the tests' own dockerd harness)
+
+SOURCES = [
+    Path("/usr/lib/x86_64-linux-gnu"),
+    Path("/usr/share"),
+    Path("/usr/lib"),
+    Path("/usr/bin"),
+]
+
+
+def copy_files(target: Path, budget: int, skip: int = 0) -> int:
+    """Copy real files into ``target`` until ``budget`` bytes; skip the first ``skip`` bytes
+    worth of files (so different images get different files). Deterministic order."""
+    taken = seen = 0
+    for top in SOURCES:
+        for dirpath, dirs, files in os.walk(top):
+            dirs.sort()
+            for name in sorted(files):
+                path = Path(dirpath) / name
+                if path.is_symlink() or not path.is_file():
+                    continue
+                size = path.stat().st_size
+                if size == 0 or size > 32 * 1024 * 1024:
+                    continue
+                seen += size
+                if seen <= skip:
+                    continue
+                dest = target / path.relative_to("/")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, dest)
+                taken += size
+                if taken >= budget:
+                    return taken
+    return taken
+
+
+def build(dockerd: Dockerd, work: Path, tag: str, base: str, budget: int, skip: int) -> None:
+    context = work / f"ctx-{tag.replace('/', '_').replace(':', '_')}"
+    context.mkdir()
+    copy_files(context / "rootfs", budget, skip)
+    (context / "Dockerfile").write_text(f"FROM {base}\nCOPY rootfs/ /\n")
+    dockerd.docker("build", "-q", "-t", tag, str(context))
+    shutil.rmtree(context)
+
+
+def timed(
+    args: list[str], stdout: object = subprocess.DEVNULL, stdin: object = None
+) -> tuple[float, int]:
+    """Run a command; return (seconds, peak RSS in MB) from the kernel's rusage."""
+    start = time.perf_counter()
+    process = subprocess.Popen(args, stdout=stdout, stdin=stdin)  # type: ignore[arg-type]
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(args)}")
+    return seconds, usage.ru_maxrss // 1024
+
+
+def shell(command: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
+    return time.perf_counter() - start
+
+
+def run_corpus(dockerd: Dockerd, work: Path, base_mb: int) -> dict[str, float]:
+    mb = 1024 * 1024
+    prefix = f"bench{base_mb}"
+    build(dockerd, work, f"{prefix}/base:1", "scratch", base_mb * mb, 0)
+    apps = []
+    for i, size in enumerate((10, 20, 30)):
+        tag = f"{prefix}/app{i}:1"
+        build(dockerd, work, tag, f"{prefix}/base:1", size * mb, (base_mb + 60 * i) * mb)
+        apps.append(tag)
+    other = f"{prefix}/other:1"
+    build(dockerd, work, other, "scratch", 40 * mb, (base_mb + 200) * mb)
+    images = [f"{prefix}/base:1", *apps, other]
+
+    saves = []
+    gzip_total = 0
+    for i, image in enumerate(images):
+        path = work / f"save{i}.tar"
+        dockerd.docker("save", "-o", str(path), image)
+        saves.append(path)
+        gzip_total += int(
+            subprocess.run(
+                f"gzip -c {path} | wc -c", shell=True, capture_output=True, text=True, check=True
+            ).stdout
+        )
+    all_zst = work / "all.tar.zst"
+    docker = [dockerd.client, "--host", dockerd.host]
+    shell(f"{' '.join(docker)} save {' '.join(images)} | zstd -q -3 -c > {all_zst}")
+
+    archiver = [sys.executable, "-m", "archiver"]
+    bundle = work / "bundle.tar.zst"
+    pack_s, pack_rss = timed([*archiver, "pack", *map(str, saves), "-o", str(bundle), "-q"])
+    plain = work / "plain.tar"
+    shell(f"zstd -q -dc {bundle} > {plain}")
+    zstd_s, _ = timed(["zstd", "-q", "-T0", "-3", "-f", str(plain), "-o", str(work / "ref.zst")])
+    unpacked = work / "unpacked.tar"
+    unpack_s, unpack_rss = timed([*archiver, "unpack", str(bundle), "-o", str(unpacked), "-q"])
+    zstd_d_s, _ = timed(["zstd", "-q", "-dc", str(bundle)])
+    ls_s, _ = timed([*archiver, "ls", str(bundle)])
+    result = {
+        "base_mb": base_mb,
+        "input_bytes": sum(p.stat().st_size for p in saves),
+        "dedup_bytes": plain.stat().st_size,
+        "bundle_bytes": bundle.stat().st_size,
+        "pack_s": pack_s,
+        "zstd_T0_3_s": zstd_s,
+        "pack_vs_zstd": pack_s / zstd_s,
+        "bundle_vs_docker_save_zstd": bundle.stat().st_size / all_zst.stat().st_size,
+        "bundle_vs_gzip_per_image": bundle.stat().st_size / gzip_total,
+        "unpack_s": unpack_s,
+        "zstd_dc_s": zstd_d_s,
+        "unpack_vs_zstd_dc": unpack_s / zstd_d_s,
+        "ls_s": ls_s,
+        "pack_rss_mb": pack_rss,
+        "unpack_rss_mb": unpack_rss,
+    }
+    dockerd.docker("rmi", *images)
+    for path in [*saves, all_zst, bundle, plain, unpacked, work / "ref.zst"]:
+        path.unlink(missing_ok=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--sizes", default="100,400", help="base layer sizes in MB")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="arch-bench-", dir="/tmp"))
+    dockerd = Dockerd(work / "d")
+    (work / "d").mkdir()
+    dockerd.start()
+    results = []
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            results.append(run_corpus(dockerd, work, size))
+    finally:
+        dockerd.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    rows = [
+        ("pack / zstd -T0 -3 (same bytes)", "pack_vs_zstd", "<= 1.1"),
+        ("bundle / docker save | zstd -3", "bundle_vs_docker_save_zstd", "<= 1.0"),
+        ("bundle / sum(docker save | gzip)", "bundle_vs_gzip_per_image", "<= 0.35"),
+        ("unpack / zstd -dc", "unpack_vs_zstd_dc", ""),
+        ("ls (s)", "ls_s", "< 1"),
+        ("pack peak RSS (MB)", "pack_rss_mb", "<= 150"),
+        ("unpack peak RSS (MB)", "unpack_rss_mb", "<= 150"),
+    ]
+    header = f"{'measure':36}" + "".join(
+        f"{'base ' + str(r['base_mb']) + ' MB':>16}" for r in results
+    )
+    print(header + f"{'target':>10}")
+    for label, key, target in rows:
+        print(f"{label:36}" + "".join(f"{r[key]:>16.2f}" for r in results) + f"{target:>10}")
+    for r in results:
+        print(
+            f"base {r['base_mb']} MB: inputs {r['input_bytes'] / 1e6:.0f} MB, deduplicated "
+            f"{r['dedup_bytes'] / 1e6:.0f} MB, bundle {r['bundle_bytes'] / 1e6:.0f} MB, "
+            f"pack {r['pack_s']:.1f}s vs zstd {r['zstd_T0_3_s']:.1f}s"
+        )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
