@@ -8,7 +8,7 @@ each image with ``docker save``, then prints a table of ratios and writes JSON:
   pack time        vs zstd -T0 -3 over the same deduplicated bytes      (target <= 1.1)
   bundle size      vs docker save (all images) | zstd -3                (target <= 1.0)
   bundle size      vs sum of per-image docker save | gzip               (target <= 0.35)
-  unpack time      vs zstd -dc of the same bundle
+  unpack time      vs zstd -d of the same bundle (both write the tar to disk)
   ls time          on the bundle (seconds)
   peak RSS         of pack and unpack (target <= 150 MB, flat across corpus sizes)
 
@@ -133,7 +133,8 @@ def run_corpus(dockerd: Dockerd, work: Path, base_mb: int) -> dict[str, float]:
     zstd_s, _ = timed(["zstd", "-q", "-T0", "-3", "-f", str(plain), "-o", str(work / "ref.zst")])
     unpacked = work / "unpacked.tar"
     unpack_s, unpack_rss = timed([*archiver, "unpack", str(bundle), "-o", str(unpacked), "-q"])
-    zstd_d_s, _ = timed(["zstd", "-q", "-dc", str(bundle)])
+    # the reference writes its tar to disk too, as unpack does (unpack also fsyncs)
+    zstd_d_s, _ = timed(["zstd", "-q", "-d", "-f", str(bundle), "-o", str(work / "ref.tar")])
     ls_s, _ = timed([*archiver, "ls", str(bundle)])
     result = {
         "base_mb": base_mb,
@@ -153,7 +154,7 @@ def run_corpus(dockerd: Dockerd, work: Path, base_mb: int) -> dict[str, float]:
         "unpack_rss_mb": unpack_rss,
     }
     dockerd.docker("rmi", *images)
-    for path in [*saves, all_zst, bundle, plain, unpacked, work / "ref.zst"]:
+    for path in [*saves, all_zst, bundle, plain, unpacked, work / "ref.zst", work / "ref.tar"]:
         path.unlink(missing_ok=True)
     return result
 
@@ -180,7 +181,7 @@ def main() -> None:
         ("pack / zstd -T0 -3 (same bytes)", "pack_vs_zstd", "<= 1.1"),
         ("bundle / docker save | zstd -3", "bundle_vs_docker_save_zstd", "<= 1.0"),
         ("bundle / sum(docker save | gzip)", "bundle_vs_gzip_per_image", "<= 0.35"),
-        ("unpack / zstd -dc", "unpack_vs_zstd_dc", ""),
+        ("unpack / zstd -d (to a file)", "unpack_vs_zstd_dc", ""),
         ("ls (s)", "ls_s", "< 1"),
         ("pack peak RSS (MB)", "pack_rss_mb", "<= 150"),
         ("unpack peak RSS (MB)", "unpack_rss_mb", "<= 150"),

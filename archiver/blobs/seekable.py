@@ -69,7 +69,8 @@ class SeekableWriter:
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(options.threads) if options.threads > 1 else None
         self._pending: deque[tuple[Future[bytes], int]] = deque()
-        self._buffer = bytearray()
+        self._chunks: list[bytes] = []
+        self._buffered = 0
         self._entries: list[tuple[int, int]] = []
         self.bytes_in = 0
         self.bytes_out = 0
@@ -82,19 +83,27 @@ class SeekableWriter:
         return compressor.compress(chunk)
 
     def write(self, data: bytes, /) -> int:
-        self._buffer += data
+        """Buffer ``data``; every full ``frame_size`` becomes a frame (one copy per byte)."""
         self.bytes_in += len(data)
         size = self._options.frame_size
-        while len(self._buffer) >= size:
-            self._emit(bytes(self._buffer[:size]))
-            del self._buffer[:size]
+        view = memoryview(data)
+        while view:
+            take = min(len(view), size - self._buffered)
+            self._chunks.append(
+                bytes(view[:take]) if take < len(view) or take < len(data) else data
+            )
+            self._buffered += take
+            view = view[take:]
+            if self._buffered == size:
+                self.end_frame()
         return len(data)
 
     def end_frame(self) -> None:
         """Close the current frame so the next byte starts a new one (a seek point)."""
-        if self._buffer:
-            self._emit(bytes(self._buffer))
-            self._buffer.clear()
+        if self._buffered:
+            chunk = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+            self._chunks, self._buffered = [], 0
+            self._emit(bytes(chunk))
 
     def _emit(self, chunk: bytes) -> None:
         if self._pool is None:
