@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from archiver.errors import IntegrityError
@@ -17,8 +18,16 @@ class VerifyingReader(io.RawIOBase):
     ``read()`` returns ``b""``: that is when the digest is checked.
     """
 
-    def __init__(self, stream: BinaryIO, digest: Digest, size: int, origin: str) -> None:
+    def __init__(
+        self,
+        stream: BinaryIO,
+        digest: Digest,
+        size: int,
+        origin: str,
+        on_read: Callable[[int], None] | None = None,
+    ) -> None:
         super().__init__()
+        self._on_read = on_read
         self._stream = stream
         self._digest = digest
         self._size = size
@@ -50,6 +59,8 @@ class VerifyingReader(io.RawIOBase):
             raise self._error(f"truncated: got {self._count} of {self._size} bytes")
         self._count += len(chunk)
         self._hasher.update(chunk)
+        if self._on_read is not None:
+            self._on_read(len(chunk))
         return chunk
 
     def _finish(self) -> None:

@@ -49,19 +49,36 @@ def select(records: Sequence[ImageRecord], wanted: Sequence[str], origin: str) -
     return [r for r in records if id(r) in chosen]
 
 
+class Bar:
+    """A tqdm bar on stderr (bytes, with images and blobs beside), drawn only on a terminal."""
+
+    def __init__(self, bar: tqdm) -> None:
+        self._bar = bar
+        self._images = 0
+        self._blobs = 0
+        self._done = 0
+
+    def planned(self, images: int, blobs: int, size: int) -> None:
+        self._images, self._blobs = images, blobs
+        self._bar.reset(total=size)
+        self._bar.set_postfix_str(f"{images} images, 0/{blobs} blobs")
+
+    def advanced(self, size: int) -> None:
+        self._bar.update(size)
+
+    def moved(self, descriptor: Descriptor) -> None:
+        self._done += 1
+        total = f"/{self._blobs}" if self._blobs else ""
+        self._bar.set_postfix_str(
+            f"{self._images} images, {self._done}{total} blobs", refresh=False
+        )
+
+
 @contextlib.contextmanager
-def progress(
-    total: int, desc: str, quiet: bool = False
-) -> Iterator[Callable[[Descriptor, int], None]]:
-    """A byte progress bar on stderr, shown only when stderr is a terminal."""
+def progress(desc: str, quiet: bool = False) -> Iterator[Bar]:
+    """Progress on stderr, shown only when stderr is a terminal and not ``quiet``."""
     disabled = quiet or not sys.stderr.isatty()
     with tqdm(
-        total=total,
-        desc=desc,
-        unit="B",
-        unit_scale=True,
-        file=sys.stderr,
-        disable=disabled,
-        leave=False,
+        desc=desc, unit="B", unit_scale=True, file=sys.stderr, disable=disabled, leave=False
     ) as bar:
-        yield lambda _desc, n: bar.update(n)
+        yield Bar(bar)

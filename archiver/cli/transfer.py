@@ -140,8 +140,8 @@ def transfer(request: Request) -> None:
             entries = [r.entry for r in common.select(records, names, source.origin)]
         sink = open_sink(target.path, fmt, request.zstd)
         quiet = request.quiet or request.as_json or target.path == "-"
-        with common.progress(0, fmt, quiet) as tick:
-            report = copy(source, sink, entries, [p for p in wanted if p] or None, progress=tick)
+        with common.progress(fmt, quiet) as bar:
+            report = copy(source, sink, entries, [p for p in wanted if p] or None, progress=bar)
     written = os.path.getsize(target.path) if fmt != "oci-dir" and target.path != "-" else None
     summary = {
         "images": report.images,

@@ -19,9 +19,9 @@ def command(archive: str, quiet: bool, as_json: bool) -> None:
     """Check every blob of ARCHIVE against its digest, and every layer against its diff_id."""
     with (
         common.opened(archive) as (source, _ref),
-        common.progress(0, "verify", quiet or as_json) as tick,
+        common.progress("verify", quiet or as_json) as bar,
     ):
-        report = verify(source, on_blob=lambda desc: tick(desc, desc.size))
+        report = verify(source, progress=bar)
     if as_json:
         click.echo(
             output.to_json(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from archiver.blobs.verify import VerifyingReader
 from archiver.engine.graph import Root, resolve
@@ -17,8 +17,18 @@ from archiver.model.digest import Digest
 from archiver.model.platform import Platform
 from archiver.places.base import ImageEntry, Sink, Source
 
-Progress = Callable[[Descriptor, int], None]
-"""Called after each blob with its descriptor and the bytes moved."""
+
+class Progress(Protocol):
+    """What a copy reports as it goes (the CLI draws progress bars from it)."""
+
+    def planned(self, images: int, blobs: int, size: int) -> None:
+        """Before the first blob: how much is to be moved."""
+
+    def advanced(self, size: int) -> None:
+        """As bytes of a blob flow."""
+
+    def moved(self, descriptor: Descriptor) -> None:
+        """After each blob."""
 
 
 @dataclass
@@ -71,6 +81,9 @@ def copy(
         report.bytes_referenced = sum(d.size for root in roots for d, _ in root.blobs())
         blobs = plan(roots)
         present = {d.digest for d, _ in blobs if sink.has(d)}
+        if progress is not None:
+            todo = [d for d, _ in blobs if d.digest not in present]
+            progress.planned(len(roots), len(todo), sum(d.size for d in todo))
         sink.begin(roots)
         for descriptor, data in blobs:
             if descriptor.digest in present:
@@ -98,9 +111,9 @@ def _copy_blob(
     if sink.has(descriptor):  # written with the head in begin()
         pass
     elif data is not None:
-        _put(sink, source, descriptor, io.BytesIO(data))
+        _put(sink, source, descriptor, io.BytesIO(data), progress)
     elif source.has_blob(descriptor.digest):
-        _put(sink, source, descriptor, source.open_blob(descriptor.digest))
+        _put(sink, source, descriptor, source.open_blob(descriptor.digest), progress)
     elif media.is_foreign(descriptor.media_type):
         report.foreign_skipped += 1
         return
@@ -112,10 +125,17 @@ def _copy_blob(
     report.blobs_written += 1
     report.bytes_written += descriptor.size
     if progress is not None:
-        progress(descriptor, descriptor.size)
+        progress.moved(descriptor)
 
 
-def _put(sink: Sink, source: Source, descriptor: Descriptor, stream: BinaryIO) -> None:
+def _put(
+    sink: Sink,
+    source: Source,
+    descriptor: Descriptor,
+    stream: BinaryIO,
+    progress: Progress | None,
+) -> None:
     origin = source.blob_origin(descriptor.digest)
-    with VerifyingReader(stream, descriptor.digest, descriptor.size, origin) as reader:
+    on_read = progress.advanced if progress is not None else None
+    with VerifyingReader(stream, descriptor.digest, descriptor.size, origin, on_read) as reader:
         sink.put_blob(descriptor, reader)  # type: ignore[arg-type]

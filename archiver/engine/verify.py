@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from archiver.blobs import compression, limits
 from archiver.blobs.verify import VerifyingReader, drain
+from archiver.engine.copy import Progress
 from archiver.engine.graph import resolve
 from archiver.errors import ArchiverError, IntegrityError
 from archiver.model import media
@@ -27,7 +27,7 @@ class VerifyReport:
         return not self.problems
 
 
-def verify(source: Source, on_blob: Callable[[Descriptor], None] | None = None) -> VerifyReport:
+def verify(source: Source, progress: Progress | None = None) -> VerifyReport:
     """Read everything reachable once; collect every problem instead of stopping at the first."""
     report = VerifyReport()
     checked: set[Digest] = set()
@@ -59,20 +59,26 @@ def verify(source: Source, on_blob: Callable[[Descriptor], None] | None = None) 
                     )
                 continue
             try:
-                _verify_blob(source, descriptor, diff_ids.get(descriptor.digest))
+                _verify_blob(source, descriptor, diff_ids.get(descriptor.digest), progress)
             except ArchiverError as exc:
                 report.problems.append(str(exc))
                 continue
             report.blobs += 1
             report.bytes += descriptor.size
-            if on_blob is not None:
-                on_blob(descriptor)
+            if progress is not None:
+                progress.moved(descriptor)
     return report
 
 
-def _verify_blob(source: Source, descriptor: Descriptor, diff_id: Digest | None) -> None:
+def _verify_blob(
+    source: Source, descriptor: Descriptor, diff_id: Digest | None, progress: Progress | None
+) -> None:
     reader = VerifyingReader(
-        source.open_blob(descriptor.digest), descriptor.digest, descriptor.size, source.origin
+        source.open_blob(descriptor.digest),
+        descriptor.digest,
+        descriptor.size,
+        source.origin,
+        progress.advanced if progress is not None else None,
     )
     kind = media.layer_compression(descriptor.media_type)
     with reader:

@@ -4,10 +4,22 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from tests.integration.peers import Containerd, Dockerd
+
+Daemon = TypeVar("Daemon", Dockerd, Containerd)
+
+
+def _running(daemon: Daemon) -> Iterator[Daemon]:
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(daemon.root, ignore_errors=True)
 
 
 def _short_tmp(prefix: str) -> Path:
@@ -17,24 +29,12 @@ def _short_tmp(prefix: str) -> Path:
 
 @pytest.fixture(scope="session")
 def dockerd() -> Iterator[Dockerd]:
-    daemon = Dockerd(_short_tmp("arch-d-"))
-    daemon.start()
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(daemon.root, ignore_errors=True)
+    yield from _running(Dockerd(_short_tmp("arch-d-")))
 
 
 @pytest.fixture(scope="session")
 def containerd() -> Iterator[Containerd]:
-    daemon = Containerd(_short_tmp("arch-c-"))
-    daemon.start()
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(daemon.root, ignore_errors=True)
+    yield from _running(Containerd(_short_tmp("arch-c-")))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

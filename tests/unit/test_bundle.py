@@ -221,3 +221,24 @@ def test_bundle_cut_short(run: Run, tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
     result = run("ls", path)
     assert result.code != 0 and str(path) in result.err and "Traceback" not in result.err
+
+
+def test_inspect_history_and_convert_accept_bundles(run: Run, tmp_path: Path) -> None:
+    bundle = SAMPLES / "bundle.tar.zst"
+    inspected = run("inspect", bundle, "demo/app:2.1", "-f", "{{.Config.WorkingDir}}")
+    assert inspected.code == 0 and inspected.out.strip() == "/app"
+    assert "COPY L2" in run("history", bundle, "demo/app:2.1").out
+    assert run("convert", bundle, tmp_path / "x.tar").code == 0
+    assert (tmp_path / "x.tar").read_bytes() == (SAMPLES / "hybrid.tar").read_bytes()
+
+
+def test_pack_from_stdin_and_quiet_when_not_a_terminal(tmp_path: Path) -> None:
+    out = tmp_path / "s.tar.zst"
+    result = subprocess.run(
+        ["python3", "-m", "archiver", "pack", "-", "-o", str(out)],
+        input=(SAMPLES / "legacy.tar").read_bytes(),
+        capture_output=True,
+        check=True,
+    )
+    assert result.stderr == b""  # no progress bar when stderr is not a terminal
+    assert out.read_bytes() == (SAMPLES / "bundle.tar.zst").read_bytes()
