@@ -73,7 +73,7 @@ def copy(
 
     Documents are read (capped, verified) before anything is written and announced to the
     sink with ``begin``; then every blob streams once, verified against its digest and size
-    as it flows; blobs the sink already has are skipped; roots are recorded last.
+    as it flows; blobs the sink already has are skipped; the sink commits at the end.
     """
     report = CopyReport()
     try:
@@ -90,9 +90,7 @@ def copy(
                 report.blobs_skipped += 1
             else:
                 _copy_blob(source, sink, descriptor, data, report, progress)
-        for root in roots:
-            sink.put_root(root)
-            report.images += 1
+        report.images = len(roots)
         sink.commit()
     except BaseException:
         sink.abort()

@@ -61,11 +61,8 @@ class ArchiveSource:
                 self._entries.append(synthesize(self._tree, item, blobs))
                 by_config[item.config_digest] = len(self._entries) - 1
                 continue
-            current = self._entries[position]
-            refs = current.refs + tuple(r for r in item.refs if r not in current.refs)
-            self._entries[position] = ImageEntry(
-                current.descriptor, refs, current.tags, current.synthetic
-            )
+            named = ImageEntry(self._entries[position].descriptor, item.refs)
+            self._entries[position] = self._entries[position].merged(named)
         self._documents.update(blobs.documents)
         self._paths.update(blobs.paths)
 

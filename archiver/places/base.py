@@ -36,6 +36,13 @@ class ImageEntry:
     def dangling(self) -> bool:
         return not self.refs and not self.tags
 
+    def merged(self, other: ImageEntry) -> ImageEntry:
+        """The same image with both entries' names; a real manifest wins over a synthetic one."""
+        refs = self.refs + tuple(r for r in other.refs if r not in self.refs)
+        tags = self.tags + tuple(t for t in other.tags if t not in self.tags)
+        kept = other if self.synthetic and not other.synthetic else self
+        return ImageEntry(kept.descriptor, refs, tags, kept.synthetic)
+
     @property
     def label(self) -> str:
         """How to name this image in a message: its first name, else its digest."""
@@ -79,10 +86,6 @@ class Sink(Protocol):
 
     def put_blob(self, descriptor: Descriptor, stream: BinaryIO) -> None:
         """Store a blob; ``stream`` verifies itself and must be read to its end."""
-        ...
-
-    def put_root(self, root: Root) -> None:
-        """Record a top-level image and its names, after all of its blobs."""
         ...
 
     def commit(self) -> None: ...

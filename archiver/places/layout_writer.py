@@ -149,9 +149,6 @@ class TarLayoutSink:
             self._frames.end_frame()  # and so does what follows it
         self._written.add(descriptor.digest)
 
-    def put_root(self, root: Root) -> None:
-        """Names were written with the head in ``begin``."""
-
     def commit(self) -> None:
         self._tar.close()
         if self._frames is not None:
@@ -205,9 +202,6 @@ class DirLayoutSink:
             while chunk := stream.read(limits.COPY_CHUNK):
                 out.write(chunk)
         self._written.add(descriptor.digest)
-
-    def put_root(self, root: Root) -> None:
-        """Names were collected in ``begin``."""
 
     def commit(self) -> None:
         (self._temp / LAYOUT_FILE).write_bytes(self._documents.layout())

@@ -35,7 +35,7 @@ class MultiSource:
                 identity = _identity(source, entry)
                 for i, (known, current, origin) in enumerate(found):
                     if _same(current, entry, known, identity):
-                        found[i] = (known, _join(current, entry), origin)
+                        found[i] = (known, current.merged(entry), origin)
                         break
                 else:
                     found.append((identity, entry, source.origin))
@@ -69,14 +69,6 @@ def _same(a: ImageEntry, b: ImageEntry, a_id: frozenset[Digest], b_id: frozenset
     if a.descriptor.digest == b.descriptor.digest:
         return True
     return (a.synthetic or b.synthetic) and a_id == b_id
-
-
-def _join(first: ImageEntry, second: ImageEntry) -> ImageEntry:
-    """Both entries' names on one entry; a real manifest is kept over a synthetic one."""
-    refs = first.refs + tuple(r for r in second.refs if r not in first.refs)
-    tags = first.tags + tuple(t for t in second.tags if t not in first.tags)
-    kept = second if first.synthetic and not second.synthetic else first
-    return ImageEntry(kept.descriptor, refs, tags, kept.synthetic)
 
 
 def _settle_names(
