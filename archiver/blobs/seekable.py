@@ -29,7 +29,9 @@ from archiver.errors import IntegrityError
 SKIPPABLE_MAGIC = 0x184D2A5E
 SEEKABLE_MAGIC = 0x8F92EAB1
 FOOTER_SIZE = 9
-MAX_FRAME = 0xFFFFFFFF
+MAX_FRAME = 256 * 1024 * 1024
+"""Frames larger than this (decompressed) are neither written nor trusted when read: a
+hostile seek table must not make a reader allocate gigabytes."""
 DEFAULT_FRAME_SIZE = 4 * 1024 * 1024
 """Decompressed bytes per frame: small enough to seek finely, large enough to compress well."""
 _PARTIAL_LIMIT = 64 * 1024
@@ -168,6 +170,8 @@ def read_seek_table(fd: int, file_size: int) -> list[Frame] | None:
     frames, compressed, offset = [], 0, 0
     for i in range(count):
         c, d = struct.unpack_from("<II", table, 8 + i * entry_size)
+        if d > MAX_FRAME:
+            return None
         frames.append(Frame(compressed, c, offset, d))
         compressed += c
         offset += d
@@ -208,9 +212,10 @@ class SeekableReader:
             return self._cached[1]
         frame = self._frames[index]
         try:
-            data = zstandard.ZstdDecompressor().decompress(
-                self._compressed(frame), max_output_size=frame.size
-            )
+            # stream, never trusting the frame header's content size: at most one byte
+            # more than the (capped) seek table says is ever produced
+            with zstandard.ZstdDecompressor().stream_reader(self._compressed(frame)) as reader:
+                data = reader.read(frame.size + 1)
         except zstandard.ZstdError as exc:
             raise IntegrityError(
                 self._origin, f"frame at {frame.compressed_offset}", f"corrupt zstd frame ({exc})"

@@ -229,7 +229,10 @@ class DirTree:
     def _path(self, name: str) -> Path:
         clean = normalise_name(name, self.origin)
         path = self._root / clean
-        real = path.resolve()
+        try:
+            real = path.resolve()
+        except (RuntimeError, OSError) as exc:  # a symlink loop
+            raise InputError(f"{self.origin}: cannot resolve {clean!r} ({exc})") from None
         if real != self._root and self._root not in real.parents:
             raise InputError(f"{self.origin}: unsafe path {clean!r}: a link leaves the directory")
         return real

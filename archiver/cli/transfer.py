@@ -10,12 +10,17 @@ from typing import Any
 
 import click
 
-from archiver.blobs.seekable import DEFAULT_FRAME_SIZE, ZstdOptions, default_threads
+from archiver.blobs.seekable import (
+    DEFAULT_FRAME_SIZE,
+    MAX_FRAME,
+    ZstdOptions,
+    default_threads,
+)
 from archiver.cli import common, output
 from archiver.engine import catalog
 from archiver.engine.copy import copy
 from archiver.engine.verify import verify
-from archiver.errors import ArchiverError, IntegrityError
+from archiver.errors import ArchiverError
 from archiver.places.base import Source
 from archiver.places.layout_writer import FORMATS, open_sink
 from archiver.places.multi import PREFER, MultiSource
@@ -63,7 +68,7 @@ def zstd_options(func: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--frame-size",
-                type=click.IntRange(64 * 1024, 1 << 30),
+                type=click.IntRange(64 * 1024, MAX_FRAME),
                 default=DEFAULT_FRAME_SIZE,
                 show_default=True,
                 help="Decompressed bytes per zstd frame at most.",
@@ -107,7 +112,7 @@ def _open_inputs(request: Request, stack: contextlib.ExitStack) -> list[tuple[So
             if request.keep_going:
                 report = verify(source)  # find a bad input before anything is written
                 if not report.ok:
-                    raise IntegrityError(name, "", report.problems[0])
+                    raise ArchiverError(report.problems[0])
         except ArchiverError as exc:
             if not request.keep_going:
                 raise

@@ -242,3 +242,15 @@ def test_pack_from_stdin_and_quiet_when_not_a_terminal(tmp_path: Path) -> None:
     )
     assert result.stderr == b""  # no progress bar when stderr is not a terminal
     assert out.read_bytes() == (SAMPLES / "bundle.tar.zst").read_bytes()
+
+
+def test_seek_table_claiming_huge_frames_is_not_trusted(run: Run, tmp_path: Path) -> None:
+    data, table = _seek_table(SAMPLES / "bundle.tar.zst")
+    start = len(data) - table + 8
+    broken = bytearray(data)
+    struct.pack_into("<I", broken, start + 4, 0xFFFFFFF0)  # frame 0 "decompresses to 4 GiB"
+    path = tmp_path / "huge.tar.zst"
+    path.write_bytes(bytes(broken))
+    fd = os.open(path, os.O_RDONLY)
+    assert read_seek_table(fd, path.stat().st_size) is None  # so: read in order, safely
+    assert ls(run, path) == ls(run, SAMPLES / "bundle.tar.zst")

@@ -92,3 +92,10 @@ def test_compression_sniffed_from_magic(suffix: str, kind: str | None) -> None:
     assert compression.sniff(data[:6]) == kind
     if kind:
         assert compression.open_decompressed(io.BytesIO(data), kind).read() == b"Hello"
+
+
+def test_dir_tree_symlink_loop_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(InputError, match="cannot resolve"):
+        DirTree(tmp_path, "root").open("a")
