@@ -12,16 +12,25 @@ from tqdm import tqdm
 
 from archiver.engine import catalog
 from archiver.engine.catalog import ImageRecord
+from archiver.errors import InputError
 from archiver.model.descriptor import Descriptor
 from archiver.model.platform import Platform
 from archiver.places.archive import ArchiveSource, open_source
-from archiver.places.transports import parse_place
+from archiver.places.daemon.client import DaemonClient
+from archiver.places.daemon.place import open_daemon_source
+from archiver.places.transports import DAEMON, parse_place
 
 
 @contextlib.contextmanager
 def opened(name: str) -> Iterator[tuple[ArchiveSource, str | None]]:
     """Open an input named on the command line (transport prefix and ``:ref`` allowed)."""
     place = parse_place(name)
+    if place.format == DAEMON:
+        if not place.path:
+            raise InputError("docker-daemon: name the image to read, docker-daemon:REF")
+        with open_daemon_source(DaemonClient(), place.path.split(",")) as daemon:
+            yield daemon, None
+        return
     with open_source(place.path) as source:
         yield source, place.ref
 

@@ -52,3 +52,12 @@ def command(
             as_json=as_json,
         )
     )
+
+
+copy_command = click.Command(
+    "copy",
+    callback=command.callback,
+    params=command.params,
+    help="Copy images between places, as skopeo names them: docker-archive:PATH, "
+    "oci-archive:PATH, oci:PATH[:REF], bundle:PATH, docker-daemon:REF (the same as convert).",
+)

@@ -11,7 +11,7 @@ import sys
 import click
 
 from archiver import __version__
-from archiver.cli import convert, history, inspect, ls, pack, unpack, verify
+from archiver.cli import convert, history, inspect, load, ls, pack, save, unpack, verify
 from archiver.errors import ArchiverError
 
 
@@ -31,9 +31,12 @@ for _command in (
     history.command,
     verify.command,
     convert.command,
+    convert.copy_command,
     pack.command,
     pack.merge_command,
     unpack.command,
+    load.command,
+    save.command,
 ):
     cli.add_command(_command)
 

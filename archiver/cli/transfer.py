@@ -18,13 +18,17 @@ from archiver.blobs.seekable import (
 )
 from archiver.cli import common, output
 from archiver.engine import catalog
-from archiver.engine.copy import copy
+from archiver.engine.copy import CopyReport, copy
 from archiver.engine.verify import verify
-from archiver.errors import ArchiverError
-from archiver.places.base import Source
+from archiver.errors import ArchiverError, InputError, PeerError
+from archiver.model.platform import Platform
+from archiver.model.reference import Reference
+from archiver.places.base import ImageEntry, Source
+from archiver.places.daemon.client import DaemonClient
+from archiver.places.daemon.place import DaemonSink
 from archiver.places.layout_writer import FORMATS, open_sink
 from archiver.places.multi import PREFER, MultiSource
-from archiver.places.transports import parse_place
+from archiver.places.transports import DAEMON, parse_place
 
 
 @dataclass
@@ -37,6 +41,7 @@ class Request:
     zstd: ZstdOptions | None = None
     prefer: str = "error"
     keep_going: bool = False
+    retag: str | None = None
     quiet: bool = False
     as_json: bool = False
     left_out: list[dict[str, str]] = field(default_factory=list)
@@ -126,44 +131,61 @@ def _open_inputs(request: Request, stack: contextlib.ExitStack) -> list[tuple[So
     return opened
 
 
+def _select(
+    request: Request, opened: list[tuple[Source, str | None]]
+) -> tuple[Source, list[ImageEntry]]:
+    source: Source = (
+        opened[0][0] if len(opened) == 1 else MultiSource([s for s, _ in opened], request.prefer)
+    )
+    names = list(request.images) + [ref for _, ref in opened if ref]
+    entries = source.images()
+    if names:
+        records = catalog.records(source)
+        entries = [r.entry for r in common.select(records, names, source.origin)]
+    if request.retag:
+        if len(entries) != 1:
+            raise InputError(f"--tag needs exactly one image, {len(entries)} are selected")
+        entries = [ImageEntry(entries[0].descriptor, (Reference.parse(request.retag),))]
+    return source, entries
+
+
 def transfer(request: Request) -> None:
     """Copy the selected images of every input into one target, then print a summary."""
     target = parse_place(request.target)
     fmt = request.fmt or target.format or "docker"
-    wanted = [common.parse_platform(p) for p in request.platforms]
+    wanted = [p for p in (common.parse_platform(p) for p in request.platforms) if p] or None
+    quiet = request.quiet or request.as_json or target.path == "-"
+    loaded: list[str] = []
     with contextlib.ExitStack() as stack:
-        opened = _open_inputs(request, stack)
-        source: Source = (
-            opened[0][0]
-            if len(opened) == 1
-            else MultiSource([s for s, _ in opened], request.prefer)
-        )
-        names = list(request.images) + [ref for _, ref in opened if ref]
-        entries = source.images()
-        if names:
-            records = catalog.records(source)
-            entries = [r.entry for r in common.select(records, names, source.origin)]
-        sink = open_sink(target.path, fmt, request.zstd)
-        quiet = request.quiet or request.as_json or target.path == "-"
-        with common.progress(fmt, quiet) as bar:
-            report = copy(source, sink, entries, [p for p in wanted if p] or None, progress=bar)
-    written = os.path.getsize(target.path) if fmt != "oci-dir" and target.path != "-" else None
-    summary = {
+        source, entries = _select(request, _open_inputs(request, stack))
+        if fmt == DAEMON:
+            report, loaded = _load(source, entries, wanted, quiet)
+        else:
+            with common.progress(fmt, quiet) as bar:
+                sink = open_sink(target.path, fmt, request.zstd)
+                report = copy(source, sink, entries, wanted, progress=bar)
+    on_disk = fmt not in ("oci-dir", DAEMON) and target.path != "-"
+    written = os.path.getsize(target.path) if on_disk else None
+    summary: dict[str, Any] = {
         "images": report.images,
         "blobs": report.blobs_written,
         "bytes_read": report.bytes_written,
         "bytes_written": written,
         "bytes_saved_by_dedup": report.bytes_deduplicated,
-        "output": target.path,
+        "output": target.path or DAEMON,
         "format": fmt,
         "left_out": request.left_out,
     }
+    if fmt == DAEMON:
+        summary.update(layers_already_there=report.blobs_skipped, loaded=loaded)
     if request.as_json:
         click.echo(output.to_json(summary), err=target.path == "-")
         return
     for item in request.left_out:
         click.echo(f"Left out {item['input']}: {item['reason']}", err=True)
-    if not request.quiet and target.path != "-":
+    if fmt == DAEMON:
+        click.echo("\n".join(loaded))
+    elif not request.quiet and target.path != "-":
         size = f", {output.human_size(written)} written" if written is not None else ""
         click.echo(
             f"Wrote {report.images} images, {report.blobs_written} blobs "
@@ -171,6 +193,26 @@ def transfer(request: Request) -> None:
             f"{output.human_size(report.bytes_deduplicated)} saved by dedup) "
             f"to {target.path} ({fmt})"
         )
+
+
+def _load(
+    source: Source, entries: list[ImageEntry], wanted: list[Platform] | None, quiet: bool
+) -> tuple[CopyReport, list[str]]:
+    """Into the daemon, leaving out the layers it holds; if it refuses such a partial
+    archive (a daemon that reads the OCI side, say), send everything once more."""
+    client = DaemonClient()
+    sink = DaemonSink(client)
+    try:
+        with common.progress("load", quiet) as bar:
+            report = copy(source, sink, entries, wanted, progress=bar)
+    except PeerError as exc:
+        if not sink.skipped:
+            raise
+        click.echo(f"The daemon refused a partial archive ({exc}); sending every layer.", err=True)
+        sink = DaemonSink(client, send_known_layers=True)
+        with common.progress("load", quiet) as bar:
+            report = copy(source, sink, entries, wanted, progress=bar)
+    return report, sink.loaded()
 
 
 def zstd_from(level: int, threads: int, long_window: bool, frame_size: int) -> ZstdOptions:

@@ -80,11 +80,13 @@ def copy(
         roots = [resolve(source, entry, platforms) for entry in entries]
         report.bytes_referenced = sum(d.size for root in roots for d, _ in root.blobs())
         blobs = plan(roots)
-        present = {d.digest for d, _ in blobs if sink.has(d)}
+        sink.begin(roots)
+        # layers the sink already holds are skipped; documents it holds now were written
+        # with its head in begin()
+        present = {d.digest for d, data in blobs if data is None and sink.has(d)}
         if progress is not None:
             todo = [d for d, _ in blobs if d.digest not in present]
             progress.planned(len(roots), len(todo), sum(d.size for d in todo))
-        sink.begin(roots)
         for descriptor, data in blobs:
             if descriptor.digest in present:
                 report.blobs_skipped += 1

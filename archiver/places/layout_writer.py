@@ -108,15 +108,22 @@ class TarLayoutSink:
     bundle, each layer starting a new frame. ``-`` writes to standard output.
     """
 
-    def __init__(self, target: str, docker: bool = True, zstd: ZstdOptions | None = None) -> None:
-        self.origin = "<stdout>" if target == "-" else target
-        self._target = None if target == "-" else Path(target)
+    def __init__(
+        self, target: str | BinaryIO, docker: bool = True, zstd: ZstdOptions | None = None
+    ) -> None:
         self._docker = docker
         self._written: set[Digest] = set()
         self._temp: str | None = None
-        if self._target is None:
-            self._file: BinaryIO = sys.stdout.buffer
+        self._target: Path | None = None
+        if not isinstance(target, str):  # a stream we do not own (a pipe to a daemon)
+            self.origin = "<stream>"
+            self._file: BinaryIO = target
+        elif target == "-":
+            self.origin = "<stdout>"
+            self._file = sys.stdout.buffer
         else:
+            self.origin = target
+            self._target = Path(target)
             self._temp = _temp_file_beside(self._target)
             self._file = open(self._temp, "wb")  # noqa: SIM115 - closed in commit/abort
         self._frames = SeekableWriter(self._file, zstd) if zstd is not None else None

@@ -10,15 +10,16 @@ from dataclasses import dataclass
 
 from archiver.errors import InputError
 
-_FORMATS = {"docker-archive": "docker", "oci-archive": "oci", "oci": "oci-dir"}
-_UNSUPPORTED = ("docker://", "docker-daemon:", "containers-storage:", "dir:")
+_FORMATS = {"docker-archive": "docker", "oci-archive": "oci", "oci": "oci-dir", "bundle": "bundle"}
+_UNSUPPORTED = ("docker://", "containers-storage:", "dir:")
+DAEMON = "docker-daemon"
 
 
 @dataclass(frozen=True)
 class Place:
     path: str
     ref: str | None = None
-    format: str | None = None  # "docker", "oci" or "oci-dir" when a prefix said so
+    format: str | None = None  # "docker", "oci", "oci-dir", "bundle" or "docker-daemon"
 
 
 def parse_place(text: str) -> Place:
@@ -27,6 +28,8 @@ def parse_place(text: str) -> Place:
         if text.startswith(prefix):
             raise InputError(f"{text}: the {prefix.rstrip(':/')} transport is not supported yet")
     transport, sep, rest = text.partition(":")
+    if transport == DAEMON and sep:  # docker-daemon:REF (REF may hold ':'); empty: the daemon
+        return Place(rest, None, DAEMON)
     if not sep or transport not in _FORMATS:
         return Place(text)
     if not rest:

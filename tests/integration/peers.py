@@ -119,6 +119,7 @@ class Dockerd:
         context = Path(tempfile.mkdtemp(dir=self.root, prefix="ctx-"))
         for name, data in files.items():
             (context / name).write_bytes(data)
+            (context / name).chmod(0o755)  # so a binary among them can run
         (context / "Dockerfile").write_text(f"FROM {base}\nCOPY . /data/\n{extra}\n")
         (context / ".dockerignore").write_text("Dockerfile\n.dockerignore\n")
         self.docker("build", "-q", "-t", tag, str(context))

@@ -1,0 +1,68 @@
+"""``archiver save REF... -o OUT``: images from a Docker daemon into a bundle (or archive)."""
+
+from __future__ import annotations
+
+import click
+
+from archiver.cli.transfer import Request, selection_options, transfer, zstd_from, zstd_options
+from archiver.errors import InputError
+from archiver.places.daemon.client import DaemonClient
+from archiver.places.transports import DAEMON
+
+_FORMATS = ("bundle", "docker", "oci", "oci-dir")
+_UNTAGGED = "<none>:<none>"
+
+
+def daemon_names(client: DaemonClient, untagged: bool) -> list[str]:
+    """Every tagged image of the daemon by name, and with ``untagged`` the rest by ID."""
+    names: list[str] = []
+    for image in client.images():
+        tags = [t for t in image.get("RepoTags") or [] if t != _UNTAGGED]
+        if tags:
+            names.extend(tags)
+        elif untagged:
+            names.append(image["Id"])
+    return names
+
+
+@click.command("save")
+@click.argument("refs", nargs=-1)
+@click.option("-o", "--output", "output_path", required=True, metavar="OUT.tar.zst")
+@click.option("--to", "fmt", type=click.Choice(_FORMATS), default="bundle", show_default=True)
+@click.option("--all", "everything", is_flag=True, help="Every tagged image of the daemon.")
+@click.option("-a", "untagged", is_flag=True, help="With --all: untagged images too.")
+@selection_options
+@zstd_options
+def command(
+    refs: tuple[str, ...],
+    output_path: str,
+    fmt: str,
+    everything: bool,
+    untagged: bool,
+    images: tuple[str, ...],
+    platforms: tuple[str, ...],
+    quiet: bool,
+    as_json: bool,
+    level: int,
+    threads: int,
+    long_window: bool,
+    frame_size: int,
+) -> None:
+    """Save images from the Docker daemon (GET /images/get, streamed) to OUT."""
+    names = list(refs)
+    if everything:
+        names += daemon_names(DaemonClient(), untagged)
+    if not names:
+        raise InputError("name the images to save, or use --all")
+    transfer(
+        Request(
+            [f"{DAEMON}:{','.join(names)}"],
+            output_path,
+            fmt,
+            images,
+            platforms,
+            zstd_from(level, threads, long_window, frame_size),
+            quiet=quiet,
+            as_json=as_json,
+        )
+    )

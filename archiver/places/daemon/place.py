@@ -1,0 +1,153 @@
+"""The Docker daemon as a source (``GET /images/get``) and a sink (``POST /images/load``).
+
+The sink streams a hybrid tar made on the fly by the same TarLayoutSink every archive uses,
+through a pipe, to the daemon; it leaves out the layer bodies whose layer chains the daemon
+already holds (docker load looks a chain up before it opens the layer's file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from archiver.blobs.tarsafe import FileAccess, TarTree
+from archiver.engine.graph import Root
+from archiver.errors import ArchiverError, PeerError
+from archiver.model.descriptor import Descriptor
+from archiver.model.digest import Digest
+from archiver.places.archive import ArchiveSource
+from archiver.places.daemon.client import DaemonClient
+from archiver.places.layout_writer import TarLayoutSink
+
+_PIPE_CHUNK = 1024 * 1024
+
+
+def chain_ids(diff_ids: list[str] | tuple[Digest, ...]) -> list[str]:
+    """Docker's layer chain IDs: chain(1) = diff(1),
+    chain(n) = sha256(chain(n-1) + " " + diff(n))."""
+    chains: list[str] = []
+    for diff in map(str, diff_ids):
+        if chains:
+            diff = "sha256:" + hashlib.sha256(f"{chains[-1]} {diff}".encode()).hexdigest()
+        chains.append(diff)
+    return chains
+
+
+def daemon_chains(client: DaemonClient) -> set[str]:
+    """Every layer chain the daemon holds, from its images' ``RootFS.Layers``."""
+    found: set[str] = set()
+    for image in client.images(all_images=True):
+        layers = (client.inspect(image["Id"]).get("RootFS") or {}).get("Layers") or []
+        found.update(chain_ids(layers))
+    return found
+
+
+def skippable_layers(roots: list[Root], chains: set[str]) -> set[Digest]:
+    """Layer blobs every image using them can do without: the daemon has their chain."""
+    skip: set[Digest] = set()
+    needed: set[Digest] = set()
+    for root in roots:
+        for node in root.images:
+            if node.config is None:
+                continue
+            ids = chain_ids(node.config.diff_ids)
+            for layer, chain in zip(node.manifest.layers, ids, strict=True):
+                (skip if chain in chains else needed).add(layer.digest)
+    return skip - needed
+
+
+class DaemonSink:
+    """Load images into a daemon: a hybrid tar streamed through a pipe to /images/load."""
+
+    def __init__(self, client: DaemonClient, send_known_layers: bool = False) -> None:
+        self.origin = f"docker-daemon ({client.host})"
+        self._client = client
+        self._send_all = send_known_layers
+        self.skipped: set[Digest] = set()
+        self.messages: list[dict[str, Any]] = []
+        self._error: BaseException | None = None
+        read_fd, write_fd = os.pipe()
+        self._reader = os.fdopen(read_fd, "rb")
+        self._writer = os.fdopen(write_fd, "wb")
+        self._tar = TarLayoutSink(self._writer, docker=True)
+        self._thread = threading.Thread(target=self._post, name="docker-load", daemon=True)
+        self._thread.start()
+
+    def _post(self) -> None:
+        try:
+            body = iter(lambda: self._reader.read(_PIPE_CHUNK), b"")
+            for message in self._client.load(body):
+                self.messages.append(message)
+        except BaseException as exc:  # reported by commit/abort in the caller's thread
+            self._error = exc
+        finally:
+            self._reader.close()
+
+    def _daemon_error(self) -> ArchiverError | None:
+        if isinstance(self._error, ArchiverError):
+            return self._error
+        if self._error is not None:
+            return PeerError(f"Docker daemon: load failed: {self._error}")
+        for message in self.messages:
+            detail = message.get("errorDetail") or {}
+            text = detail.get("message") or message.get("error")
+            if text:
+                return PeerError(f"Docker daemon: load failed: {text}")
+        return None
+
+    def begin(self, roots: list[Root]) -> None:
+        if not self._send_all:
+            self.skipped = skippable_layers(roots, daemon_chains(self._client))
+        self._write(lambda: self._tar.begin(roots))
+
+    def has(self, descriptor: Descriptor) -> bool:
+        return descriptor.digest in self.skipped or self._tar.has(descriptor)
+
+    def put_blob(self, descriptor: Descriptor, stream: BinaryIO) -> None:
+        self._write(lambda: self._tar.put_blob(descriptor, stream))
+
+    def _write(self, action: Any) -> None:
+        try:
+            action()
+        except BrokenPipeError:  # the daemon stopped reading: say why
+            self._writer = None  # type: ignore[assignment]
+            self._thread.join()
+            raise self._daemon_error() or PeerError(
+                "Docker daemon closed the load stream"
+            ) from None
+
+    def commit(self) -> None:
+        self._write(self._tar.commit)
+        with contextlib.suppress(BrokenPipeError):
+            self._writer.close()
+        self._thread.join()
+        error = self._daemon_error()
+        if error is not None:
+            raise error
+
+    def abort(self) -> None:
+        """Cut the stream short: the daemon sees a truncated tar and loads nothing."""
+        if self._writer is not None:
+            with contextlib.suppress(OSError):
+                self._writer.close()
+        self._thread.join(timeout=60)
+
+    def loaded(self) -> list[str]:
+        """The daemon's own report lines (``Loaded image: ...``)."""
+        return [m["stream"].strip() for m in self.messages if m.get("stream", "").strip()]
+
+
+@contextlib.contextmanager
+def open_daemon_source(client: DaemonClient, names: list[str]) -> Iterator[ArchiveSource]:
+    """Images from the daemon: ``GET /images/get`` streamed to a temporary file, then read
+    in place like any docker-save archive."""
+    with tempfile.TemporaryFile(prefix="archiver-save-") as spool:
+        client.save(names, spool)
+        spool.flush()
+        tree = TarTree(FileAccess(spool.fileno()), f"docker-daemon:{','.join(names)}")
+        yield ArchiveSource(tree)

@@ -1,0 +1,212 @@
+"""archiver load / save / copy against a real dockerd: same IDs and tags as docker load,
+only missing layers sent, loaded images run."""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLES, Run
+from tests.integration.peers import Dockerd
+from tests.integration.test_peers import payload
+
+BUSYBOX = "/bin/busybox"  # Debian's busybox-static: a static binary, so the images run
+
+
+@pytest.fixture(autouse=True)
+def docker_host(dockerd: Dockerd, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", dockerd.host)
+
+
+@pytest.fixture(scope="module")
+def images(dockerd: Dockerd) -> dict[str, str]:
+    """ld/base (busybox + a file), ld/app and ld/tool built on it, each with its own file."""
+    if not os.access(BUSYBOX, os.X_OK):
+        pytest.fail(
+            f"{BUSYBOX} is missing: install Debian's busybox-static (the test command does)"
+        )
+    base_files = {"busybox": Path(BUSYBOX).read_bytes(), "base.txt": b"from the base layer\n"}
+    ids = {"base": dockerd.build("ld/base:1", base_files)}
+    ids["app"] = dockerd.build("ld/app:1", {"app.txt": payload("ld-app")}, base="ld/base:1")
+    ids["tool"] = dockerd.build("ld/tool:1", {"tool.txt": payload("ld-tool")}, base="ld/base:1")
+    return ids
+
+
+def listing(dockerd: Dockerd, prefix: str = "") -> set[tuple[str, str, str]]:
+    return {
+        (r["repository"], r["tag"], r["id"])
+        for r in dockerd.images()
+        if r["repository"].startswith(prefix)
+    }
+
+
+def remove(dockerd: Dockerd, *names: str) -> None:
+    for name in names:
+        if any(f"{r[0]}:{r[1]}" == name for r in listing(dockerd)):
+            dockerd.docker("rmi", name)
+
+
+def load_json(run: Run, *args: str | Path) -> dict:
+    result = run("load", "--json", *args)
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+@pytest.fixture(scope="module")
+def saved(
+    dockerd: Dockerd, images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("saved") / "ld.tar"
+    dockerd.docker("save", "-o", str(path), "ld/base:1", "ld/app:1", "ld/tool:1")
+    yield path
+
+
+def test_load_into_an_empty_daemon_matches_docker_load(
+    dockerd: Dockerd, saved: Path, run: Run, tmp_path: Path
+) -> None:
+    names = ("ld/tool:1", "ld/app:1", "ld/base:1")
+    bundle = tmp_path / "ld.tar.zst"
+    assert run("pack", saved, "-o", bundle).code == 0
+    remove(dockerd, *names)
+    dockerd.docker("load", "-i", str(saved))
+    by_docker = listing(dockerd, "ld/")
+    remove(dockerd, *names)
+    assert listing(dockerd, "ld/") == set()
+    summary = load_json(run, bundle)
+    assert listing(dockerd, "ld/") == by_docker
+    assert "Loaded image: ld/app:1" in summary["loaded"]
+    out = dockerd.docker(
+        "run", "--rm", "--network", "none", "ld/app:1", "/data/busybox", "cat", "/data/base.txt"
+    )
+    assert out == "from the base layer\n"
+
+
+def test_load_sends_only_missing_layers_and_the_image_runs(
+    dockerd: Dockerd, saved: Path, run: Run
+) -> None:
+    remove(dockerd, "ld/tool:1", "ld/app:1")
+    assert ("ld/base", "1") in {(r[0], r[1]) for r in listing(dockerd, "ld/")}
+    summary = load_json(run, saved, "--image", "ld/app:1")
+    assert summary["layers_already_there"] == 1  # the base layer was not sent
+    base_size = len(Path(BUSYBOX).read_bytes())
+    assert summary["bytes_read"] < base_size  # far less than the busybox layer alone
+    assert summary["loaded"] == ["Loaded image: ld/app:1"]
+    out = dockerd.docker(
+        "run", "--rm", "--network", "none", "ld/app:1", "/data/busybox", "wc", "-c", "/data/app.txt"
+    )
+    assert out.split()[0] == "4096"
+    assert ("ld/tool", "1") not in {(r[0], r[1]) for r in listing(dockerd, "ld/")}  # one of many
+
+
+def test_load_legacy_and_hybrid_archives(dockerd: Dockerd, run: Run, tmp_path: Path) -> None:
+    for sample in ("legacy.tar", "hybrid.tar"):
+        remove(
+            dockerd,
+            "demo/base:1.0",
+            "demo/base:latest",
+            "demo/app:2.1",
+            "localhost:5000/tools/probe:0.1",
+        )
+        load_json(run, SAMPLES / sample)
+        ours = {
+            (r["repository"], r["tag"], r["id"])
+            for r in json.loads(run("ls", "--json", SAMPLES / sample).out)
+        }
+        daemon = {r for r in listing(dockerd) if r[0] in {o[0] for o in ours}}
+        assert daemon == ours, sample
+
+
+def test_retag_on_load(dockerd: Dockerd, saved: Path, run: Run, images: dict[str, str]) -> None:
+    summary = load_json(run, saved, "--image", "ld/tool:1", "--tag", "localhost:5000/team/tool:7")
+    assert summary["loaded"] == ["Loaded image: localhost:5000/team/tool:7"]
+    got = dockerd.docker(
+        "image", "inspect", "--format", "{{.Id}}", "localhost:5000/team/tool:7"
+    ).strip()
+    assert got == images["tool"]
+    assert run("load", saved, "--tag", "x/y:1").code == 2  # three images, one name: refused
+
+
+def test_save_images_sharing_layers_into_one_bundle(
+    dockerd: Dockerd, saved: Path, run: Run, tmp_path: Path
+) -> None:
+    load_json(run, saved)
+    bundle = tmp_path / "saved.tar.zst"
+    result = run("save", "ld/base:1", "ld/app:1", "ld/tool:1", "-o", bundle, "--json")
+    assert result.code == 0, result.err
+    rows = json.loads(run("ls", "--json", bundle).out)
+    assert {(r["repository"], r["tag"], r["id"]) for r in rows} == listing(dockerd, "ld/")
+    plain = tmp_path / "plain.tar"
+    with plain.open("wb") as out:
+        import subprocess
+
+        subprocess.run(["zstd", "-dc", str(bundle)], stdout=out, check=True)
+    with tarfile.open(plain) as tar:
+        names = [m.name for m in tar.getmembers()]
+    assert len(names) == len(set(names))  # the shared base layer once
+    assert run("copy", "docker-daemon:ld/app:1", f"bundle:{tmp_path / 'copy.tar.zst'}").code == 0
+    assert [r["tag"] for r in json.loads(run("ls", "--json", tmp_path / "copy.tar.zst").out)] == [
+        "1"
+    ]
+
+
+def test_corrupt_archive_is_stopped_before_the_daemon_tags_anything(
+    dockerd: Dockerd, run: Run, tmp_path: Path
+) -> None:
+    remove(
+        dockerd,
+        "demo/base:1.0",
+        "demo/base:latest",
+        "demo/app:2.1",
+        "localhost:5000/tools/probe:0.1",
+    )
+    with tarfile.open(SAMPLES / "hybrid.tar") as tar:
+        member = max(tar.getmembers(), key=lambda m: m.size)
+        offset = member.offset_data
+    data = bytearray((SAMPLES / "hybrid.tar").read_bytes())
+    data[offset + 700] ^= 0xFF
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(bytes(data))
+    before = listing(dockerd)
+    result = run("load", bad)
+    assert result.code == 3 and "digest mismatch" in result.err and str(bad) in result.err
+    assert listing(dockerd) == before
+
+
+def test_daemon_not_running(run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    result = run("load", SAMPLES / "hybrid.tar")
+    assert result.code == 5 and result.err.count("\n") == 1 and "nothing.sock" in result.err
+    locked = tmp_path / "locked.sock"
+    import socket
+
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(locked))
+    os.chmod(locked, 0)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{locked}")
+    if os.geteuid() != 0:  # root ignores permissions: only a non-root user sees EACCES
+        result = run("save", "x:1", "-o", tmp_path / "x.tar.zst")
+        assert result.code == 5 and "permission denied" in result.err
+    server.close()
+
+
+def test_backup_and_restore_a_whole_daemon(
+    dockerd: Dockerd, run: Run, tmp_path: Path, images: dict[str, str]
+) -> None:
+    """save --all -a, wipe the daemon, load: the same `docker images` listing."""
+    dockerd.build("ld/moving:1", {"m": b"1"})
+    dockerd.build("ld/moving:1", {"m": b"2"})  # the first loses its name: a dangling image
+    before = listing(dockerd)
+    assert any(r[0] == "<none>" for r in before)
+    backup = tmp_path / "all.tar.zst"
+    result = run("save", "--all", "-a", "-o", backup)
+    assert result.code == 0, result.err
+    ids = dockerd.docker("images", "-aq").split()
+    dockerd.docker("rmi", "-f", *set(ids))
+    assert listing(dockerd) == set()
+    load_json(run, backup)
+    assert listing(dockerd) == before
