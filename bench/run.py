@@ -10,7 +10,10 @@ each image with ``docker save``, then prints a table of ratios and writes JSON:
   bundle size      vs sum of per-image docker save | gzip               (target <= 0.35)
   unpack time      vs zstd -d of the same bundle (both write the tar to disk)
   ls time          on the bundle (seconds)
-  peak RSS         of pack and unpack (target <= 150 MB, flat across corpus sizes)
+  load time        vs zstd -dc | docker load, cold (target <= 1.05) and with the base
+                   already in the daemon (target <= 0.2 of the cold docker load)
+  save time        vs docker save | zstd -T0 -3                         (target <= 1.1)
+  peak RSS         of pack, unpack, load, save (target <= 150 MB, flat across sizes)
 
 Usage: python bench/run.py [--sizes 100,400] [--keep DIR]
 Sizes are the base layer's size in MB; run two to show memory stays flat.
@@ -136,6 +139,19 @@ def run_corpus(dockerd: Dockerd, work: Path, base_mb: int) -> dict[str, float]:
     # the reference writes its tar to disk too, as unpack does (unpack also fsyncs)
     zstd_d_s, _ = timed(["zstd", "-q", "-d", "-f", str(bundle), "-o", str(work / "ref.tar")])
     ls_s, _ = timed([*archiver, "ls", str(bundle)])
+
+    docker_cli = " ".join(docker)
+    dockerd.docker("rmi", *images)
+    docker_load_s = shell(f"zstd -q -dc {bundle} | {docker_cli} load -q > /dev/null")
+    dockerd.docker("rmi", *images)
+    load_cold_s, load_rss = timed([*archiver, "load", str(bundle), "-q"])
+    dockerd.docker("rmi", *apps, other)  # the base stays: a warm daemon
+    load_warm_s, _ = timed([*archiver, "load", str(bundle), "-q"])
+    saved_bundle = work / "saved.tar.zst"
+    save_s, save_rss = timed([*archiver, "save", *images, "-o", str(saved_bundle), "-q"])
+    docker_save_s = shell(
+        f"{docker_cli} save {' '.join(images)} | zstd -q -T0 -3 -c > {work / 'ref-save.zst'}"
+    )
     result = {
         "base_mb": base_mb,
         "input_bytes": sum(p.stat().st_size for p in saves),
@@ -152,9 +168,16 @@ def run_corpus(dockerd: Dockerd, work: Path, base_mb: int) -> dict[str, float]:
         "ls_s": ls_s,
         "pack_rss_mb": pack_rss,
         "unpack_rss_mb": unpack_rss,
+        "load_cold_vs_docker_load": load_cold_s / docker_load_s,
+        "load_warm_vs_docker_load": load_warm_s / docker_load_s,
+        "save_vs_docker_save_zstd": save_s / docker_save_s,
+        "load_rss_mb": load_rss,
+        "save_rss_mb": save_rss,
+        "docker_load_s": docker_load_s,
     }
     dockerd.docker("rmi", *images)
-    for path in [*saves, all_zst, bundle, plain, unpacked, work / "ref.zst", work / "ref.tar"]:
+    extra = [work / "ref.zst", work / "ref.tar", saved_bundle, work / "ref-save.zst"]
+    for path in [*saves, all_zst, bundle, plain, unpacked, *extra]:
         path.unlink(missing_ok=True)
     return result
 
@@ -170,6 +193,7 @@ def main() -> None:
     dockerd = Dockerd(work / "d")
     (work / "d").mkdir()
     dockerd.start()
+    os.environ["DOCKER_HOST"] = dockerd.host  # for the archiver load/save runs
     results = []
     try:
         for size in (int(s) for s in args.sizes.split(",")):
@@ -183,15 +207,20 @@ def main() -> None:
         ("bundle / sum(docker save | gzip)", "bundle_vs_gzip_per_image", "<= 0.35"),
         ("unpack / zstd -d (to a file)", "unpack_vs_zstd_dc", ""),
         ("ls (s)", "ls_s", "< 1"),
+        ("load, cold daemon / zstd -dc | docker load", "load_cold_vs_docker_load", "<= 1.05"),
+        ("load, base present / cold docker load", "load_warm_vs_docker_load", "<= 0.2"),
+        ("save / docker save | zstd -T0 -3", "save_vs_docker_save_zstd", "<= 1.1"),
         ("pack peak RSS (MB)", "pack_rss_mb", "<= 150"),
         ("unpack peak RSS (MB)", "unpack_rss_mb", "<= 150"),
+        ("load peak RSS (MB)", "load_rss_mb", "<= 150"),
+        ("save peak RSS (MB)", "save_rss_mb", "<= 150"),
     ]
-    header = f"{'measure':36}" + "".join(
+    header = f"{'measure':44}" + "".join(
         f"{'base ' + str(r['base_mb']) + ' MB':>16}" for r in results
     )
     print(header + f"{'target':>10}")
     for label, key, target in rows:
-        print(f"{label:36}" + "".join(f"{r[key]:>16.2f}" for r in results) + f"{target:>10}")
+        print(f"{label:44}" + "".join(f"{r[key]:>16.2f}" for r in results) + f"{target:>10}")
     for r in results:
         print(
             f"base {r['base_mb']} MB: inputs {r['input_bytes'] / 1e6:.0f} MB, deduplicated "

@@ -210,3 +210,18 @@ def test_backup_and_restore_a_whole_daemon(
     assert listing(dockerd) == set()
     load_json(run, backup)
     assert listing(dockerd) == before
+
+
+def test_daemon_rejecting_the_archive_mid_stream_is_one_line(
+    dockerd: Dockerd, run: Run, tmp_path: Path
+) -> None:
+    """Digests hold, but the 'layer' is not a tar: the daemon refuses it; we say so in one
+    line and no image of that archive is tagged."""
+    from tests.factory import docker_save
+
+    bad = docker_save(tmp_path / "notatar.tar", [(["ld/broken:1"], [b"\x00not a tar" * 10_000])])
+    before = listing(dockerd)
+    result = run("load", bad)
+    assert result.code == 5, result.err
+    assert result.err.startswith("Error: Docker daemon") and result.err.count("\n") == 1
+    assert listing(dockerd) == before
