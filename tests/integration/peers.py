@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -34,6 +35,12 @@ def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
     return result  # type: ignore[no-any-return]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _wait_for(path: Path, process: subprocess.Popen[bytes], log: Path, what: str) -> None:
@@ -64,13 +71,91 @@ class Dockerd:
     root: Path
     process: subprocess.Popen[bytes] | None = None
     client: str = field(default_factory=lambda: require("docker"))
+    tcp_port: int = field(default_factory=lambda: _free_port())
 
     @property
     def host(self) -> str:
         return f"unix://{self.root}/docker.sock"
 
+    @property
+    def tcp_host(self) -> str:
+        """The same daemon on loopback TCP, TLS-verified both ways (certs in ``cert_path``)."""
+        return f"tcp://127.0.0.1:{self.tcp_port}"
+
+    @property
+    def cert_path(self) -> Path:
+        """ca.pem, cert.pem, key.pem for a client, as DOCKER_CERT_PATH expects them."""
+        return self.root / "certs"
+
+    def _make_certs(self) -> None:
+        openssl = require("openssl")
+        certs = self.cert_path
+        certs.mkdir()
+
+        def ssl(*args: str) -> None:
+            run([openssl, *args], cwd=certs)
+
+        (certs / "server.ext").write_text(
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+        )
+        (certs / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+        ssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=archiver-test-ca",
+        )
+        for name, subject, ext in (
+            ("server", "/CN=127.0.0.1", "server.ext"),
+            ("client", "/CN=client", "client.ext"),
+        ):
+            key, cert = (
+                ("server-key.pem", "server-cert.pem")
+                if name == "server"
+                else ("key.pem", "cert.pem")
+            )
+            ssl(
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                key,
+                "-out",
+                f"{name}.csr",
+                "-subj",
+                subject,
+            )
+            ssl(
+                "x509",
+                "-req",
+                "-in",
+                f"{name}.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-out",
+                cert,
+                "-days",
+                "2",
+                "-extfile",
+                ext,
+            )
+
     def start(self) -> None:
         dockerd = require("dockerd")
+        self._make_certs()
         log = self.root / "dockerd.log"
         self.process = subprocess.Popen(
             [
@@ -79,6 +164,11 @@ class Dockerd:
                 f"--exec-root={self.root}/exec",
                 f"--pidfile={self.root}/dockerd.pid",
                 f"--host={self.host}",
+                f"--host={self.tcp_host}",
+                "--tlsverify",
+                f"--tlscacert={self.cert_path / 'ca.pem'}",
+                f"--tlscert={self.cert_path / 'server-cert.pem'}",
+                f"--tlskey={self.cert_path / 'server-key.pem'}",
                 "--storage-driver=vfs",
                 "--iptables=false",
                 "--ip-masq=false",
@@ -100,7 +190,9 @@ class Dockerd:
         return [self.client, "--host", self.host, *args]
 
     def docker(self, *args: str, cwd: Path | None = None) -> str:
-        env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+        # the CLI talks to our socket only, whatever DOCKER_* a test has set for archiver
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+        env["DOCKER_BUILDKIT"] = "0"
         return run(self._cmd(*args), cwd=cwd, env=env).stdout
 
     def images(self) -> list[dict[str, str]]:

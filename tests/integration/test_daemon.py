@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLES, Run
-from tests.integration.peers import Dockerd
+from tests.integration.peers import Dockerd, require
 from tests.integration.test_peers import payload
 
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static: a static binary, so the images run
@@ -142,8 +145,6 @@ def test_save_images_sharing_layers_into_one_bundle(
     assert {(r["repository"], r["tag"], r["id"]) for r in rows} == listing(dockerd, "ld/")
     plain = tmp_path / "plain.tar"
     with plain.open("wb") as out:
-        import subprocess
-
         subprocess.run(["zstd", "-dc", str(bundle)], stdout=out, check=True)
     with tarfile.open(plain) as tar:
         names = [m.name for m in tar.getmembers()]
@@ -181,17 +182,36 @@ def test_daemon_not_running(run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
     result = run("load", SAMPLES / "hybrid.tar")
     assert result.code == 5 and result.err.count("\n") == 1 and "nothing.sock" in result.err
-    locked = tmp_path / "locked.sock"
-    import socket
 
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(str(locked))
-    os.chmod(locked, 0)
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{locked}")
-    if os.geteuid() != 0:  # root ignores permissions: only a non-root user sees EACCES
-        result = run("save", "x:1", "-o", tmp_path / "x.tar.zst")
-        assert result.code == 5 and "permission denied" in result.err
-    server.close()
+    # a socket we may not open; root would ignore its mode, so the CLI runs without
+    # the capabilities that bypass file permissions (setpriv, from util-linux)
+    locked = tmp_path / "locked.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(locked))
+        server.listen()
+        os.chmod(locked, 0)
+        drop = "-dac_override,-dac_read_search"
+        denied = subprocess.run(
+            [
+                require("setpriv"),
+                f"--bounding-set={drop}",
+                f"--inh-caps={drop}",
+                sys.executable,
+                "-m",
+                "archiver",
+                "save",
+                "x:1",
+                "-o",
+                str(tmp_path / "x.tar.zst"),
+            ],
+            env={**os.environ, "DOCKER_HOST": f"unix://{locked}"},
+            capture_output=True,
+            text=True,
+        )
+    assert denied.returncode == 5, denied.stderr
+    assert (
+        denied.stderr == f"Error: permission denied on the Docker daemon socket unix://{locked}\n"
+    )
 
 
 def test_backup_and_restore_a_whole_daemon(
@@ -225,3 +245,23 @@ def test_daemon_rejecting_the_archive_mid_stream_is_one_line(
     assert result.code == 5, result.err
     assert result.err.startswith("Error: Docker daemon") and result.err.count("\n") == 1
     assert listing(dockerd) == before
+
+
+def test_load_and_save_over_tcp_with_tls(
+    dockerd: Dockerd, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", dockerd.tcp_host)
+    # without certificates the daemon refuses us: one line, no traceback
+    refused = run("save", "demo/app:2.1", "-o", tmp_path / "no.tar.zst")
+    assert refused.code == 5 and refused.err.count("\n") == 1, refused.err
+    assert "Traceback" not in refused.err
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(dockerd.cert_path))
+    remove(dockerd, "localhost:5000/tools/probe:0.1")
+    summary = load_json(
+        run, SAMPLES / "bundle.tar.zst", "--image", "localhost:5000/tools/probe:0.1"
+    )
+    assert summary["loaded"] == ["Loaded image: localhost:5000/tools/probe:0.1"]
+    out = tmp_path / "probe.tar.zst"
+    assert run("save", "localhost:5000/tools/probe:0.1", "-o", out).code == 0
+    assert [r["tag"] for r in json.loads(run("ls", "--json", out).out)] == ["0.1"]
