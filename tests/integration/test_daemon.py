@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -265,3 +267,35 @@ def test_load_and_save_over_tcp_with_tls(
     out = tmp_path / "probe.tar.zst"
     assert run("save", "localhost:5000/tools/probe:0.1", "-o", out).code == 0
     assert [r["tag"] for r in json.loads(run("ls", "--json", out).out)] == ["0.1"]
+
+
+@pytest.fixture
+def cramped_dockerd() -> Iterator[Dockerd]:
+    """A second dockerd whose data root is a 48 MiB tmpfs: its disk fills up."""
+    root = Path(tempfile.mkdtemp(prefix="arch-f-", dir="/tmp"))
+    (root / "data").mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(root / "data")], check=True
+    )
+    daemon = Dockerd(root)
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.stop()
+        subprocess.run(["umount", "-l", str(root / "data")], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_disk_full_on_the_daemon_side(
+    cramped_dockerd: Dockerd, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.factory import docker_save, random_layer
+
+    monkeypatch.setenv("DOCKER_HOST", cramped_dockerd.host)
+    big = docker_save(tmp_path / "big.tar", [(["ld/big:1"], [random_layer(64 * 1024 * 1024)])])
+    result = run("load", big)
+    assert result.code == 5, result.err
+    assert result.err.startswith("Error: Docker daemon") and result.err.count("\n") == 1
+    assert "no space left on device" in result.err
+    assert cramped_dockerd.images() == []  # nothing half-loaded, nothing tagged
