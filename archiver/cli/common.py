@@ -91,3 +91,22 @@ def progress(desc: str, quiet: bool = False) -> Iterator[Bar]:
         desc=desc, unit="B", unit_scale=True, file=sys.stderr, disable=disabled, leave=False
     ) as bar:
         yield Bar(bar)
+
+
+@contextlib.contextmanager
+def daemon_progress(quiet: bool = False) -> Iterator[Callable[[dict[str, Any]], None] | None]:
+    """The daemon's own progress messages (``Loading layer``...) as a bar, on a terminal;
+    None when nothing is to be shown (the daemon is then asked to be quiet)."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with tqdm(desc="daemon", unit="B", unit_scale=True, file=sys.stderr, leave=False) as bar:
+
+        def show(message: dict[str, Any]) -> None:
+            detail = message.get("progressDetail") or {}
+            if "total" in detail and "current" in detail:
+                bar.set_description(f"daemon: {message.get('status', '')} {message.get('id', '')}")
+                bar.reset(total=detail["total"])
+                bar.update(detail["current"])
+
+        yield show

@@ -201,16 +201,15 @@ def _load(
     """Into the daemon, leaving out the layers it holds; if it refuses such a partial
     archive (a daemon that reads the OCI side, say), send everything once more."""
     client = DaemonClient()
-    sink = DaemonSink(client)
-    try:
-        with common.progress("load", quiet) as bar:
+    with common.progress("send", quiet) as bar, common.daemon_progress(quiet) as shown:
+        sink = DaemonSink(client, on_message=shown)
+        try:
             report = copy(source, sink, entries, wanted, progress=bar)
-    except PeerError as exc:
-        if not sink.skipped:
-            raise
-        click.echo(f"The daemon refused a partial archive ({exc}); sending every layer.", err=True)
-        sink = DaemonSink(client, send_known_layers=True)
-        with common.progress("load", quiet) as bar:
+        except PeerError as exc:
+            if not sink.skipped:
+                raise
+            click.echo(f"The daemon refused a partial archive ({exc}); sending all.", err=True)
+            sink = DaemonSink(client, send_known_layers=True, on_message=shown)
             report = copy(source, sink, entries, wanted, progress=bar)
     return report, sink.loaded()
 

@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from archiver.blobs.tarsafe import FileAccess, TarTree
@@ -64,9 +64,15 @@ def skippable_layers(roots: list[Root], chains: set[str]) -> set[Digest]:
 class DaemonSink:
     """Load images into a daemon: a hybrid tar streamed through a pipe to /images/load."""
 
-    def __init__(self, client: DaemonClient, send_known_layers: bool = False) -> None:
+    def __init__(
+        self,
+        client: DaemonClient,
+        send_known_layers: bool = False,
+        on_message: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.origin = f"docker-daemon ({client.host})"
         self._client = client
+        self._on_message = on_message
         self._send_all = send_known_layers
         self.skipped: set[Digest] = set()
         self.messages: list[dict[str, Any]] = []
@@ -81,8 +87,10 @@ class DaemonSink:
     def _post(self) -> None:
         try:
             body = iter(lambda: self._reader.read(_PIPE_CHUNK), b"")
-            for message in self._client.load(body):
+            for message in self._client.load(body, quiet=self._on_message is None):
                 self.messages.append(message)
+                if self._on_message is not None:
+                    self._on_message(message)
         except BaseException as exc:  # reported by commit/abort in the caller's thread
             self._error = exc
         finally:
