@@ -1,15 +1,16 @@
-"""``archiver convert INPUT OUTPUT``: any readable archive to any writable format."""
+"""``archiver convert INPUT OUTPUT`` (and ``copy``): any readable place to any writable one."""
 
 from __future__ import annotations
 
 import click
 
+from archiver.blobs.seekable import ZstdOptions
 from archiver.cli.transfer import (
     FORMATS,
     Request,
+    Selection,
     selection_options,
     transfer,
-    zstd_from,
     zstd_options,
 )
 
@@ -21,37 +22,16 @@ from archiver.cli.transfer import (
 @selection_options
 @zstd_options
 def command(
-    source_name: str,
-    target_name: str,
-    fmt: str | None,
-    images: tuple[str, ...],
-    platforms: tuple[str, ...],
-    quiet: bool,
-    as_json: bool,
-    level: int,
-    threads: int,
-    long_window: bool,
-    frame_size: int,
+    source_name: str, target_name: str, fmt: str | None, selection: Selection, zstd: ZstdOptions
 ) -> None:
     """Convert INPUT (docker-save, hybrid, OCI dir/tar, bundle; compressed or not) to OUTPUT.
 
     Formats: docker (the hybrid docker-save + OCI tar, the default), oci (an OCI layout
     tar, "oci-archive"), oci-dir (an OCI layout directory), bundle (the hybrid as a
-    seekable zstd file). Prefixes docker-archive:, oci-archive: and oci: choose the
-    format too. OUTPUT "-" writes a tar to standard output.
+    seekable zstd file). Prefixes docker-archive:, oci-archive:, oci:, bundle: and
+    docker-daemon: choose the place too. OUTPUT "-" writes a tar to standard output.
     """
-    transfer(
-        Request(
-            [source_name],
-            target_name,
-            fmt,
-            images,
-            platforms,
-            zstd_from(level, threads, long_window, frame_size),
-            quiet=quiet,
-            as_json=as_json,
-        )
-    )
+    transfer(Request([source_name], target_name, fmt, selection, zstd))
 
 
 copy_command = click.Command(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from archiver.cli.transfer import Request, selection_options, transfer
+from archiver.cli.transfer import Request, Selection, selection_options, transfer
 from archiver.places.transports import DAEMON
 
 
@@ -12,28 +12,10 @@ from archiver.places.transports import DAEMON
 @click.argument("archive")
 @click.option("--tag", "retag", metavar="NEW_REF", help="Load the (one) image under this name.")
 @selection_options
-def command(
-    archive: str,
-    retag: str | None,
-    images: tuple[str, ...],
-    platforms: tuple[str, ...],
-    quiet: bool,
-    as_json: bool,
-) -> None:
+def command(archive: str, retag: str | None, selection: Selection) -> None:
     """Load ARCHIVE (any archive or bundle) into the Docker daemon at DOCKER_HOST.
 
     Layers whose chains the daemon already holds are not sent. Prints docker's
     `Loaded image: REF` lines.
     """
-    transfer(
-        Request(
-            [archive],
-            f"{DAEMON}:",
-            DAEMON,
-            images,
-            platforms,
-            retag=retag,
-            quiet=quiet,
-            as_json=as_json,
-        )
-    )
+    transfer(Request([archive], f"{DAEMON}:", DAEMON, selection, retag=retag))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from archiver.cli.transfer import Request, selection_options, transfer, zstd_from, zstd_options
+from archiver.blobs.seekable import ZstdOptions
+from archiver.cli.transfer import Request, Selection, selection_options, transfer, zstd_options
 from archiver.errors import InputError
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.transports import DAEMON
@@ -39,14 +40,8 @@ def command(
     fmt: str,
     everything: bool,
     untagged: bool,
-    images: tuple[str, ...],
-    platforms: tuple[str, ...],
-    quiet: bool,
-    as_json: bool,
-    level: int,
-    threads: int,
-    long_window: bool,
-    frame_size: int,
+    selection: Selection,
+    zstd: ZstdOptions,
 ) -> None:
     """Save images from the Docker daemon (GET /images/get, streamed) to OUT."""
     names = list(refs)
@@ -54,15 +49,4 @@ def command(
         names += daemon_names(DaemonClient(), untagged)
     if not names:
         raise InputError("name the images to save, or use --all")
-    transfer(
-        Request(
-            [f"{DAEMON}:{','.join(names)}"],
-            output_path,
-            fmt,
-            images,
-            platforms,
-            zstd_from(level, threads, long_window, frame_size),
-            quiet=quiet,
-            as_json=as_json,
-        )
-    )
+    transfer(Request([f"{DAEMON}:{','.join(names)}"], output_path, fmt, selection, zstd))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,25 +32,51 @@ from archiver.places.multi import PREFER, MultiSource
 from archiver.places.transports import DAEMON, parse_place
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What every transferring command takes: which images, which platforms, how loud."""
+
+    images: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    quiet: bool = False
+    as_json: bool = False
+
+
 @dataclass
 class Request:
     inputs: list[str]
     target: str
-    fmt: str | None = None
-    images: tuple[str, ...] = ()
-    platforms: tuple[str, ...] = ()
+    fmt: str | None
+    selection: Selection
     zstd: ZstdOptions | None = None
     prefer: str = "error"
     keep_going: bool = False
     retag: str | None = None
-    quiet: bool = False
-    as_json: bool = False
     left_out: list[dict[str, str]] = field(default_factory=list)
 
 
+def _grouped(
+    func: Callable[..., Any], name: str, build: Callable[..., Any], options: list[Any]
+) -> Callable[..., Any]:
+    """Add ``options`` to a click command and hand them to it as one value, ``name``."""
+    keys = [option(lambda: None).__click_params__[0].name for option in options]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs[name] = build(**{key: kwargs.pop(key) for key in keys})
+        return func(*args, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 def zstd_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--level, --threads, --long, --frame-size for commands that write bundles."""
-    for option in reversed(
+    """--level, --threads, --long, --frame-size, given to the command as ``zstd``."""
+    return _grouped(
+        func,
+        "zstd",
+        _zstd,
         [
             click.option(
                 "--level",
@@ -78,14 +105,20 @@ def zstd_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 show_default=True,
                 help="Decompressed bytes per zstd frame at most.",
             ),
-        ]
-    ):
-        func = option(func)
-    return func
+        ],
+    )
+
+
+def _zstd(level: int, threads: int, long_window: bool, frame_size: int) -> ZstdOptions:
+    return ZstdOptions(level=level, threads=threads, frame_size=frame_size, long_window=long_window)
 
 
 def selection_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(
+    """--image, --platform, -q, --json, given to the command as ``selection``."""
+    return _grouped(
+        func,
+        "selection",
+        Selection,
         [
             click.option(
                 "--image",
@@ -103,10 +136,8 @@ def selection_options(func: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option("-q", "--quiet", is_flag=True, help="No progress, no summary."),
             click.option("--json", "as_json", is_flag=True, help="A JSON summary."),
-        ]
-    ):
-        func = option(func)
-    return func
+        ],
+    )
 
 
 def _open_inputs(request: Request, stack: contextlib.ExitStack) -> list[tuple[Source, str | None]]:
@@ -137,7 +168,7 @@ def _select(
     source: Source = (
         opened[0][0] if len(opened) == 1 else MultiSource([s for s, _ in opened], request.prefer)
     )
-    names = list(request.images) + [ref for _, ref in opened if ref]
+    names = list(request.selection.images) + [ref for _, ref in opened if ref]
     entries = source.images()
     if names:
         records = catalog.records(source)
@@ -153,8 +184,10 @@ def transfer(request: Request) -> None:
     """Copy the selected images of every input into one target, then print a summary."""
     target = parse_place(request.target)
     fmt = request.fmt or target.format or "docker"
-    wanted = [p for p in (common.parse_platform(p) for p in request.platforms) if p] or None
-    quiet = request.quiet or request.as_json or target.path == "-"
+    wanted = [
+        p for p in (common.parse_platform(p) for p in request.selection.platforms) if p
+    ] or None
+    quiet = request.selection.quiet or request.selection.as_json or target.path == "-"
     loaded: list[str] = []
     with contextlib.ExitStack() as stack:
         source, entries = _select(request, _open_inputs(request, stack))
@@ -178,14 +211,14 @@ def transfer(request: Request) -> None:
     }
     if fmt == DAEMON:
         summary.update(layers_already_there=report.blobs_skipped, loaded=loaded)
-    if request.as_json:
+    if request.selection.as_json:
         click.echo(output.to_json(summary), err=target.path == "-")
         return
     for item in request.left_out:
         click.echo(f"Left out {item['input']}: {item['reason']}", err=True)
     if fmt == DAEMON:
         click.echo("\n".join(loaded))
-    elif not request.quiet and target.path != "-":
+    elif not request.selection.quiet and target.path != "-":
         size = f", {output.human_size(written)} written" if written is not None else ""
         click.echo(
             f"Wrote {report.images} images, {report.blobs_written} blobs "
@@ -214,16 +247,12 @@ def _load(
     return report, sink.loaded()
 
 
-def zstd_from(level: int, threads: int, long_window: bool, frame_size: int) -> ZstdOptions:
-    return ZstdOptions(level=level, threads=threads, frame_size=frame_size, long_window=long_window)
-
-
 __all__ = [
     "FORMATS",
     "PREFER",
     "Request",
+    "Selection",
     "selection_options",
     "transfer",
-    "zstd_from",
     "zstd_options",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from archiver.cli.transfer import Request, selection_options, transfer
+from archiver.cli.transfer import Request, Selection, selection_options, transfer
 
 _FORMATS = ("docker", "oci", "oci-dir")
 
@@ -21,14 +21,6 @@ _FORMATS = ("docker", "oci", "oci-dir")
 )
 @click.option("--to", "fmt", type=click.Choice(_FORMATS), help="Output format (default: docker).")
 @selection_options
-def command(
-    bundle: str,
-    output_path: str,
-    fmt: str | None,
-    images: tuple[str, ...],
-    platforms: tuple[str, ...],
-    quiet: bool,
-    as_json: bool,
-) -> None:
+def command(bundle: str, output_path: str, fmt: str | None, selection: Selection) -> None:
     """Unpack BUNDLE (or any archive); only the frames of the chosen images are read."""
-    transfer(Request([bundle], output_path, fmt, images, platforms, quiet=quiet, as_json=as_json))
+    transfer(Request([bundle], output_path, fmt, selection))
