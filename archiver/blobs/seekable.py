@@ -189,6 +189,9 @@ class SeekableReader:
         self._starts = [f.offset for f in frames]
         self._origin = origin
         self._cached: tuple[int, bytes] | None = None
+        self._ahead: dict[int, Future[bytes]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._last = -2
         self.size = frames[-1].offset + frames[-1].size if frames else 0
         self.compressed_bytes_read = 0
 
@@ -202,14 +205,39 @@ class SeekableReader:
 
     def _compressed(self, frame: Frame) -> bytes:
         data = os.pread(self._fd, frame.compressed_size, frame.compressed_offset)
-        self.compressed_bytes_read += len(data)
         if len(data) != frame.compressed_size:
             raise IntegrityError(self._origin, f"frame at {frame.compressed_offset}", "truncated")
         return data
 
-    def _frame(self, index: int) -> bytes:
+    def _frame(self, index: int, end: int | None = None) -> bytes:
         if self._cached is not None and self._cached[0] == index:
             return self._cached[1]
+        future = self._ahead.pop(index, None)
+        if future is None:
+            self.compressed_bytes_read += self._frames[index].compressed_size
+        data = future.result() if future is not None else self._decode(index)
+        if index == self._last + 1 and end is not None:
+            self._read_ahead(index, end)
+        self._last = index
+        self._cached = (index, data)
+        return data
+
+    def _read_ahead(self, index: int, end: int) -> None:
+        """Reading goes on frame after frame up to ``end``: decompress the next frames on
+        other cores meanwhile (never past ``end``, so other images' frames stay unread)."""
+        for stale in [i for i in self._ahead if i <= index]:
+            self._ahead.pop(stale).cancel()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max(1, (os.cpu_count() or 1)))
+        depth = self._pool._max_workers + 1
+        for ahead in range(index + 1, min(index + 1 + depth, len(self._frames))):
+            if self._frames[ahead].offset >= end:
+                break
+            if ahead not in self._ahead:
+                self.compressed_bytes_read += self._frames[ahead].compressed_size
+                self._ahead[ahead] = self._pool.submit(self._decode, ahead)
+
+    def _decode(self, index: int) -> bytes:
         frame = self._frames[index]
         try:
             # stream, never trusting the frame header's content size: at most one byte
@@ -226,7 +254,6 @@ class SeekableReader:
                 f"frame at {frame.compressed_offset}",
                 f"decompressed to {len(data)} bytes, the seek table says {frame.size}",
             )
-        self._cached = (index, data)
         return data
 
     def _prefix(self, index: int, length: int) -> bytes:
@@ -245,7 +272,9 @@ class SeekableReader:
                     f"corrupt zstd frame ({exc})",
                 ) from None
 
-    def pread(self, length: int, offset: int) -> bytes:
+    def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
+        """``length`` bytes at ``offset``; ``end`` says reading will go on sequentially up
+        to there (so the frames before it may be decompressed ahead)."""
         out = []
         while length > 0 and offset < self.size:
             index = self._locate(offset)
@@ -256,7 +285,7 @@ class SeekableReader:
             if not cached and within + take <= _PARTIAL_LIMIT and take < frame.size:
                 data = self._prefix(index, within + take)[within:]
             else:
-                data = self._frame(index)[within : within + take]
+                data = self._frame(index, end)[within : within + take]
             out.append(data)
             offset += take
             length -= take

@@ -51,7 +51,9 @@ class RandomAccess(Protocol):
 
     size: int
 
-    def pread(self, length: int, offset: int) -> bytes: ...
+    def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
+        """``length`` bytes at ``offset``; ``end``: sequential reading continues up to it."""
+        ...
 
 
 class FileAccess:
@@ -61,16 +63,23 @@ class FileAccess:
         self._fd = fd
         self.size = os.fstat(fd).st_size
 
-    def pread(self, length: int, offset: int) -> bytes:
+    def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
         return os.pread(self._fd, length, offset)
 
 
 class _AccessFile(io.RawIOBase):
     """A read-only, seekable file object over a RandomAccess (for tarfile's header scan)."""
 
-    def __init__(self, access: RandomAccess, offset: int = 0, size: int | None = None) -> None:
+    def __init__(
+        self,
+        access: RandomAccess,
+        offset: int = 0,
+        size: int | None = None,
+        sequential: bool = True,
+    ) -> None:
         super().__init__()
         self._access = access
+        self._sequential = sequential
         self._offset = offset
         self._size = access.size - offset if size is None else size
         self._pos = 0
@@ -93,7 +102,8 @@ class _AccessFile(io.RawIOBase):
         want = min(len(buffer), self._size - self._pos)
         if want <= 0:
             return 0
-        data = self._access.pread(want, self._offset + self._pos)
+        end = self._offset + self._size if self._sequential else None
+        data = self._access.pread(want, self._offset + self._pos, end)
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
@@ -119,7 +129,8 @@ class TarTree:
 
     def _index(self) -> None:
         total = self._access.size
-        file = io.BufferedReader(_AccessFile(self._access), buffer_size=tarfile.BLOCKSIZE)
+        headers_only = _AccessFile(self._access, sequential=False)  # jumps header to header
+        file = io.BufferedReader(headers_only, buffer_size=tarfile.BLOCKSIZE)
         try:
             archive = tarfile.open(fileobj=file, mode="r:")  # noqa: SIM115
             count = 0
