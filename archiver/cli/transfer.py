@@ -176,7 +176,9 @@ def _select(
     if request.retag:
         if len(entries) != 1:
             raise InputError(f"--tag needs exactly one image, {len(entries)} are selected")
-        entries = [ImageEntry(entries[0].descriptor, (Reference.parse(request.retag),))]
+        chosen = entries[0]
+        new_name = (Reference.parse(request.retag),)
+        entries = [ImageEntry(chosen.descriptor, new_name, synthetic=chosen.synthetic)]
     return source, entries
 
 
