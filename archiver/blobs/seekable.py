@@ -124,6 +124,34 @@ class SeekableWriter:
         self._entries.append((len(frame), size))
         self.bytes_out += len(frame)
 
+    def flush_frames(self) -> list[Frame]:
+        """Finish every frame (no seek table) and describe them all."""
+        self.end_frame()
+        while self._pending:
+            self._drain_one()
+        frames, compressed, offset = [], 0, 0
+        for c, d in self._entries:
+            frames.append(Frame(compressed, c, offset, d))
+            compressed += c
+            offset += d
+        return frames
+
+    def copy_frames(self, fd: int, frames: list[Frame]) -> None:
+        """Append already compressed frames from ``fd`` verbatim (they are independent)."""
+        self.end_frame()
+        while self._pending:
+            self._drain_one()
+        for frame in frames:
+            data = os.pread(fd, frame.compressed_size, frame.compressed_offset)
+            if len(data) != frame.compressed_size:
+                raise IntegrityError("spool", f"frame at {frame.compressed_offset}", "truncated")
+            self._write_frame(data, frame.size)
+            self.bytes_in += frame.size
+
+    def same_frames(self, options: ZstdOptions) -> bool:
+        """Frames made with ``options`` can be copied into this stream as they are."""
+        return options == self._options
+
     def discard(self) -> None:
         """Stop the workers without writing anything more (the output is being thrown away)."""
         if self._pool is not None:
@@ -271,6 +299,25 @@ class SeekableReader:
                     f"frame at {frame.compressed_offset}",
                     f"corrupt zstd frame ({exc})",
                 ) from None
+
+    @property
+    def fd(self) -> int:
+        return self._fd
+
+    def frames_between(self, start: int, end: int) -> list[Frame] | None:
+        """The frames that hold exactly the bytes [start, end), or None if frame edges differ."""
+        if start == end:
+            return []
+        first = self._locate(start)
+        if first < 0 or self._frames[first].offset != start:
+            return None
+        frames = []
+        for frame in self._frames[first:]:
+            if frame.offset >= end:
+                break
+            frames.append(frame)
+        last = frames[-1]
+        return frames if last.offset + last.size == end else None
 
     def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
         """``length`` bytes at ``offset``; ``end`` says reading will go on sequentially up

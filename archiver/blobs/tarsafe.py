@@ -7,6 +7,7 @@ components, duplicate members and links that leave the tree are refused as Input
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import posixpath
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from archiver.blobs import limits
+from archiver.blobs.seekable import Frame, SeekableReader, SeekableWriter, ZstdOptions
 from archiver.errors import InputError, NotFound
 
 _MAX_LINK_HOPS = 40
@@ -121,11 +123,61 @@ class _Member:
 class TarTree:
     """A tar file indexed once; members are read in place by offset."""
 
-    def __init__(self, access: RandomAccess, origin: str) -> None:
+    def __init__(self, access: RandomAccess, origin: str, index: bool = True) -> None:
         self.origin = origin
         self._access = access
         self._members: dict[str, _Member] = {}
-        self._index()
+        self.digests: dict[str, str] = {}
+        """sha256 of members hashed as they arrived (trees spooled from a stream)."""
+        if index:
+            self._index()
+
+    @classmethod
+    def from_stream(
+        cls,
+        stream: BinaryIO,
+        origin: str,
+        spool: BinaryIO,
+        options: ZstdOptions,
+    ) -> TarTree:
+        """Read a tar from a pipe once: every member's bytes go, hashed, into zstd frames in
+        ``spool`` (each member starting and ending a frame, compressed in parallel as they
+        arrive), and the tree reads them back from there."""
+        tree = cls(_NoAccess(), origin, index=False)
+        writer = SeekableWriter(spool, options)
+        count = 0
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as archive:
+                for info in archive:
+                    count += 1
+                    if count > limits.MAX_TAR_MEMBERS:
+                        raise InputError(f"{origin}: more than {limits.MAX_TAR_MEMBERS} members")
+                    offset = writer.bytes_in
+                    if info.isreg():
+                        tree.digests[normalise_name(info.name, origin)] = _spool_member(
+                            archive, info, writer
+                        )
+                    tree._add(info, None, offset)
+        except (tarfile.TarError, EOFError) as exc:
+            raise InputError(f"{origin}: truncated or corrupt tar ({exc})") from None
+        frames = writer.flush_frames()
+        spool.flush()
+        tree._access = SeekableReader(spool.fileno(), frames, origin)
+        return tree
+
+    def frames_of(self, name: str) -> list[Frame] | None:
+        """The zstd frames holding exactly this member's bytes, when it has frames of its own."""
+        member = self._resolve(name)
+        between = getattr(self._access, "frames_between", None)
+        return between(member.offset, member.offset + member.size) if between else None
+
+    def sha256_of(self, name: str) -> str | None:
+        """The sha256 a member's bytes had as they arrived, for trees spooled from a stream."""
+        return self.digests.get(self._resolve(name).name)
+
+    @property
+    def access(self) -> RandomAccess:
+        return self._access
 
     def _index(self) -> None:
         total = self._access.size
@@ -145,7 +197,7 @@ class TarTree:
                 count += 1
                 if count > limits.MAX_TAR_MEMBERS:
                     raise InputError(f"{self.origin}: more than {limits.MAX_TAR_MEMBERS} members")
-                self._add(info, total)
+                self._add(info, total, info.offset_data)
                 archive.members.clear()  # type: ignore[attr-defined]  # our index only: flat memory
             end = archive.offset
         except tarfile.ReadError as exc:
@@ -159,7 +211,7 @@ class TarTree:
                 f"{self.origin}: truncated tar: it ends without an end-of-archive block"
             )
 
-    def _add(self, info: tarfile.TarInfo, total: int) -> None:
+    def _add(self, info: tarfile.TarInfo, total: int | None, offset: int) -> None:
         name = normalise_name(info.name, self.origin)
         if not name:
             return
@@ -173,7 +225,7 @@ class TarTree:
             kind = "hardlink"
         else:
             kind = "other"
-        if kind == "file" and info.offset_data + info.size > total:
+        if kind == "file" and total is not None and offset + info.size > total:
             raise InputError(
                 f"{self.origin}: truncated tar: member {name} needs {info.size} bytes, "
                 f"the file ends first"
@@ -183,7 +235,7 @@ class TarTree:
             raise InputError(f"{self.origin}: duplicate tar member {name!r}")
         if kind in ("symlink", "hardlink"):
             self._check_link(name, info.linkname, kind)
-        self._members[name] = _Member(name, kind, info.offset_data, info.size, info.linkname)
+        self._members[name] = _Member(name, kind, offset, info.size, info.linkname)
 
     def _check_link(self, name: str, target: str, kind: str) -> None:
         if target.startswith("/"):
@@ -228,6 +280,32 @@ class TarTree:
 
     def files(self) -> list[str]:
         return [m.name for m in self._members.values() if m.kind != "dir"]
+
+
+class _NoAccess:
+    size = 0
+
+    def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
+        raise InputError("internal: a tree being spooled cannot be read yet")
+
+
+def _spool_member(archive: tarfile.TarFile, info: tarfile.TarInfo, writer: SeekableWriter) -> str:
+    """Copy one member into frames of its own; return its sha256 (hex)."""
+    hasher = hashlib.sha256()
+    writer.end_frame()
+    source = archive.extractfile(info)
+    assert source is not None
+    copied = 0
+    while chunk := source.read(limits.COPY_CHUNK):
+        hasher.update(chunk)
+        writer.write(chunk)
+        copied += len(chunk)
+    if copied != info.size:
+        raise InputError(
+            f"truncated tar: member {info.name} ends after {copied} of {info.size} bytes"
+        )
+    writer.end_frame()
+    return hasher.hexdigest()
 
 
 class DirTree:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
 from archiver.blobs import limits
@@ -61,6 +62,14 @@ class TarWriter:
             self._emit(chunk)
         if copied != size:
             raise IntegrityError(name, name, f"truncated: got {copied} of {size} bytes")
+        self._pad(size)
+
+    def add_written_elsewhere(self, name: str, size: int, write: Callable[[], None]) -> None:
+        """A member whose ``size`` bytes ``write`` puts into the output itself (as
+        already compressed frames): header, those bytes, padding."""
+        self._header(name, size, tarfile.REGTYPE, 0o644)
+        write()
+        self._written += size
         self._pad(size)
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from archiver.blobs.seekable import ZstdOptions
 from archiver.engine import catalog
 from archiver.engine.catalog import ImageRecord
 from archiver.errors import InputError
@@ -22,13 +23,15 @@ from archiver.places.transports import DAEMON, parse_place
 
 
 @contextlib.contextmanager
-def opened(name: str) -> Iterator[tuple[ArchiveSource, str | None]]:
+def opened(
+    name: str, zstd: ZstdOptions | None = None
+) -> Iterator[tuple[ArchiveSource, str | None]]:
     """Open an input named on the command line (transport prefix and ``:ref`` allowed)."""
     place = parse_place(name)
     if place.format == DAEMON:
         if not place.path:
             raise InputError("docker-daemon: name the image to read, docker-daemon:REF")
-        with open_daemon_source(DaemonClient(), place.path.split(",")) as daemon:
+        with open_daemon_source(DaemonClient(), place.path.split(","), zstd) as daemon:
             yield daemon, None
         return
     with open_source(place.path) as source:

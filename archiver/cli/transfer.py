@@ -144,7 +144,7 @@ def _open_inputs(request: Request, stack: contextlib.ExitStack) -> list[tuple[So
     opened: list[tuple[Source, str | None]] = []
     for name in request.inputs:
         try:
-            source, ref = stack.enter_context(common.opened(name))
+            source, ref = stack.enter_context(common.opened(name, request.zstd))
             if request.keep_going:
                 report = verify(source)  # find a bad input before anything is written
                 if not report.ok:

@@ -10,12 +10,12 @@ from typing import BinaryIO, Protocol
 
 from archiver.blobs.verify import VerifyingReader
 from archiver.engine.graph import Root, resolve
-from archiver.errors import NotFound
+from archiver.errors import IntegrityError, NotFound
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.platform import Platform
-from archiver.places.base import ImageEntry, Sink, Source
+from archiver.places.base import ImageEntry, Precompressed, Sink, Source
 
 
 class Progress(Protocol):
@@ -112,6 +112,10 @@ def _copy_blob(
         pass
     elif data is not None:
         _put(sink, source, descriptor, io.BytesIO(data), progress)
+    elif (frames := _precompressed(source, sink, descriptor)) is not None:
+        sink.put_frames(descriptor, frames)  # type: ignore[attr-defined]
+        if progress is not None:
+            progress.advanced(descriptor.size)
     elif source.has_blob(descriptor.digest):
         _put(sink, source, descriptor, source.open_blob(descriptor.digest), progress)
     elif media.is_foreign(descriptor.media_type):
@@ -126,6 +130,33 @@ def _copy_blob(
     report.bytes_written += descriptor.size
     if progress is not None:
         progress.moved(descriptor)
+
+
+def _precompressed(source: Source, sink: Sink, descriptor: Descriptor) -> Precompressed | None:
+    """Frames the sink can take as they are (a bundle fed from a spooled stream), after
+    checking the digest and size the bytes had when they arrived."""
+    find = getattr(source, "precompressed", None)
+    accepts = getattr(sink, "accepts_frames", None)
+    if find is None or accepts is None:
+        return None
+    found: Precompressed | None = find(descriptor.digest)
+    if found is None or not accepts(found.options):
+        return None
+    origin = source.blob_origin(descriptor.digest)
+    if found.size != descriptor.size:
+        raise IntegrityError(
+            origin,
+            str(descriptor.digest),
+            f"size {found.size}, the descriptor says {descriptor.size}",
+        )
+    if found.sha256 != descriptor.digest.hex:
+        raise IntegrityError(
+            origin,
+            str(descriptor.digest),
+            f"digest mismatch: got sha256:{found.sha256}, want {descriptor.digest} "
+            f"after {found.size} bytes",
+        )
+    return found
 
 
 def _put(

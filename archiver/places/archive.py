@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from archiver.blobs.inputs import open_tree
-from archiver.blobs.tarsafe import Tree
+from archiver.blobs.seekable import ZstdOptions
+from archiver.blobs.tarsafe import TarTree, Tree
 from archiver.engine.graph import read_blob
 from archiver.errors import ArchiverError, InputError, NotFound
 from archiver.model.digest import Digest
 from archiver.model.documents import Manifest, parse_document
-from archiver.places.base import ImageEntry
+from archiver.places.base import ImageEntry, Precompressed
 from archiver.places.docker_save import MANIFEST_FILE, Blobs, read_items, synthesize
 from archiver.places.oci_layout import blob_path, is_layout, read_entries, read_json
 
@@ -27,9 +28,10 @@ REPOSITORIES_FILE = "repositories"
 class ArchiveSource:
     """Images and blobs of an archive tree; blobs are streamed in place, never extracted."""
 
-    def __init__(self, tree: Tree) -> None:
+    def __init__(self, tree: Tree, spool_options: ZstdOptions | None = None) -> None:
         self.origin = tree.origin
         self._tree = tree
+        self.spool_options = spool_options
         self._documents: dict[Digest, bytes] = {}
         self._paths: dict[Digest, str] = {}
         has_layout = is_layout(tree)
@@ -95,6 +97,20 @@ class ArchiveSource:
             or digest in self._paths
             or self._tree.exists(blob_path(digest))
         )
+
+    def precompressed(self, digest: Digest) -> Precompressed | None:
+        """The blob's own zstd frames, when this archive was spooled from a stream."""
+        tree, options = self._tree, self.spool_options
+        if not isinstance(tree, TarTree) or options is None or digest.algorithm != "sha256":
+            return None
+        path = blob_path(digest) if tree.exists(blob_path(digest)) else self._paths.get(digest)
+        if path is None:
+            return None
+        frames = tree.frames_of(path)
+        sha256 = tree.sha256_of(path)
+        if frames is None or sha256 is None:
+            return None
+        return Precompressed(tree.access.fd, frames, sha256, tree.size(path), options)  # type: ignore[attr-defined]
 
     def blob_origin(self, digest: Digest) -> str:
         return self.origin

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from archiver.blobs.seekable import Frame, ZstdOptions
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.reference import Reference
@@ -51,6 +52,18 @@ class ImageEntry:
         if self.tags:
             return self.tags[0]
         return str(self.descriptor.digest)
+
+
+@dataclass(frozen=True)
+class Precompressed:
+    """A blob already held as independent zstd frames (made with ``options``) in ``fd``,
+    hashed as it arrived: a bundle writer may copy the frames instead of recompressing."""
+
+    fd: int
+    frames: list[Frame]
+    sha256: str
+    size: int
+    options: ZstdOptions
 
 
 class Source(Protocol):

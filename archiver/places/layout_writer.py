@@ -27,6 +27,7 @@ from archiver.model.digest import Digest
 from archiver.model.documents import dump_json
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
+from archiver.places.base import Precompressed
 from archiver.places.docker_save import MANIFEST_FILE
 from archiver.places.oci_layout import (
     INDEX_FILE,
@@ -154,6 +155,22 @@ class TarLayoutSink:
         self._tar.add_stream(blob_path(descriptor.digest), descriptor.size, stream)
         if self._frames is not None:
             self._frames.end_frame()  # and so does what follows it
+        self._written.add(descriptor.digest)
+
+    def accepts_frames(self, options: ZstdOptions) -> bool:
+        """Already compressed frames are copied as they are when made the way ours are."""
+        return self._frames is not None and self._frames.same_frames(options)
+
+    def put_frames(self, descriptor: Descriptor, blob: Precompressed) -> None:
+        assert self._frames is not None
+        frames = self._frames
+        frames.end_frame()
+        self._tar.add_written_elsewhere(
+            blob_path(descriptor.digest),
+            descriptor.size,
+            lambda: frames.copy_frames(blob.fd, blob.frames),
+        )
+        frames.end_frame()
         self._written.add(descriptor.digest)
 
     def commit(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -254,3 +255,67 @@ def test_seek_table_claiming_huge_frames_is_not_trusted(run: Run, tmp_path: Path
     fd = os.open(path, os.O_RDONLY)
     assert read_seek_table(fd, path.stat().st_size) is None  # so: read in order, safely
     assert ls(run, path) == ls(run, SAMPLES / "bundle.tar.zst")
+
+
+class _Pipe(io.RawIOBase):
+    """A non-seekable stream, as a daemon's response is."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def _spooled_bundle(data: bytes, tmp_path: Path) -> Path:
+    from archiver.blobs.seekable import ZstdOptions
+    from archiver.blobs.tarsafe import TarTree
+
+    options = ZstdOptions()
+    out = tmp_path / "spooled.tar.zst"
+    with (tmp_path / "spool").open("w+b") as spool:
+        tree = TarTree.from_stream(io.BufferedReader(_Pipe(data)), "pipe", spool, options)  # type: ignore[arg-type]
+        source = ArchiveSource(tree, spool_options=options)
+        copy(source, open_sink(str(out), "bundle", options), source.images())
+    return out
+
+
+def test_a_streamed_archive_is_compressed_once(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames made while a tar streams in are copied into the bundle, not made again."""
+    from archiver.blobs import seekable
+
+    compressed: list[int] = []
+    original = seekable.SeekableWriter._compress
+    monkeypatch.setattr(
+        seekable.SeekableWriter,
+        "_compress",
+        lambda self, chunk: compressed.append(len(chunk)) or original(self, chunk),
+    )
+    out = _spooled_bundle((SAMPLES / "legacy.tar").read_bytes(), tmp_path)
+    layer_bytes = 3 * 10240
+    # spooled once (~34 kB of members) plus the bundle head; compressing the layers again
+    # would add another 30 kB
+    assert layer_bytes < sum(compressed) < 2 * layer_bytes
+    assert ls(run, out) == ls(run, SAMPLES / "bundle.tar.zst")
+    assert run("verify", out).code == 0
+    plain = subprocess.run(["zstd", "-dc", str(out)], capture_output=True, check=True).stdout
+    assert plain == (SAMPLES / "hybrid.tar").read_bytes()  # the same tar, whatever the frames
+
+
+def test_a_streamed_archive_with_a_bad_layer_is_refused(tmp_path: Path) -> None:
+    from archiver.errors import IntegrityError
+
+    data = bytearray((SAMPLES / "legacy.tar").read_bytes())
+    with tarfile.open(SAMPLES / "legacy.tar") as tar:
+        offset = next(m.offset_data for m in tar if m.name.endswith("layer.tar") and m.isreg())
+    data[offset + 2000] ^= 0xFF
+    with pytest.raises(IntegrityError, match="digest mismatch"):
+        _spooled_bundle(bytes(data), tmp_path)
+    assert not (tmp_path / "spooled.tar.zst").exists()

@@ -123,6 +123,10 @@ class DaemonClient:
     def inspect(self, name: str) -> dict[str, Any]:
         return self.json(f"/images/{quote(name, safe='')}/json")
 
+    def get(self, names: list[str]) -> http.client.HTTPResponse:
+        """``GET /images/get``: the tar as a response to read (and close)."""
+        return self._open("GET", "/images/get", {"names": names})
+
     def save(self, names: list[str], out: BinaryIO, chunk: int = 1024 * 1024) -> int:
         """Stream ``GET /images/get`` into ``out``; return the bytes written."""
         total = 0

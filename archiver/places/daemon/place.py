@@ -15,7 +15,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from archiver.blobs.tarsafe import FileAccess, TarTree
+from archiver.blobs.seekable import ZstdOptions
+from archiver.blobs.tarsafe import TarTree
 from archiver.engine.graph import Root
 from archiver.errors import ArchiverError, PeerError
 from archiver.model.descriptor import Descriptor
@@ -151,11 +152,15 @@ class DaemonSink:
 
 
 @contextlib.contextmanager
-def open_daemon_source(client: DaemonClient, names: list[str]) -> Iterator[ArchiveSource]:
-    """Images from the daemon: ``GET /images/get`` streamed to a temporary file, then read
-    in place like any docker-save archive."""
-    with tempfile.TemporaryFile(prefix="archiver-save-") as spool:
-        client.save(names, spool)
-        spool.flush()
-        tree = TarTree(FileAccess(spool.fileno()), f"docker-daemon:{','.join(names)}")
-        yield ArchiveSource(tree)
+def open_daemon_source(
+    client: DaemonClient, names: list[str], options: ZstdOptions | None = None
+) -> Iterator[ArchiveSource]:
+    """Images from the daemon: ``GET /images/get`` read as it streams, every member hashed
+    and compressed into zstd frames of its own in a temporary file while the daemon is still
+    writing (docker writes manifest.json last, so nothing can be written out before the
+    end); a bundle made with the same ``options`` then copies those frames as they are."""
+    options = options or ZstdOptions()
+    origin = f"docker-daemon:{','.join(names)}"
+    with tempfile.TemporaryFile(prefix="archiver-save-") as spool, client.get(names) as stream:
+        tree = TarTree.from_stream(stream, origin, spool, options)
+        yield ArchiveSource(tree, spool_options=options)
