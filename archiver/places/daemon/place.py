@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
 import tempfile
 import threading
@@ -162,5 +163,8 @@ def open_daemon_source(
     options = options or ZstdOptions()
     origin = f"docker-daemon:{','.join(names)}"
     with tempfile.TemporaryFile(prefix="archiver-save-") as spool, client.get(names) as stream:
-        tree = TarTree.from_stream(stream, origin, spool, options)
+        try:
+            tree = TarTree.from_stream(stream, origin, spool, options)
+        except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+            raise PeerError(f"{origin}: the daemon's stream broke off ({exc!r})") from None
         yield ArchiveSource(tree, spool_options=options)
