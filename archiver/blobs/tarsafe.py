@@ -159,7 +159,11 @@ class TarTree:
                         )
                     tree._add(info, None, offset)
         except (tarfile.TarError, EOFError) as exc:
+            writer.discard()
             raise InputError(f"{origin}: truncated or corrupt tar ({exc})") from None
+        except BaseException:
+            writer.discard()
+            raise
         frames = writer.flush_frames()
         spool.flush()
         tree._access = SeekableReader(spool.fileno(), frames, origin)

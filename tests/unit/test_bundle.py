@@ -319,3 +319,11 @@ def test_a_streamed_archive_with_a_bad_layer_is_refused(tmp_path: Path) -> None:
     with pytest.raises(IntegrityError, match="digest mismatch"):
         _spooled_bundle(bytes(data), tmp_path)
     assert not (tmp_path / "spooled.tar.zst").exists()
+
+
+def test_a_streamed_archive_cut_short_is_one_clear_error(tmp_path: Path) -> None:
+    from archiver.errors import InputError
+
+    data = (SAMPLES / "legacy.tar").read_bytes()
+    with pytest.raises(InputError, match="pipe: .*truncated"):
+        _spooled_bundle(data[: len(data) // 2 + 100], tmp_path)
