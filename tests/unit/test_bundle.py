@@ -325,5 +325,5 @@ def test_a_streamed_archive_cut_short_is_one_clear_error(tmp_path: Path) -> None
     from archiver.errors import InputError
 
     data = (SAMPLES / "legacy.tar").read_bytes()
-    with pytest.raises(InputError, match="pipe: .*truncated"):
+    with pytest.raises(InputError, match=r"pipe: .*truncated"):
         _spooled_bundle(data[: len(data) // 2 + 100], tmp_path)
