@@ -145,9 +145,10 @@ class TarTree:
         arrive), and the tree reads them back from there."""
         tree = cls(_NoAccess(), origin, index=False)
         writer = SeekableWriter(spool, options)
+        tail = _Tail(stream)
         count = 0
         try:
-            with tarfile.open(fileobj=stream, mode="r|") as archive:
+            with tarfile.open(fileobj=tail, mode="r|") as archive:  # type: ignore[call-overload]
                 for info in archive:
                     count += 1
                     if count > limits.MAX_TAR_MEMBERS:
@@ -158,6 +159,10 @@ class TarTree:
                             archive, info, writer
                         )
                     tree._add(info, None, offset)
+                if tail.block_at(archive.offset) != bytes(tarfile.BLOCKSIZE):
+                    raise InputError(
+                        f"{origin}: truncated tar: it ends without an end-of-archive block"
+                    )
         except (tarfile.TarError, EOFError) as exc:
             writer.discard()
             raise InputError(f"{origin}: truncated or corrupt tar ({exc})") from None
@@ -284,6 +289,34 @@ class TarTree:
 
     def files(self) -> list[str]:
         return [m.name for m in self._members.values() if m.kind != "dir"]
+
+
+class _Tail:
+    """A pass-through reader that remembers the last bytes it gave, so the end of a tar
+    read from a pipe can still be checked for its end-of-archive block."""
+
+    _KEEP = 64 * 1024
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._pos = 0
+        self._tail = b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._pos += len(data)
+        self._tail = (self._tail + data)[-self._KEEP :]
+        return data
+
+    def block_at(self, offset: int) -> bytes | None:
+        """The 512 bytes at ``offset`` of the stream, if read and still remembered."""
+        start = offset - (self._pos - len(self._tail))
+        if start < 0:
+            return None
+        if offset + tarfile.BLOCKSIZE > self._pos:
+            self.read(offset + tarfile.BLOCKSIZE - self._pos)
+            start = offset - (self._pos - len(self._tail))
+        return self._tail[start : start + tarfile.BLOCKSIZE]
 
 
 class _NoAccess:
