@@ -1,7 +1,9 @@
 """Validation of every JSON document we read or write against the schemas in ``schemas/``.
 
 Schemas are ours (written from the OCI image-spec and the Docker image spec), JSON Schema
-2020-12, loaded once, with cross-file ``$ref``s resolved locally: never over the network.
+2020-12, one file per kind plus ``defs.json`` for what they share. They are loaded lazily,
+once, into one ``referencing`` registry keyed by ``$id``, so cross-file ``$ref``s resolve
+locally: never over the network.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
 from archiver.errors import InputError
@@ -29,40 +32,68 @@ KINDS = (
     "docker-save-manifest",
     "docker-save-repositories",
 )
+_SUFFIX = ".schema.json"
 _MESSAGE_LIMIT = 200
+_PATH_LIMIT = 120
+_ORIGIN_LIMIT = 1000
 
 
-def schema_dir() -> Path:
-    """``archiver/schemas`` in an installed wheel, ``schemas/`` in a checkout."""
-    packaged = Path(str(resources.files("archiver"))) / "schemas"
+def schema_dir() -> Traversable:
+    """``archiver/schemas`` in an installed wheel, else ``schemas/`` of the checkout."""
+    packaged = resources.files("archiver") / "schemas"
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / "schemas"
 
 
+def _load(name: str) -> dict[str, Any]:
+    document = json.loads((schema_dir() / name).read_text(encoding="utf-8"))
+    assert isinstance(document, dict), name
+    return document
+
+
 @cache
-def _registry() -> Registry:
-    resources_ = []
-    for path in sorted(schema_dir().glob("*.json")):
-        document = json.loads(path.read_text())
-        resources_.append((document["$id"], Resource.from_contents(document)))
-    return Registry().with_resources(resources_)
+def _registry() -> Registry[Any]:
+    """Every schema of ours, by ``$id``; a ``$ref`` to anything else is unresolvable."""
+    names = sorted(entry.name for entry in schema_dir().iterdir() if entry.name.endswith(".json"))
+    documents = [_load(name) for name in names]
+    return Registry().with_resources(
+        (document["$id"], Resource.from_contents(document)) for document in documents
+    )
 
 
 @cache
 def validator(kind: str) -> Draft202012Validator:
+    """The compiled validator of one kind, built on first use."""
     if kind not in KINDS:
-        raise ValueError(f"unknown schema kind {kind!r}")
-    document = json.loads((schema_dir() / f"{kind}.schema.json").read_text())
-    return Draft202012Validator(document, registry=_registry())
+        raise ValueError(f"unknown schema kind {kind!r}; known: {', '.join(KINDS)}")
+    return Draft202012Validator(_load(kind + _SUFFIX), registry=_registry())
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` with control characters escaped, cut to at most ``limit`` characters."""
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[: limit * 4])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _message(error: ValidationError) -> str:
+    """jsonschema's message, but a pattern mismatch names what was expected, not the regex."""
+    title = error.schema.get("title") if isinstance(error.schema, dict) else None
+    if error.validator == "pattern" and isinstance(title, str):
+        value = error.instance
+        shown = repr(value[:_MESSAGE_LIMIT] if isinstance(value, str) else value)
+        return f"{_one_line(shown, _MESSAGE_LIMIT // 2)} is not a valid {title}"
+    return error.message
 
 
 def validate(kind: str, instance: Any, origin: str) -> None:
-    """Raise InputError naming ``origin`` and the JSON path when ``instance`` is invalid."""
+    """Raise InputError naming ``origin`` and the JSON path when ``instance`` is invalid.
+
+    The message is one line: ``{origin}: {json_path}: {what is wrong}``, cut short so
+    that a huge instance never ends up in it. Unknown ``kind``: ValueError.
+    """
     error = best_match(validator(kind).iter_errors(instance))
     if error is None:
         return
-    message = error.message
-    if len(message) > _MESSAGE_LIMIT:
-        message = message[: _MESSAGE_LIMIT - 1] + "…"
-    raise InputError(f"{origin}: {error.json_path}: {message}")
+    where = f"{_one_line(origin, _ORIGIN_LIMIT)}: {_one_line(error.json_path, _PATH_LIMIT)}"
+    raise InputError(f"{where}: {_one_line(_message(error), _MESSAGE_LIMIT)}")
