@@ -20,6 +20,12 @@ from tests.conftest import SAMPLES, Run
 from tests.integration.peers import Dockerd, require
 from tests.integration.test_peers import payload
 
+SAMPLE_NAMES = (
+    "demo/base:1.0",
+    "demo/base:latest",
+    "demo/app:2.1",
+    "localhost:5000/tools/probe:0.1",
+)
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static: a static binary, so the images run
 
 
@@ -110,13 +116,7 @@ def test_load_sends_only_missing_layers_and_the_image_runs(
 
 def test_load_legacy_and_hybrid_archives(dockerd: Dockerd, run: Run, tmp_path: Path) -> None:
     for sample in ("legacy.tar", "hybrid.tar"):
-        remove(
-            dockerd,
-            "demo/base:1.0",
-            "demo/base:latest",
-            "demo/app:2.1",
-            "localhost:5000/tools/probe:0.1",
-        )
+        remove(dockerd, *SAMPLE_NAMES)
         load_json(run, SAMPLES / sample)
         ours = {
             (r["repository"], r["tag"], r["id"])
@@ -160,13 +160,7 @@ def test_save_images_sharing_layers_into_one_bundle(
 def test_corrupt_archive_is_stopped_before_the_daemon_tags_anything(
     dockerd: Dockerd, run: Run, tmp_path: Path
 ) -> None:
-    remove(
-        dockerd,
-        "demo/base:1.0",
-        "demo/base:latest",
-        "demo/app:2.1",
-        "localhost:5000/tools/probe:0.1",
-    )
+    remove(dockerd, *SAMPLE_NAMES)
     with tarfile.open(SAMPLES / "hybrid.tar") as tar:
         member = max(tar.getmembers(), key=lambda m: m.size)
         offset = member.offset_data

@@ -18,8 +18,9 @@ import pytest
 
 from archiver import schema
 from archiver.errors import InputError
+from archiver.model import media
+from tests.conftest import FIXTURES, fixture_path
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "public-fixtures"
 CASES_DIR = FIXTURES / "image-spec" / "schema-test-cases"
 
 D1 = "sha256:" + "1" * 64
@@ -30,21 +31,14 @@ HEX = "a" * 64
 EMPTY_JSON = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # {}
 DELETE = object()
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-
-
-def _fixture(relative: str) -> Path:
-    path = FIXTURES / relative
-    if not path.exists():
-        pytest.fail(f"public fixture missing: {path} (shared/ must sit beside the repository)")
-    return path
+OCI_MANIFEST = media.OCI_MANIFEST
+OCI_INDEX = media.OCI_INDEX
+OCI_CONFIG = media.OCI_CONFIG
+OCI_LAYER_GZIP = media.OCI_LAYER_GZIP
+DOCKER_MANIFEST = media.DOCKER_MANIFEST
+DOCKER_LIST = media.DOCKER_MANIFEST_LIST
+DOCKER_CONFIG = media.DOCKER_CONFIG
+DOCKER_LAYER_GZIP = media.DOCKER_LAYER_GZIP
 
 
 def _rejects(kind: str, document: Any, origin: str = "origin") -> str:
@@ -610,7 +604,7 @@ BAD_LAYOUTS = {
 
 @pytest.mark.parametrize("relative", LAYOUTS)
 def test_real_layouts_are_valid(relative: str) -> None:
-    layout = _fixture(relative)
+    layout = fixture_path(relative)
     index = json.loads((layout / "index.json").read_text())
     if relative in BAD_LAYOUTS:
         path, words = BAD_LAYOUTS[relative]
@@ -634,7 +628,7 @@ def test_enough_real_layouts_and_blobs_are_checked() -> None:
 
 
 def test_regclient_testrepo_index_and_a_few_blobs() -> None:
-    testrepo = _fixture("regclient/testdata/testrepo")
+    testrepo = fixture_path("regclient/testdata/testrepo")
     blobs = testrepo / "blobs" / "sha256"
     index = json.loads((testrepo / "index.json").read_text())
     schema.validate("oci-index", index, "testrepo/index.json")
@@ -662,7 +656,7 @@ def test_regclient_testrepo_index_and_a_few_blobs() -> None:
 
 def test_a_docker_manifest_behind_an_oci_descriptor() -> None:
     """test_index: the descriptor says OCI manifest; the content is Docker v2s2."""
-    layout = _fixture("go-containerregistry/pkg/v1/layout/testdata/test_index")
+    layout = fixture_path("go-containerregistry/pkg/v1/layout/testdata/test_index")
     index = json.loads((layout / "index.json").read_text())
     schema.validate("oci-index", index, "index.json")
     (entry,) = [m for m in index["manifests"] if m["digest"].startswith("sha256:eebff607")]
@@ -691,7 +685,7 @@ NOT_JSON = {"non-json.manifest.json", "schema2-to-schema1-by-docker.json"}
 
 @pytest.mark.parametrize("relative", SINGLE_MANIFESTS)
 def test_containers_image_manifests(relative: str) -> None:
-    raw = _fixture(relative).read_bytes()
+    raw = fixture_path(relative).read_bytes()
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -727,7 +721,7 @@ def _member_json(tar: tarfile.TarFile, name: str) -> Any:
 
 @pytest.mark.parametrize("relative", DOCKER_SAVES)
 def test_real_docker_save_tarballs(relative: str) -> None:
-    with tarfile.open(_fixture(relative)) as tar:
+    with tarfile.open(fixture_path(relative)) as tar:
         names = set(tar.getnames())
         if "repositories" in names:
             schema.validate("docker-save-repositories", _member_json(tar, "repositories"), relative)
@@ -755,7 +749,7 @@ def test_enough_docker_saves_are_checked() -> None:
 
 
 def test_docker_25_save_with_null_manifests_and_untagged_image() -> None:
-    path = _fixture("go-containerregistry/pkg/v1/tarball/testdata/hello-world-v25.tar")
+    path = fixture_path("go-containerregistry/pkg/v1/tarball/testdata/hello-world-v25.tar")
     with tarfile.open(path) as tar:
         index = _member_json(tar, "index.json")
         entries = _member_json(tar, "manifest.json")
@@ -766,7 +760,7 @@ def test_docker_25_save_with_null_manifests_and_untagged_image() -> None:
 
 
 def test_test_bundle_manifest_json() -> None:
-    path = _fixture("go-containerregistry/pkg/v1/tarball/testdata/test_bundle.tar")
+    path = fixture_path("go-containerregistry/pkg/v1/tarball/testdata/test_bundle.tar")
     with tarfile.open(path) as tar:
         entries = _member_json(tar, "manifest.json")
     schema.validate("docker-save-manifest", entries, "test_bundle.tar: manifest.json")
