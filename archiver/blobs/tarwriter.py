@@ -51,9 +51,19 @@ class TarWriter:
         self._emit(data)
         self._pad(len(data))
 
-    def add_stream(self, name: str, size: int, stream: BinaryIO) -> None:
-        """Copy ``stream`` (read to its end, so a verifying stream checks itself) as ``name``."""
+    def add_stream(
+        self,
+        name: str,
+        size: int,
+        stream: BinaryIO,
+        boundary: Callable[[], None] | None = None,
+    ) -> None:
+        """Copy ``stream`` (read to its end, so a verifying stream checks itself) as ``name``;
+        ``boundary`` is called right before and right after the body (a bundle ends a zstd
+        frame there, so the body has frames of its own)."""
         self._header(name, size, tarfile.REGTYPE, 0o644)
+        if boundary is not None:
+            boundary()
         copied = 0
         while chunk := stream.read(limits.COPY_CHUNK):
             copied += len(chunk)
@@ -62,6 +72,8 @@ class TarWriter:
             self._emit(chunk)
         if copied != size:
             raise IntegrityError(name, name, f"truncated: got {copied} of {size} bytes")
+        if boundary is not None:
+            boundary()
         self._pad(size)
 
     def add_written_elsewhere(self, name: str, size: int, write: Callable[[], None]) -> None:

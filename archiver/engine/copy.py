@@ -133,8 +133,9 @@ def _copy_blob(
 
 
 def _precompressed(source: Source, sink: Sink, descriptor: Descriptor) -> Precompressed | None:
-    """Frames the sink can take as they are (a bundle fed from a spooled stream), after
-    checking the digest and size the bytes had when they arrived."""
+    """Frames the sink can take as they are (a bundle fed from a spooled stream, or a bundle
+    rewritten in place), after checking the size, and the digest the bytes had when they
+    arrived where one was taken."""
     find = getattr(source, "precompressed", None)
     accepts = getattr(sink, "accepts_frames", None)
     if find is None or accepts is None:
@@ -149,7 +150,7 @@ def _precompressed(source: Source, sink: Sink, descriptor: Descriptor) -> Precom
             str(descriptor.digest),
             f"size {found.size}, the descriptor says {descriptor.size}",
         )
-    if found.sha256 != descriptor.digest.hex:
+    if found.sha256 is not None and found.sha256 != descriptor.digest.hex:
         raise IntegrityError(
             origin,
             str(descriptor.digest),

@@ -28,10 +28,14 @@ REPOSITORIES_FILE = "repositories"
 class ArchiveSource:
     """Images and blobs of an archive tree; blobs are streamed in place, never extracted."""
 
-    def __init__(self, tree: Tree, spool_options: ZstdOptions | None = None) -> None:
+    def __init__(
+        self, tree: Tree, spool_options: ZstdOptions | None = None, reuse_frames: bool = False
+    ) -> None:
         self.origin = tree.origin
         self._tree = tree
         self.spool_options = spool_options
+        self.reuse_frames = reuse_frames
+        """Hand out a bundle's layer frames as they are (rewriting the bundle in place)."""
         self._documents: dict[Digest, bytes] = {}
         self._paths: dict[Digest, str] = {}
         has_layout = is_layout(tree)
@@ -88,6 +92,10 @@ class ArchiveSource:
                     pending.extend(document.manifests)
         return found
 
+    @property
+    def tree(self) -> Tree:
+        return self._tree
+
     def images(self) -> list[ImageEntry]:
         return list(self._entries)
 
@@ -99,18 +107,23 @@ class ArchiveSource:
         )
 
     def precompressed(self, digest: Digest) -> Precompressed | None:
-        """The blob's own zstd frames, when this archive was spooled from a stream."""
-        tree, options = self._tree, self.spool_options
-        if not isinstance(tree, TarTree) or options is None or digest.algorithm != "sha256":
+        """The blob's own zstd frames: those of a member spooled from a stream (with the
+        digest it had as it arrived), or, with ``reuse_frames``, those of a bundle's layer."""
+        tree = self._tree
+        spooled = self.spool_options is not None
+        if not isinstance(tree, TarTree) or not (spooled or self.reuse_frames):
+            return None
+        if digest.algorithm != "sha256":
             return None
         path = blob_path(digest) if tree.exists(blob_path(digest)) else self._paths.get(digest)
         if path is None:
             return None
         frames = tree.frames_of(path)
         sha256 = tree.sha256_of(path)
-        if frames is None or sha256 is None:
+        if frames is None or (spooled and sha256 is None):
             return None
-        return Precompressed(tree.access.fd, frames, sha256, tree.size(path), options)  # type: ignore[attr-defined]
+        fd: int = tree.access.fd  # type: ignore[attr-defined]
+        return Precompressed(fd, frames, sha256, tree.size(path), self.spool_options)
 
     def blob_origin(self, digest: Digest) -> str:
         return self.origin

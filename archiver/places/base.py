@@ -56,14 +56,19 @@ class ImageEntry:
 
 @dataclass(frozen=True)
 class Precompressed:
-    """A blob already held as independent zstd frames (made with ``options``) in ``fd``,
-    hashed as it arrived: a bundle writer may copy the frames instead of recompressing."""
+    """A blob already held as independent zstd frames in ``fd``: a bundle writer may copy
+    the frames instead of recompressing them.
+
+    Frames spooled from a stream were made with ``options`` and hashed as they arrived
+    (``sha256``). Frames of a bundle being rewritten in place have neither (``None``): they
+    are handed out only by a source opened to reuse them, and copied unread.
+    """
 
     fd: int
     frames: list[Frame]
-    sha256: str
+    sha256: str | None
     size: int
-    options: ZstdOptions
+    options: ZstdOptions | None
 
 
 class Source(Protocol):
