@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -63,33 +64,70 @@ def _row(
             "layers": [str(d) for d in config.diff_ids],
         },
         "_dangling": ref is None and tag is None,
+        "_record": record,
         "_ref": ref,
     }
 
 
-def _filter(all_rows: list[dict[str, Any]], filters: tuple[str, ...]) -> list[dict[str, Any]]:
+FILTERS = "dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY[=VALUE]"
+
+
+def _filter(
+    records: list[ImageRecord],
+    all_rows: list[dict[str, Any]],
+    filters: tuple[str, ...],
+    origin: str,
+) -> list[dict[str, Any]]:
+    """docker's ``images --filter``: any reference pattern may match, every label must;
+    before/since compare creation times with the named image's."""
     dangling: bool | None = None
     patterns: list[str] = []
+    labels: list[tuple[str, str | None]] = []
+    before: datetime | None = None
+    since: datetime | None = None
     for item in filters:
         key, sep, value = item.partition("=")
         if key == "dangling" and sep and value.lower() in ("true", "false", "1", "0"):
             dangling = value.lower() in ("true", "1")
         elif key == "reference" and sep and value:
             patterns.append(value)
+        elif key == "label" and sep and value:
+            name, has_value, wanted = value.partition("=")
+            labels.append((name, wanted if has_value else None))
+        elif key in ("before", "since") and sep and value:
+            created = _created(catalog.find(records, value, origin))
+            if key == "before":
+                before = created
+            else:
+                since = created
         else:
-            raise InputError(
-                f"invalid filter {item!r}: use dangling=true|false or reference=PATTERN"
-            )
+            raise InputError(f"invalid filter {item!r}: use {FILTERS}")
     kept = []
     for row in all_rows:
+        record: ImageRecord = row["_record"]
         if dangling is not None and row["_dangling"] != dangling:
             continue
         if patterns and not (
             row["_ref"] is not None and any(match_reference(p, row["_ref"]) for p in patterns)
         ):
             continue
+        if not all(_has_label(record, name, wanted) for name, wanted in labels):
+            continue
+        if before is not None and not (_created(record) < before):
+            continue
+        if since is not None and not (_created(record) > since):
+            continue
         kept.append(row)
     return kept
+
+
+def _created(record: ImageRecord) -> datetime:
+    return output.parse_time(record.config.created) or datetime.min.replace(tzinfo=UTC)
+
+
+def _has_label(record: ImageRecord, name: str, wanted: str | None) -> bool:
+    labels = record.config.config.get("Labels") or {}
+    return name in labels and (wanted is None or labels[name] == wanted)
 
 
 @click.command("ls")
@@ -98,9 +136,7 @@ def _filter(all_rows: list[dict[str, Any]], filters: tuple[str, ...]) -> list[di
 @click.option("--digests", is_flag=True, help="Show digests.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
-@click.option(
-    "-f", "--filter", "filters", multiple=True, help="dangling=true|false, reference=PATTERN"
-)
+@click.option("-f", "--filter", "filters", multiple=True, help=FILTERS)
 @click.option(
     "--format", "template", help="Go template, or 'table ...', as docker images --format."
 )
@@ -119,9 +155,8 @@ def command(
 ) -> None:
     """List the images of ARCHIVE like `docker images`."""
     with common.opened(archive) as (source, _ref):
-        listed = _filter(
-            rows(catalog.records(source, common.parse_platform(platform)), no_trunc), filters
-        )
+        records = catalog.records(source, common.parse_platform(platform))
+        listed = _filter(records, rows(records, no_trunc), filters, source.origin)
     if as_json:
         click.echo(output.to_json([row["_json"] for row in listed]))
     elif quiet:

@@ -11,7 +11,21 @@ import sys
 import click
 
 from archiver import __version__
-from archiver.cli import convert, history, inspect, load, ls, pack, save, unpack, verify
+from archiver.cli import (
+    convert,
+    df,
+    history,
+    inspect,
+    load,
+    ls,
+    pack,
+    prune,
+    rmi,
+    save,
+    tag,
+    unpack,
+    verify,
+)
 from archiver.errors import ArchiverError
 
 
@@ -37,6 +51,10 @@ for _command in (
     unpack.command,
     load.command,
     save.command,
+    tag.command,
+    rmi.command,
+    prune.command,
+    df.command,
 ):
     cli.add_command(_command)
 

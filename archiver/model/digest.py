@@ -63,3 +63,14 @@ class Digest:
 
     def __repr__(self) -> str:
         return f"Digest({str(self)!r})"
+
+
+def chain_ids(diff_ids: list[str] | tuple[Digest, ...]) -> list[str]:
+    """Docker's layer chain IDs: chain(1) = diff(1),
+    chain(n) = sha256(chain(n-1) + " " + diff(n))."""
+    chains: list[str] = []
+    for diff in map(str, diff_ids):
+        if chains:
+            diff = "sha256:" + hashlib.sha256(f"{chains[-1]} {diff}".encode()).hexdigest()
+        chains.append(diff)
+    return chains

@@ -110,9 +110,14 @@ class TarLayoutSink:
     """
 
     def __init__(
-        self, target: str | BinaryIO, docker: bool = True, zstd: ZstdOptions | None = None
+        self,
+        target: str | BinaryIO,
+        docker: bool = True,
+        zstd: ZstdOptions | None = None,
+        mode: int | None = None,
     ) -> None:
         self._docker = docker
+        self._mode = 0o666 & ~_umask() if mode is None else mode
         self._written: set[Digest] = set()
         self._temp: str | None = None
         self._target: Path | None = None
@@ -150,27 +155,25 @@ class TarLayoutSink:
         return descriptor.digest in self._written
 
     def put_blob(self, descriptor: Descriptor, stream: BinaryIO) -> None:
-        if self._frames is not None:
-            self._frames.end_frame()  # every layer starts a frame: a seek point
-        self._tar.add_stream(blob_path(descriptor.digest), descriptor.size, stream)
-        if self._frames is not None:
-            self._frames.end_frame()  # and so does what follows it
+        # in a bundle, a layer's bytes start and end frames of their own: a seek point, and
+        # frames a rewrite of the bundle can copy without decompressing them
+        boundary = self._frames.end_frame if self._frames is not None else None
+        self._tar.add_stream(blob_path(descriptor.digest), descriptor.size, stream, boundary)
         self._written.add(descriptor.digest)
 
-    def accepts_frames(self, options: ZstdOptions) -> bool:
-        """Already compressed frames are copied as they are when made the way ours are."""
-        return self._frames is not None and self._frames.same_frames(options)
+    def accepts_frames(self, options: ZstdOptions | None) -> bool:
+        """Already compressed frames are copied as they are when made the way ours are, or
+        (``None``) when they come from a bundle being rewritten."""
+        return self._frames is not None and (options is None or self._frames.same_frames(options))
 
     def put_frames(self, descriptor: Descriptor, blob: Precompressed) -> None:
         assert self._frames is not None
         frames = self._frames
-        frames.end_frame()
-        self._tar.add_written_elsewhere(
+        self._tar.add_written_elsewhere(  # copy_frames ends the frame holding the header
             blob_path(descriptor.digest),
             descriptor.size,
             lambda: frames.copy_frames(blob.fd, blob.frames),
         )
-        frames.end_frame()
         self._written.add(descriptor.digest)
 
     def commit(self) -> None:
@@ -183,7 +186,7 @@ class TarLayoutSink:
             return
         os.fsync(self._file.fileno())
         self._file.close()
-        os.chmod(self._temp, 0o666 & ~_umask())
+        os.chmod(self._temp, self._mode)
         os.replace(self._temp, self._target)
 
     def abort(self) -> None:
@@ -220,11 +223,7 @@ class DirLayoutSink:
         return descriptor.digest in self._written
 
     def put_blob(self, descriptor: Descriptor, stream: BinaryIO) -> None:
-        path = self._temp / blob_path(descriptor.digest)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as out:
-            while chunk := stream.read(limits.COPY_CHUNK):
-                out.write(chunk)
+        _write_file(self._temp / blob_path(descriptor.digest), stream)
         self._written.add(descriptor.digest)
 
     def commit(self) -> None:
@@ -237,6 +236,80 @@ class DirLayoutSink:
 
     def abort(self) -> None:
         shutil.rmtree(self._temp, ignore_errors=True)
+
+
+class DirLayoutRewrite:
+    """An OCI layout directory changed in place: the blobs it lacks are added (each under a
+    temporary name first), ``index.json`` (and ``manifest.json``, when it has one) replaced
+    atomically at ``commit``, and only then the blobs nothing references any more removed.
+    A crash leaves either the old names or the new, never a name without its blobs."""
+
+    def __init__(self, target: str) -> None:
+        self.origin = target
+        self._root = Path(target)
+        self._docker = (self._root / MANIFEST_FILE).is_file()
+        self._documents = LayoutDocuments()
+        self._kept: set[Digest] = set()
+        self._added: list[Path] = []
+
+    def begin(self, roots: list[Root]) -> None:
+        for root in roots:
+            self._documents.add(root)
+        self._kept = {descriptor.digest for descriptor, _ in plan(roots)}
+
+    def has(self, descriptor: Descriptor) -> bool:
+        path = self._root / blob_path(descriptor.digest)
+        return path.is_file() and path.stat().st_size == descriptor.size
+
+    def put_blob(self, descriptor: Descriptor, stream: BinaryIO) -> None:
+        path = self._root / blob_path(descriptor.digest)
+        temp = path.with_name(f".{path.name}.tmp")
+        self._added.append(temp)
+        _write_file(temp, stream)
+        os.replace(temp, path)
+
+    def commit(self) -> None:
+        _replace_file(self._root / INDEX_FILE, self._documents.index())
+        if self._docker:
+            _replace_file(self._root / MANIFEST_FILE, self._documents.docker_manifest())
+        for algorithm in (self._root / "blobs").iterdir():
+            if not algorithm.is_dir():
+                continue
+            for blob in algorithm.iterdir():
+                try:
+                    digest = Digest.parse(f"{algorithm.name}:{blob.name}")
+                except InputError:
+                    continue  # not a blob (a temporary file of another writer, say)
+                if digest not in self._kept:
+                    blob.unlink()
+
+    def abort(self) -> None:
+        for temp in self._added:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+
+def _write_file(path: Path, stream: BinaryIO) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as out:
+        while chunk := stream.read(limits.COPY_CHUNK):
+            out.write(chunk)
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, then rename it over ``path``."""
+    temp = _temp_file_beside(path)
+    try:
+        with open(temp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
 
 
 def _umask() -> int:
@@ -260,17 +333,17 @@ FORMATS = ("bundle", "docker", "oci", "oci-dir")
 
 
 def open_sink(
-    target: str, fmt: str, zstd: ZstdOptions | None = None
+    target: str, fmt: str, zstd: ZstdOptions | None = None, mode: int | None = None
 ) -> TarLayoutSink | DirLayoutSink:
-    """A sink for ``--to bundle|docker|oci|oci-dir``."""
+    """A sink for ``--to bundle|docker|oci|oci-dir``; ``mode``: the new file's permissions."""
     if fmt == "bundle":
-        return TarLayoutSink(target, docker=True, zstd=zstd or ZstdOptions())
+        return TarLayoutSink(target, docker=True, zstd=zstd or ZstdOptions(), mode=mode)
     if target == "-" and fmt == "oci-dir":
         raise InputError("an OCI layout directory cannot be written to standard output")
     if fmt == "docker":
-        return TarLayoutSink(target, docker=True)
+        return TarLayoutSink(target, docker=True, mode=mode)
     if fmt == "oci":
-        return TarLayoutSink(target, docker=False)
+        return TarLayoutSink(target, docker=False, mode=mode)
     if fmt == "oci-dir":
         return DirLayoutSink(target)
     raise InputError(f"unknown output format {fmt!r}: choose one of {', '.join(FORMATS)}")

@@ -8,7 +8,6 @@ already holds (docker load looks a chain up before it opens the layer's file).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import os
 import tempfile
@@ -21,23 +20,12 @@ from archiver.blobs.tarsafe import TarTree
 from archiver.engine.graph import Root
 from archiver.errors import ArchiverError, PeerError
 from archiver.model.descriptor import Descriptor
-from archiver.model.digest import Digest
+from archiver.model.digest import Digest, chain_ids
 from archiver.places.archive import ArchiveSource
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.layout_writer import TarLayoutSink
 
 _PIPE_CHUNK = 1024 * 1024
-
-
-def chain_ids(diff_ids: list[str] | tuple[Digest, ...]) -> list[str]:
-    """Docker's layer chain IDs: chain(1) = diff(1),
-    chain(n) = sha256(chain(n-1) + " " + diff(n))."""
-    chains: list[str] = []
-    for diff in map(str, diff_ids):
-        if chains:
-            diff = "sha256:" + hashlib.sha256(f"{chains[-1]} {diff}".encode()).hexdigest()
-        chains.append(diff)
-    return chains
 
 
 def daemon_chains(client: DaemonClient) -> set[str]:
