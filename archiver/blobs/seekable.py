@@ -14,7 +14,9 @@ A plain ``zstd -d`` decompresses the whole file (it skips the skippable frame).
 from __future__ import annotations
 
 import bisect
+import errno
 import os
+import stat
 import struct
 import threading
 from collections import deque
@@ -137,15 +139,25 @@ class SeekableWriter:
         return frames
 
     def copy_frames(self, fd: int, frames: list[Frame]) -> None:
-        """Append already compressed frames from ``fd`` verbatim (they are independent)."""
+        """Append already compressed frames from ``fd`` verbatim (they are independent);
+        into a file, in the kernel (``copy_file_range``: no copy through user space, and a
+        shared extent where the file system can)."""
         self.end_frame()
         while self._pending:
             self._drain_one()
+        out = _file_descriptor(self._out)
+        if out is not None:
+            self._out.flush()
         for frame in frames:
-            data = os.pread(fd, frame.compressed_size, frame.compressed_offset)
-            if len(data) != frame.compressed_size:
-                raise IntegrityError("spool", f"frame at {frame.compressed_offset}", "truncated")
-            self._write_frame(data, frame.size)
+            if out is None or not _copy_range(fd, out, frame):
+                data = os.pread(fd, frame.compressed_size, frame.compressed_offset)
+                if len(data) != frame.compressed_size:
+                    raise IntegrityError(
+                        "spool", f"frame at {frame.compressed_offset}", "truncated"
+                    )
+                self._out.write(data)
+            self._entries.append((frame.compressed_size, frame.size))
+            self.bytes_out += frame.compressed_size
             self.bytes_in += frame.size
 
     def same_frames(self, options: ZstdOptions) -> bool:
@@ -169,6 +181,35 @@ class SeekableWriter:
         table = struct.pack("<II", SKIPPABLE_MAGIC, len(body)) + body
         self._out.write(table)
         self.bytes_out += len(table)
+
+
+def _file_descriptor(out: BinaryIO) -> int | None:
+    """The descriptor of a regular file written through ``out``, else None."""
+    try:
+        fd = out.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _copy_range(source: int, target: int, frame: Frame) -> bool:
+    """Copy one frame's bytes at ``target``'s position in the kernel; False if it can't."""
+    offset, left = frame.compressed_offset, frame.compressed_size
+    try:
+        while left:
+            copied = os.copy_file_range(source, target, left, offset)
+            if copied == 0:
+                raise IntegrityError("spool", f"frame at {frame.compressed_offset}", "truncated")
+            offset += copied
+            left -= copied
+    except OSError as exc:
+        if left == frame.compressed_size and exc.errno in _NO_COPY_RANGE:
+            return False  # nothing copied: the caller falls back to read and write
+        raise
+    return True
+
+
+_NO_COPY_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF}
 
 
 @dataclass(frozen=True)
