@@ -37,7 +37,7 @@ hostile seek table must not make a reader allocate gigabytes."""
 DEFAULT_FRAME_SIZE = 4 * 1024 * 1024
 """Decompressed bytes per frame: small enough to seek finely, large enough to compress well."""
 _PARTIAL_LIMIT = 64 * 1024
-"""Reads this close to a frame's start decompress only a prefix (tar headers at frame starts)."""
+"""Reads this close to a frame's start decompress only a prefix (tar headers near frame starts)."""
 
 
 def default_threads() -> int:
