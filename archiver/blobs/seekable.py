@@ -261,6 +261,7 @@ class SeekableReader:
         self._ahead: dict[int, Future[bytes]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._last = -2
+        self._lock = threading.Lock()
         self.size = frames[-1].offset + frames[-1].size if frames else 0
         self.compressed_bytes_read = 0
 
@@ -362,7 +363,12 @@ class SeekableReader:
 
     def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
         """``length`` bytes at ``offset``; ``end`` says reading will go on sequentially up
-        to there (so the frames before it may be decompressed ahead)."""
+        to there (so the frames before it may be decompressed ahead). Threads may share a
+        reader: their reads take turns."""
+        with self._lock:
+            return self._pread(length, offset, end)
+
+    def _pread(self, length: int, offset: int, end: int | None) -> bytes:
         out = []
         while length > 0 and offset < self.size:
             index = self._locate(offset)

@@ -16,18 +16,27 @@ from archiver.engine.catalog import ImageRecord
 from archiver.errors import InputError
 from archiver.model.descriptor import Descriptor
 from archiver.model.platform import Platform
+from archiver.model.reference import Reference
 from archiver.places.archive import ArchiveSource, open_source
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.daemon.place import open_daemon_source
-from archiver.places.transports import DAEMON, parse_place
+from archiver.places.registry.client import client_for
+from archiver.places.registry.place import RegistrySource
+from archiver.places.transports import DAEMON, REGISTRY, parse_place
 
 
 @contextlib.contextmanager
 def opened(
     name: str, zstd: ZstdOptions | None = None
-) -> Iterator[tuple[ArchiveSource, str | None]]:
+) -> Iterator[tuple[ArchiveSource | RegistrySource, str | None]]:
     """Open an input named on the command line (transport prefix and ``:ref`` allowed)."""
     place = parse_place(name)
+    if place.format == REGISTRY:
+        refs = [Reference.parse(text) for text in place.path.split(",")]
+        if len({ref.registry for ref in refs}) != 1:
+            raise InputError(f"{name}: one registry per docker:// input")
+        yield RegistrySource(client_for(refs[0].registry), refs), None
+        return
     if place.format == DAEMON:
         if not place.path:
             raise InputError("docker-daemon: name the image to read, docker-daemon:REF")

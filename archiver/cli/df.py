@@ -9,6 +9,7 @@ import click
 from archiver.cli import common, output
 from archiver.cli.ls import rows as image_rows
 from archiver.engine.image_store import ImageStore, Usage
+from archiver.places.archive import ArchiveSource
 from archiver.places.rewrite import stored_blobs
 
 SUMMARY_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
@@ -72,7 +73,8 @@ def command(archive: str, verbose: bool, template: str | None, as_json: bool) ->
     with common.opened(archive) as (source, _ref):
         store = ImageStore(source)
         referenced = store.blob_sizes()
-        stray = sum(s for d, s in stored_blobs(source.tree).items() if d not in referenced)
+        held = stored_blobs(source.tree) if isinstance(source, ArchiveSource) else {}
+        stray = sum(size for digest, size in held.items() if digest not in referenced)
         usage = store.usage(stray)
     if as_json:
         click.echo(output.to_json(to_json(usage)))

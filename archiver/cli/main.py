@@ -17,9 +17,12 @@ from archiver.cli import (
     history,
     inspect,
     load,
+    login,
     ls,
     pack,
     prune,
+    pull,
+    push,
     rmi,
     save,
     tag,
@@ -55,6 +58,10 @@ for _command in (
     rmi.command,
     prune.command,
     df.command,
+    push.command,
+    pull.command,
+    login.command,
+    login.logout_command,
 ):
     cli.add_command(_command)
 

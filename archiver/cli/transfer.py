@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,9 @@ from archiver.places.daemon.client import DaemonClient
 from archiver.places.daemon.place import DaemonSink
 from archiver.places.layout_writer import FORMATS, open_sink
 from archiver.places.multi import PREFER, MultiSource
-from archiver.places.transports import DAEMON, parse_place
+from archiver.places.registry.client import allow_insecure
+from archiver.places.registry.push import DEFAULT_JOBS, push_images
+from archiver.places.transports import DAEMON, REGISTRY, Place, parse_place
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,16 @@ class Selection:
     platforms: tuple[str, ...] = ()
     quiet: bool = False
     as_json: bool = False
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    """Where a push sends images (see ``places.registry.push.destinations``)."""
+
+    to: str | None = None
+    tag: str | None = None
+    jobs: int = DEFAULT_JOBS
+    insecure: tuple[str, ...] = ()
 
 
 @dataclass
@@ -53,6 +66,7 @@ class Request:
     keep_going: bool = False
     retag: str | None = None
     left_out: list[dict[str, str]] = field(default_factory=list)
+    push: PushOptions | None = None
 
 
 def _grouped(
@@ -184,7 +198,7 @@ def _select(
 
 def transfer(request: Request) -> None:
     """Copy the selected images of every input into one target, then print a summary."""
-    target = parse_place(request.target)
+    target = parse_place(request.target) if request.target else Place("", None, REGISTRY)
     fmt = request.fmt or target.format or "docker"
     wanted = [
         p for p in (common.parse_platform(p) for p in request.selection.platforms) if p
@@ -192,7 +206,12 @@ def transfer(request: Request) -> None:
     quiet = request.selection.quiet or request.selection.as_json or target.path == "-"
     loaded: list[str] = []
     with contextlib.ExitStack() as stack:
+        if request.push is not None:
+            allow_insecure(request.push.insecure)
         source, entries = _select(request, _open_inputs(request, stack))
+        if fmt == REGISTRY:
+            _push(request, source, entries, wanted, target.path or None, quiet)
+            return
         if fmt == DAEMON:
             report, loaded = _load(source, entries, wanted, quiet)
         else:
@@ -230,6 +249,41 @@ def transfer(request: Request) -> None:
         )
 
 
+def _push(
+    request: Request,
+    source: Source,
+    entries: list[ImageEntry],
+    wanted: list[Platform] | None,
+    reference: str | None,
+    quiet: bool,
+) -> None:
+    """Into a registry: ``push`` (its options), or ``copy ... docker://REF``."""
+    options = request.push or PushOptions(tag=reference)
+    lock = threading.Lock()
+
+    def show(line: str) -> None:
+        if not quiet:
+            with lock:
+                click.echo(line)
+
+    summary = push_images(
+        source,
+        entries,
+        options.to,
+        options.tag,
+        wanted,
+        options.jobs,
+        show,
+        lambda: common.progress("push", quiet),
+    )
+    summary["left_out"] += [f"{i['input']}: {i['reason']}" for i in request.left_out]
+    if request.selection.as_json:
+        click.echo(output.to_json(summary))
+        return
+    for line in summary["left_out"]:
+        click.echo(f"Left out {line}", err=True)
+
+
 def _load(
     source: Source, entries: list[ImageEntry], wanted: list[Platform] | None, quiet: bool
 ) -> tuple[CopyReport, list[str]]:
@@ -252,6 +306,7 @@ def _load(
 __all__ = [
     "FORMATS",
     "PREFER",
+    "PushOptions",
     "Request",
     "Selection",
     "selection_options",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, TypeVar
 
 from archiver.blobs.verify import VerifyingReader
 from archiver.engine.graph import Root, resolve
@@ -16,6 +18,9 @@ from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.platform import Platform
 from archiver.places.base import ImageEntry, Precompressed, Sink, Source
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Progress(Protocol):
@@ -68,12 +73,14 @@ def copy(
     entries: Sequence[ImageEntry],
     platforms: list[Platform] | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> CopyReport:
     """Copy ``entries`` of ``source`` into ``sink``; commit on success, abort on any error.
 
     Documents are read (capped, verified) before anything is written and announced to the
     sink with ``begin``; then every blob streams once, verified against its digest and size
     as it flows; blobs the sink already has are skipped; the sink commits at the end.
+    A sink that says it is ``parallel`` (a registry) gets up to ``jobs`` layers at once.
     """
     report = CopyReport()
     try:
@@ -81,23 +88,45 @@ def copy(
         report.bytes_referenced = sum(d.size for root in roots for d, _ in root.blobs())
         blobs = plan(roots)
         sink.begin(roots)
+        layers = [d for d, data in blobs if data is None]
         # layers the sink already holds are skipped; documents it holds now were written
         # with its head in begin()
-        present = {d.digest for d, data in blobs if data is None and sink.has(d)}
+        held = _each(sink.has, layers, jobs, sink)
+        present = {d.digest for d, there in zip(layers, held, strict=True) if there}
         if progress is not None:
             todo = [d for d, _ in blobs if d.digest not in present]
             progress.planned(len(roots), len(todo), sum(d.size for d in todo))
-        for descriptor, data in blobs:
-            if descriptor.digest in present:
-                report.blobs_skipped += 1
-            else:
-                _copy_blob(source, sink, descriptor, data, report, progress)
+        report.blobs_skipped = len(present)
+
+        lock = threading.Lock()
+
+        def one(item: tuple[Descriptor, bytes | None]) -> None:
+            _copy_blob(source, sink, item[0], item[1], report, progress, lock)
+
+        _each(one, [b for b in blobs if b[1] is None and b[0].digest not in present], jobs, sink)
+        for item in blobs:
+            if item[1] is not None:
+                one(item)
         report.images = len(roots)
         sink.commit()
     except BaseException:
         sink.abort()
         raise
     return report
+
+
+def _each(work: Callable[[T], R], items: list[T], jobs: int, sink: Sink) -> list[R]:
+    """``work`` on every item, on up to ``jobs`` threads when the sink takes that."""
+    if jobs <= 1 or len(items) <= 1 or not getattr(sink, "parallel", False):
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(min(jobs, len(items))) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _copy_blob(
@@ -107,6 +136,7 @@ def _copy_blob(
     data: bytes | None,
     report: CopyReport,
     progress: Progress | None,
+    lock: threading.Lock,
 ) -> None:
     if sink.has(descriptor):  # written with the head in begin()
         pass
@@ -119,17 +149,19 @@ def _copy_blob(
     elif source.has_blob(descriptor.digest):
         _put(sink, source, descriptor, source.open_blob(descriptor.digest), progress)
     elif media.is_foreign(descriptor.media_type):
-        report.foreign_skipped += 1
+        with lock:
+            report.foreign_skipped += 1
         return
     else:
         raise NotFound(
             f"{source.blob_origin(descriptor.digest)}: blob {descriptor.digest} "
             f"({descriptor.media_type}) is named by a manifest but missing from the archive"
         )
-    report.blobs_written += 1
-    report.bytes_written += descriptor.size
-    if progress is not None:
-        progress.moved(descriptor)
+    with lock:
+        report.blobs_written += 1
+        report.bytes_written += descriptor.size
+        if progress is not None:
+            progress.moved(descriptor)
 
 
 def _precompressed(source: Source, sink: Sink, descriptor: Descriptor) -> Precompressed | None:
@@ -169,5 +201,26 @@ def _put(
 ) -> None:
     origin = source.blob_origin(descriptor.digest)
     on_read = progress.advanced if progress is not None else None
-    with VerifyingReader(stream, descriptor.digest, descriptor.size, origin, on_read) as reader:
+    restartable = getattr(sink, "put_blob_from", None)
+    if restartable is not None:
+        first = [stream]
+
+        def opener() -> VerifyingReader:
+            # the first opening is the stream at hand; a sink that must start again (a
+            # registry upload cut off) gets the blob opened anew, verified anew
+            opened = first.pop() if first else source.open_blob(descriptor.digest)
+            return _verifying(opened, descriptor, origin, on_read)
+
+        restartable(descriptor, opener)
+        return
+    with _verifying(stream, descriptor, origin, on_read) as reader:
         sink.put_blob(descriptor, reader)  # type: ignore[arg-type]
+
+
+def _verifying(
+    stream: BinaryIO,
+    descriptor: Descriptor,
+    origin: str,
+    on_read: Callable[[int], None] | None,
+) -> VerifyingReader:
+    return VerifyingReader(stream, descriptor.digest, descriptor.size, origin, on_read)

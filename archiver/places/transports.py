@@ -11,15 +11,19 @@ from dataclasses import dataclass
 from archiver.errors import InputError
 
 _FORMATS = {"docker-archive": "docker", "oci-archive": "oci", "oci": "oci-dir", "bundle": "bundle"}
-_UNSUPPORTED = ("docker://", "containers-storage:", "dir:")
+_UNSUPPORTED = ("containers-storage:", "dir:")
 DAEMON = "docker-daemon"
+REGISTRY = "registry"
+"""The format of a ``docker://REF`` place: an image in a registry."""
 
 
 @dataclass(frozen=True)
 class Place:
     path: str
     ref: str | None = None
-    format: str | None = None  # "docker", "oci", "oci-dir", "bundle" or "docker-daemon"
+    format: str | None = None
+    """"docker" (the hybrid tar), "oci", "oci-dir", "bundle", DAEMON or REGISTRY (the path
+    is then an image reference)."""
 
 
 def parse_place(text: str) -> Place:
@@ -27,6 +31,11 @@ def parse_place(text: str) -> Place:
     for prefix in _UNSUPPORTED:
         if text.startswith(prefix):
             raise InputError(f"{text}: the {prefix.rstrip(':/')} transport is not supported yet")
+    if text.startswith("docker://"):
+        rest = text[len("docker://") :]
+        if not rest:
+            raise InputError(f"{text}: an image reference is missing after docker://")
+        return Place(rest, None, REGISTRY)
     transport, sep, rest = text.partition(":")
     if transport == DAEMON and sep:  # docker-daemon:REF (REF may hold ':'); empty: the daemon
         return Place(rest, None, DAEMON)

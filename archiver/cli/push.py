@@ -1,0 +1,51 @@
+"""``archiver push SOURCE``: images of any archive, bundle or place into a registry."""
+
+from __future__ import annotations
+
+import click
+
+from archiver.cli.transfer import PushOptions, Request, Selection, selection_options, transfer
+from archiver.places.registry.push import DEFAULT_JOBS
+from archiver.places.transports import REGISTRY
+
+
+def insecure_option(func: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--insecure-registry",
+        "insecure",
+        multiple=True,
+        metavar="HOST[:PORT]",
+        help="Allow plain HTTP or unverified TLS for this registry (repeatable).",
+    )(func)
+
+
+@click.command("push")
+@click.argument("source_name", metavar="SOURCE")
+@click.option("--to", "to", metavar="REGISTRY[/NAMESPACE]", help="Push every name there.")
+@click.option("--tag", "tag", metavar="REF", help="Push the (one) image under this name.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=DEFAULT_JOBS, show_default=True)
+@insecure_option
+@selection_options
+def command(
+    source_name: str,
+    to: str | None,
+    tag: str | None,
+    jobs: int,
+    insecure: tuple[str, ...],
+    selection: Selection,
+) -> None:
+    """Push the images of SOURCE (an archive, a bundle, docker-daemon:REF, docker://REF).
+
+    Each image goes under its own names, under --tag, or with --to under the same names
+    moved to another registry and namespace. Layers the registry has are skipped ("Layer
+    already exists"), those another repository of it has are mounted, the rest uploaded
+    in parallel, resuming where an interrupted upload stopped; manifests go last."""
+    transfer(
+        Request(
+            [source_name],
+            "",
+            REGISTRY,
+            selection,
+            push=PushOptions(to, tag, jobs, insecure),
+        )
+    )

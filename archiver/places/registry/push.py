@@ -1,0 +1,130 @@
+"""Pushing images to a registry: where each goes, then one copy per repository.
+
+Every repository of the push shares the registry's client (scheme, tokens, connections)
+and what is known of where blobs are, so a layer uploaded to one repository is mounted
+into the next instead of sent again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from archiver.engine.copy import Progress, copy
+from archiver.errors import InputError
+from archiver.model.digest import Digest
+from archiver.model.platform import Platform
+from archiver.model.reference import DEFAULT_REGISTRY, Reference
+from archiver.places.base import ImageEntry, Source
+from archiver.places.registry.client import client_for
+from archiver.places.registry.place import BlobLocations, RegistrySink, RegistrySource
+
+DEFAULT_JOBS = 4
+
+
+@dataclass
+class Destination:
+    """One repository of one registry, and the tags each image gets there."""
+
+    registry: str
+    repository: str
+    entries: list[ImageEntry] = field(default_factory=list)
+    tags: dict[Digest, list[str]] = field(default_factory=dict)
+
+    def add(self, entry: ImageEntry, tag: str | None) -> None:
+        digest = entry.descriptor.digest
+        if digest not in self.tags:
+            self.entries.append(entry)
+            self.tags[digest] = []
+        if tag and tag not in self.tags[digest]:
+            self.tags[digest].append(tag)
+
+
+def destinations(
+    entries: list[ImageEntry], to: str | None, tag: str | None
+) -> tuple[list[Destination], list[str]]:
+    """Where each image goes: ``tag`` (one image), or its names moved under ``to``
+    (``REGISTRY[/NAMESPACE]``), or its own names. Also: why some images stay behind."""
+    found: dict[tuple[str, str], Destination] = {}
+    left: list[str] = []
+
+    def place(entry: ImageEntry, ref: Reference) -> None:
+        key = (ref.registry, ref.repository)
+        found.setdefault(key, Destination(*key)).add(entry, ref.tag or _digest_tag(ref, entry))
+
+    if tag is not None:
+        if len(entries) != 1:
+            raise InputError(f"--tag needs exactly one image, {len(entries)} are selected")
+        place(entries[0], Reference.parse(tag))
+        return list(found.values()), left
+    registry, namespace = _split_to(to) if to else (None, "")
+    for entry in entries:
+        if not entry.refs:
+            left.append(f"{entry.label}: no name to push it under (use --tag)")
+            continue
+        for ref in entry.refs:
+            if registry is not None:
+                path = ref.repository
+                if ref.registry == DEFAULT_REGISTRY:
+                    path = path.removeprefix("library/")
+                ref = Reference(registry, f"{namespace}/{path}" if namespace else path, ref.tag)
+            place(entry, ref)
+    return list(found.values()), left
+
+
+def _digest_tag(ref: Reference, entry: ImageEntry) -> str | None:
+    return None if ref.digest is None else str(entry.descriptor.digest)
+
+
+def _split_to(to: str) -> tuple[str, str]:
+    registry, _, namespace = to.strip("/").partition("/")
+    probe = Reference.parse(f"{to.strip('/')}/x:1")  # validates host and namespace
+    if probe.registry != registry:
+        raise InputError(f"--to {to!r}: start with a registry host (host[:port][/namespace])")
+    return registry, namespace
+
+
+def push_images(
+    source: Source,
+    entries: list[ImageEntry],
+    to: str | None,
+    tag: str | None,
+    platforms: list[Platform] | None,
+    jobs: int,
+    on_event: Callable[[str], None],
+    progress: Callable[[], contextlib.AbstractContextManager[Progress]] | None = None,
+) -> dict[str, Any]:
+    """Push ``entries`` of ``source``; return the summary ``--json`` prints."""
+    targets, left = destinations(entries, to, tag)
+    if not targets:
+        raise InputError("nothing to push: " + "; ".join(left or ["no image selected"]))
+    known: dict[str, BlobLocations] = {}
+    summary: dict[str, Any] = {"pushed": [], "left_out": left}
+    totals = {"pushed": 0, "mounted": 0, "skipped": 0, "bytes": 0, "resumed": 0}
+    for target in targets:
+        client = client_for(target.registry)
+        locations = known.setdefault(target.registry, BlobLocations(target.registry))
+        hint: Callable[[Digest], str | None] | None = None
+        if isinstance(source, RegistrySource) and source.client.registry == target.registry:
+            hint = source.repository_of
+        sink = RegistrySink(client, target.repository, target.tags, locations, on_event, hint)
+        with (progress or _no_progress)() as bar:
+            copy(source, sink, target.entries, platforms, progress=bar, jobs=jobs)
+        summary["pushed"] += sink.pushed
+        for key, value in sink.stats.items():
+            totals[key] += value
+    summary.update(
+        blobs_pushed=totals["pushed"],
+        blobs_mounted=totals["mounted"],
+        blobs_skipped=totals["skipped"],
+        uploads_resumed=totals["resumed"],
+        bytes_pushed=totals["bytes"],
+    )
+    return summary
+
+
+@contextlib.contextmanager
+def _no_progress() -> Iterator[None]:
+    yield None
