@@ -30,6 +30,7 @@ from archiver.cli import (
     verify,
 )
 from archiver.errors import ArchiverError
+from archiver.places.registry.client import close_clients
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,7 +71,10 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and ``python -m archiver``."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="archiver", standalone_mode=False)
+        try:
+            cli.main(args=argv, prog_name="archiver", standalone_mode=False)
+        finally:
+            close_clients()
     except ArchiverError as exc:
         if debug:
             raise

@@ -74,6 +74,12 @@ _CLIENTS: dict[str, RegistryClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
+def _timeout() -> float:
+    """Seconds a read or write may stall before the call is retried
+    (``ARCHIVER_REGISTRY_TIMEOUT``, default 60)."""
+    return float(os.environ.get("ARCHIVER_REGISTRY_TIMEOUT") or 60)
+
+
 def insecure_registries() -> set[str]:
     """Registries that may use plain HTTP or unverified TLS: ``--insecure-registry`` and
     ``ARCHIVER_INSECURE_REGISTRIES`` (comma-separated)."""
@@ -83,6 +89,14 @@ def insecure_registries() -> set[str]:
 
 def allow_insecure(registries: Iterable[str]) -> None:
     _INSECURE.update(registries)
+
+
+def close_clients() -> None:
+    """Close every shared client (at the end of a command)."""
+    with _CLIENTS_LOCK:
+        for client in _CLIENTS.values():
+            client.close()
+        _CLIENTS.clear()
 
 
 def client_for(registry: str) -> RegistryClient:
@@ -118,7 +132,7 @@ class RegistryClient:
         insecure: bool | None = None,
         credentials: Credentials | None = None,
         retry: RetryPolicy | None = None,
-        timeout: float = 60.0,
+        timeout: float | None = None,
     ) -> None:
         self.registry = registry
         self.host = DOCKER_HUB_API if registry == DOCKER_HUB else registry
@@ -128,10 +142,11 @@ class RegistryClient:
         self._credentials_read = credentials is not None
         self._http = httpx.Client(
             verify=False if self.insecure else self._tls_context(),
-            timeout=httpx.Timeout(timeout, connect=15.0),
+            timeout=httpx.Timeout(timeout or _timeout(), connect=15.0),
             follow_redirects=True,
         )
         self._lock = threading.Lock()
+        self._token_lock = threading.Lock()
         self._base: str | None = None
         self._challenge: tuple[str, dict[str, str]] | None = None
         self._tokens: dict[str, tuple[str, float]] = {}
@@ -205,8 +220,13 @@ class RegistryClient:
             return
         response = self.request("GET", "/v2/", scopes=())
         response.close()
+        if response.status_code in (401, 403):
+            raise PeerError(f"{self.registry}: login refused: incorrect username or password")
+        check(response, self.registry, "login")
 
-    def _authorization(self, scopes: tuple[str, ...], fresh: bool = False) -> str | None:
+    def _authorization(self, scopes: tuple[str, ...], refused: str | None = None) -> str | None:
+        """The Authorization header for ``scopes``; a token the registry ``refused`` is
+        fetched anew (unless another thread already did)."""
         challenge = self._challenge
         if challenge is None:
             return None
@@ -217,12 +237,12 @@ class RegistryClient:
                 raise PeerError(f"{self.registry}: authentication required: run archiver login")
             return basic_authorization(creds)
         key = " ".join(sorted(scopes))
-        with self._lock:
+        with self._token_lock:  # threads wanting the same token wait for one fetch
             cached = self._tokens.get(key)
-            if cached is not None and not fresh and cached[1] > time.monotonic():
+            usable = cached is not None and cached[1] > time.monotonic()
+            if cached is not None and usable and f"Bearer {cached[0]}" != refused:
                 return f"Bearer {cached[0]}"
-        token, lifetime = self._fetch_token(params, scopes, creds)
-        with self._lock:
+            token, lifetime = self._fetch_token(params, scopes, creds)
             self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
         return f"Bearer {token}"
 
@@ -280,9 +300,9 @@ class RegistryClient:
         """Send with auth (a 401 fetches a fresh token once), retrying what may be retried.
         ``content`` as a callable makes a fresh body for each try."""
         url = self.url(path)
-        fresh = False
+        refused: str | None = None
         for _ in range(2):
-            authorization = self._authorization(scopes, fresh)
+            authorization = self._authorization(scopes, refused)
 
             def build(authorization: str | None = authorization) -> httpx.Request:
                 body = content() if callable(content) else content
@@ -292,10 +312,10 @@ class RegistryClient:
                 return request
 
             response = self._send(build, stream=stream, retry=retry)
-            if response.status_code != 401 or self._challenge is None or fresh:
+            if response.status_code != 401 or self._challenge is None or refused is not None:
                 return response
             response.close()
-            fresh = True
+            refused = authorization or ""
         raise PeerError(f"{self.registry}: {method} {path}: authentication failed")
 
     def _send(
@@ -357,11 +377,11 @@ class RegistryClient:
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return response.content, media_type, response.headers.get("Docker-Content-Digest")
 
-    def blob_exists(self, repository: str, digest: str) -> int | None:
-        """The blob's size when ``repository`` has it, else None."""
-        response = self.request(
-            "HEAD", f"/v2/{repository}/blobs/{digest}", scopes=(pull_scope(repository),)
-        )
+    def blob_exists(self, repository: str, digest: str, push: bool = False) -> int | None:
+        """The blob's size when ``repository`` has it, else None (``push``: asked while
+        pushing, with the push token, so one token serves the whole push)."""
+        scope = push_scope(repository) if push else pull_scope(repository)
+        response = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", scopes=(scope,))
         if response.status_code == 404:
             return None
         check(response, self.registry, f"HEAD blob {digest}")

@@ -211,7 +211,7 @@ class RegistrySink:
             known = self._present.get(descriptor.digest)
         if known is not None:
             return known
-        size = self.client.blob_exists(self.repository, str(descriptor.digest))
+        size = self.client.blob_exists(self.repository, str(descriptor.digest), push=True)
         there = size is not None
         with self._lock:
             self._present[descriptor.digest] = there
