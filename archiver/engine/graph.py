@@ -112,7 +112,16 @@ def resolve(source: Source, entry: ImageEntry, platforms: list[Platform] | None 
     _walk(source, entry.descriptor, document, platforms, root, depth=0, seen=set())
     if platforms and not root.images:
         wanted = ", ".join(str(p) for p in platforms)
-        raise NotFound(f"{source.origin}: {entry.label} has no image for platform {wanted}")
+        offered = sorted(
+            {
+                str(child.platform)
+                for index in root.indexes
+                for child in index.manifests
+                if child.platform
+            }
+        )
+        has = f" (it has {', '.join(offered)})" if offered else ""
+        raise NotFound(f"{source.origin}: {entry.label} has no image for platform {wanted}{has}")
     return root
 
 

@@ -103,6 +103,8 @@ class TokenServer:
 
     root: Path
     users: dict[str, tuple[str, tuple[str, ...]]]
+    expired: int = 0
+    """How many of the first tokens are issued already expired (the registry refuses them)."""
     service: str = "archiver-test-registry"
     issuer: str = "archiver-test-tokens"
     port: int = field(default_factory=_free_port)
@@ -160,6 +162,9 @@ class TokenServer:
             granted = [a for a in actions.split(",") if a in known[1] or "*" in known[1]]
             access.append({"type": kind, "name": name, "actions": granted})
         now = int(time.time())
+        if self.expired > 0:
+            self.expired -= 1
+            now -= 3600
         claims = {
             "iss": self.issuer,
             "sub": user,
@@ -273,7 +278,7 @@ class Registry:
 class Rule:
     method: str
     path: str  # a regular expression searched in the request path
-    action: str  # "status", "cut", "stall"
+    action: str  # "status", "cut", "stall", "corrupt" (flip a byte of the response body)
     times: int = 1
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
@@ -382,6 +387,8 @@ class FaultProxy:
             if key.lower() not in ("connection", "transfer-encoding"):
                 handler.send_header(key, value)
         body = response.read()
+        if rule is not None and rule.action == "corrupt" and body:
+            body = bytes([body[0] ^ 0xFF]) + body[1:]
         if response.getheader("Content-Length") is None:
             handler.send_header("Content-Length", str(len(body)))
         handler.send_header("Connection", "close")

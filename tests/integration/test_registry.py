@@ -485,3 +485,126 @@ def test_bad_requests_get_one_line(
     assert "127.0.0.1:9" in down.err and "gave up" not in down.err
     no_name = run("push", app_archive, "--tag", f"{registry.host}/a:1")
     assert no_name.code == 2 and "exactly one image" in no_name.err
+
+
+def multi_platform_layout(folder: Path) -> Path:
+    """An OCI layout with one index of two platform images (amd64, arm64)."""
+    blobs = folder / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> dict[str, object]:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    children = []
+    for arch in ("amd64", "arm64"):
+        layer = executable_layer({"arch.txt": arch.encode()})
+        config = json.dumps(
+            {
+                "architecture": arch,
+                "os": "linux",
+                "rootfs": {
+                    "type": "layers",
+                    "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()],
+                },
+            }
+        ).encode()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(config)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **put(layer)}],
+            }
+        ).encode()
+        children.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                **put(manifest),
+                "platform": {"os": "linux", "architecture": arch},
+            }
+        )
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": children,
+        }
+    ).encode()
+    top = {"mediaType": "application/vnd.oci.image.index.v1+json", **put(index)}
+    top["annotations"] = {"org.opencontainers.image.ref.name": "1"}
+    (folder / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+    (folder / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    return folder
+
+
+def test_multi_platform_index_push_and_pull(
+    run: Run, start: Callable[..., Registry], tmp_path: Path
+) -> None:
+    registry = start()
+    layout = multi_platform_layout(tmp_path / "multi")
+    name = f"{registry.host}/multi/app:1"
+    assert run("push", layout, "--tag", name).code == 0
+    raw = json.loads(skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{name}"))
+    assert raw["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    digest = skopeo_digest(name)
+
+    host_only = tmp_path / "host.tar.zst"
+    assert run("pull", name, "-o", host_only, "--json").code == 0
+    (row,) = json.loads(run("ls", "--json", host_only).out)
+    assert row["platform"] == "linux/amd64" and row["digest"] == digest
+    every = tmp_path / "all.tar"
+    assert run("pull", name, "-o", every, "--all-platforms", "--to", "oci").code == 0
+    arm = run("inspect", "--platform", "linux/arm64", every, name).out
+    assert json.loads(arm)[0]["Architecture"] == "arm64"
+    by_digest = tmp_path / "by-digest.tar.zst"
+    assert run("pull", f"{registry.host}/multi/app@{digest}", "-o", by_digest).code == 0
+
+    absent = run("pull", name, "--platform", "linux/s390x", "-o", tmp_path / "none.tar.zst")
+    assert absent.code == 4 and absent.err.count("\n") == 1
+    assert "(it has linux/amd64, linux/arm64)" in absent.err
+    assert not (tmp_path / "none.tar.zst").exists()
+
+
+def test_registries_that_misbehave(
+    run: Run,
+    start: Callable[..., Registry],
+    tmp_path: Path,
+    app_archive: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ARCHIVER_RETRY_TOTAL", "2")
+    registry = start()
+    assert run("push", app_archive, "--to", registry.host).code == 0
+    proxy = FaultProxy(registry.host)
+    try:
+        # a blob whose bytes do not match its digest: rejected, nothing written
+        proxy.add(Rule("GET", r"/blobs/sha256:", "corrupt", times=1))
+        target = tmp_path / "bad.tar.zst"
+        corrupt = run("pull", f"{proxy.host}/reg/app:1", "-o", target)
+        assert corrupt.code == 3 and "digest mismatch" in corrupt.err, corrupt.err
+        assert corrupt.err.count("\n") == 1 and not target.exists()
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".bad")) == []
+
+        # the registry refuses a manifest: its own error, in one line
+        proxy.add(Rule("PUT", r"/blobs/uploads/", "status", times=100, status=201))
+        refused = run("push", app_archive, "--to", f"{proxy.host}/elsewhere")
+        assert refused.code == 5 and refused.err.count("\n") == 1
+        assert "MANIFEST_BLOB_UNKNOWN" in refused.err, refused.err
+    finally:
+        proxy.stop()
+
+    unknown = run("push", app_archive, "--to", "registry.invalid:5000")
+    assert unknown.code == 5 and unknown.err.count("\n") == 1
+    assert "registry.invalid:5000" in unknown.err
+
+    tokens = TokenServer(_short_tmp("arch-t-"), {"dan": ("pw-d", ("pull", "push"))}, expired=1)
+    tokens.start()
+    try:
+        guarded = start(tokens)
+        monkeypatch.setattr(sys, "stdin", io.StringIO("pw-d\n"))
+        assert run("login", guarded.host, "-u", "dan", "--password-stdin").code == 0
+        assert run("push", app_archive, "--to", guarded.host).code == 0  # an expired token
+    finally:  # is fetched anew
+        tokens.stop()
