@@ -10,11 +10,15 @@ their indexes, so a registry never holds a manifest that names a blob it lacks.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import httpx
@@ -27,28 +31,65 @@ from archiver.model.digest import Digest
 from archiver.model.reference import Reference
 from archiver.places.base import ImageEntry
 from archiver.places.registry.client import RegistryClient
-from archiver.places.registry.uploads import Opener, Upload
+from archiver.places.registry.uploads import Opener, Upload, state_dir
 
 _READ = 1024 * 1024
 
 
 @dataclass
 class BlobLocations:
-    """Where blobs are known to be on one registry (to mount rather than upload), shared by
-    every sink of a push."""
+    """Where blobs are known to be on one registry, to mount rather than upload: learnt in
+    this push, and kept between runs (as docker's blob-info cache) in a small file."""
 
     registry: str
     repositories: dict[Digest, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: bool = False
+
+    @classmethod
+    def load(cls, registry: str) -> BlobLocations:
+        found = cls(registry)
+        try:
+            data = json.loads(_locations_file(registry).read_text())
+            for digest, repository in data.get("blobs", {}).items():
+                if Digest.is_valid(digest) and isinstance(repository, str):
+                    found.repositories[Digest.parse(digest)] = repository
+        except (OSError, ValueError, AttributeError):
+            pass  # no cache yet, or an unreadable one: start afresh
+        return found
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        path = _locations_file(self.registry)
+        with self.lock:
+            recent = list(self.repositories.items())[-_LOCATIONS_KEPT:]
+        blobs = {str(digest): repository for digest, repository in recent}
+        with contextlib.suppress(OSError):  # a cache: losing it costs uploads, not data
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            temp = path.with_suffix(f".{os.getpid()}.tmp")
+            temp.write_text(json.dumps({"registry": self.registry, "blobs": blobs}))
+            os.replace(temp, path)
 
     def add(self, digest: Digest, repository: str) -> None:
         with self.lock:
-            self.repositories.setdefault(digest, repository)
+            if self.repositories.get(digest) != repository:
+                self.repositories.pop(digest, None)  # most recent last
+                self.repositories[digest] = repository
+                self.changed = True
 
     def find(self, digest: Digest, besides: str) -> str | None:
         with self.lock:
             found = self.repositories.get(digest)
         return found if found != besides else None
+
+
+_LOCATIONS_KEPT = 20_000
+
+
+def _locations_file(registry: str) -> Path:
+    name = hashlib.sha256(registry.encode()).hexdigest()[:32]
+    return state_dir().parent / "registry-blobs" / f"{name}.json"
 
 
 class RegistrySource:

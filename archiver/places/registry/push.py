@@ -105,13 +105,18 @@ def push_images(
     totals = {"pushed": 0, "mounted": 0, "skipped": 0, "bytes": 0, "resumed": 0}
     for target in targets:
         client = client_for(target.registry)
-        locations = known.setdefault(target.registry, BlobLocations(target.registry))
+        if target.registry not in known:
+            known[target.registry] = BlobLocations.load(target.registry)
+        locations = known[target.registry]
         hint: Callable[[Digest], str | None] | None = None
         if isinstance(source, RegistrySource) and source.client.registry == target.registry:
             hint = source.repository_of
         sink = RegistrySink(client, target.repository, target.tags, locations, on_event, hint)
-        with (progress or _no_progress)() as bar:
-            copy(source, sink, target.entries, platforms, progress=bar, jobs=jobs)
+        try:
+            with (progress or _no_progress)() as bar:
+                copy(source, sink, target.entries, platforms, progress=bar, jobs=jobs)
+        finally:
+            locations.save()
         summary["pushed"] += sink.pushed
         for key, value in sink.stats.items():
             totals[key] += value

@@ -67,6 +67,8 @@ class Upload:
         )
         if response.status_code == 201:
             return True
+        if response.status_code in (401, 403, 404):
+            return False  # not allowed to read the other repository: upload instead
         if response.status_code == 202:  # not mounted; an upload was opened: drop it
             location = response.headers.get("Location")
             if location:

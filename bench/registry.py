@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Benchmark: archiver push and pull against skopeo, on a real local registry, same run.
+
+A corpus of real files (a base layer of --base-mb MB of /usr, three applications of 10, 20
+and 30 MB on it, one unrelated image of 40 MB) as one docker-save tar; Debian's
+docker-registry on 127.0.0.1 with its storage in a temp dir (emptied between runs).
+
+  push all images, empty registry  vs skopeo copy docker-archive:... docker:// one by one
+                                    (skopeo gzips layers by default: measured both ways,
+                                    default and --dest-decompress, which sends the same
+                                    bytes archiver sends)                      (<= 0.8)
+  push of one more image on the same base, vs the first push                 (<= 0.2)
+  pull all images into a bundle    vs skopeo copy docker://... oci-archive: one by one
+  peak RSS of push and pull                                                   (<= 150 MB)
+
+Usage: python bench/registry.py [--base-mb 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from manage import _files, _layer, _sha256, timed  # noqa: E402  (the same corpus helpers)
+
+MB = 1024 * 1024
+
+
+def build_corpus(work: Path, base_mb: int) -> tuple[Path, list[str]]:
+    files = _files()
+    layers: dict[str, Path] = {}
+    for name, size in (("base", base_mb), ("app0", 10), ("app1", 20), ("app2", 30), ("other", 40)):
+        path = work / f"{name}.tar"
+        _layer(path, files, size * MB)
+        layers[name] = path
+    images = {
+        "bench/app0:1": ["base", "app0"],
+        "bench/app1:1": ["base", "app1"],
+        "bench/app2:1": ["base", "app2"],
+        "bench/other:1": ["other"],
+    }
+    digests = {name: _sha256(path) for name, path in layers.items()}
+    manifest = []
+    out = work / "corpus.tar"
+    with tarfile.open(out, "w") as tar:
+        for name, path in layers.items():
+            tar.add(str(path), arcname=f"{digests[name]}.tar")
+        for tag, parts in images.items():
+            config = json.dumps(
+                {
+                    "architecture": "amd64",
+                    "os": "linux",
+                    "rootfs": {
+                        "type": "layers",
+                        "diff_ids": [f"sha256:{digests[p]}" for p in parts],
+                    },
+                    "config": {"Labels": {"tag": tag}},
+                }
+            ).encode()
+            config_name = hashlib.sha256(config).hexdigest() + ".json"
+            info = tarfile.TarInfo(config_name)
+            info.size = len(config)
+            tar.addfile(info, io.BytesIO(config))
+            manifest.append(
+                {
+                    "Config": config_name,
+                    "RepoTags": [tag],
+                    "Layers": [f"{digests[p]}.tar" for p in parts],
+                }
+            )
+        raw = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(raw)
+        tar.addfile(info, io.BytesIO(raw))
+    for path in layers.values():
+        path.unlink()
+    return out, list(images)
+
+
+class Registry:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.host = f"127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        storage = self.work / "storage"
+        shutil.rmtree(storage, ignore_errors=True)
+        config = {
+            "version": 0.1,
+            "log": {"level": "error", "accesslog": {"disabled": True}},
+            "storage": {"filesystem": {"rootdirectory": str(storage)}},
+            "http": {"addr": self.host, "secret": "bench"},
+        }
+        (self.work / "config.yml").write_text(json.dumps(config))
+        self.process = subprocess.Popen(
+            ["docker-registry", "serve", str(self.work / "config.yml")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("docker-registry did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--base-mb", type=int, default=1000)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "registry.json"))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="arch-bench-registry-", dir="/tmp"))
+    archiver = [sys.executable, "-m", "archiver"]
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")
+    registry = Registry(work)
+    try:
+        corpus, tags = build_corpus(work, args.base_mb)
+        size = corpus.stat().st_size
+
+        def skopeo_push(extra: list[str]) -> float:
+            registry.start()
+            start = time.perf_counter()
+            for tag in tags:
+                source = f"docker-archive:{corpus}:{tag}"
+                target = f"docker://{registry.host}/{tag}"
+                subprocess.run(
+                    ["skopeo", "copy", "-q", "--dest-tls-verify=false", *extra, source, target],
+                    check=True,
+                )
+            seconds = time.perf_counter() - start
+            registry.stop()
+            return seconds
+
+        skopeo_gzip_s = skopeo_push([])
+        skopeo_plain_s = skopeo_push(["--dest-decompress"])
+
+        registry.start()
+        push_s, push_rss = timed([*archiver, "push", str(corpus), "--to", registry.host, "-q"])
+        pulled = work / "pulled.tar.zst"
+        refs = [f"{registry.host}/{tag}" for tag in tags]
+        pull_s, pull_rss = timed([*archiver, "pull", *refs, "-o", str(pulled), "-q"])
+        start = time.perf_counter()
+        for i, ref in enumerate(refs):
+            target = f"oci-archive:{work / f'sk{i}.tar'}"
+            subprocess.run(
+                ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", target],
+                check=True,
+            )
+        skopeo_pull_s = time.perf_counter() - start
+        registry.stop()
+
+        # the base alone, then one application on it
+        registry.start()
+        first_s, _ = timed(
+            [*archiver, "push", str(corpus), "--image", tags[0], "--to", registry.host, "-q"]
+        )
+        second_s, _ = timed(
+            [*archiver, "push", str(corpus), "--image", tags[1], "--to", registry.host, "-q"]
+        )
+        registry.stop()
+        result = {
+            "corpus_bytes": size,
+            "push_s": push_s,
+            "skopeo_push_gzip_s": skopeo_gzip_s,
+            "skopeo_push_plain_s": skopeo_plain_s,
+            "push_vs_skopeo_plain": push_s / skopeo_plain_s,
+            "push_vs_skopeo_gzip": push_s / skopeo_gzip_s,
+            "second_push_vs_first": second_s / first_s,
+            "pull_s": pull_s,
+            "skopeo_pull_s": skopeo_pull_s,
+            "pull_vs_skopeo": pull_s / skopeo_pull_s,
+            "push_rss_mb": push_rss,
+            "pull_rss_mb": pull_rss,
+        }
+    finally:
+        registry.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    rows = [
+        ("push / skopeo copy (same bytes, --dest-decompress)", "push_vs_skopeo_plain", "<= 0.8"),
+        ("push / skopeo copy (skopeo's default: gzip)", "push_vs_skopeo_gzip", ""),
+        ("push of an app on a pushed base / first push", "second_push_vs_first", "<= 0.2"),
+        ("pull to a bundle / skopeo copy to oci-archive", "pull_vs_skopeo", ""),
+        ("push peak RSS (MB)", "push_rss_mb", "<= 150"),
+        ("pull peak RSS (MB)", "pull_rss_mb", "<= 150"),
+    ]
+    print(
+        f"corpus {result['corpus_bytes'] / 1e6:.0f} MB: push {result['push_s']:.1f}s, skopeo "
+        f"{result['skopeo_push_plain_s']:.1f}s (plain) {result['skopeo_push_gzip_s']:.1f}s "
+        f"(gzip); pull {result['pull_s']:.1f}s, skopeo {result['skopeo_pull_s']:.1f}s"
+    )
+    print(f"{'measure':52}{'value':>10}{'target':>10}")
+    for label, key, target in rows:
+        print(f"{label:52}{result[key]:>10.2f}{target:>10}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
