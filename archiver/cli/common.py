@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -103,6 +104,40 @@ def progress(desc: str, quiet: bool = False) -> Iterator[Bar]:
         desc=desc, unit="B", unit_scale=True, file=sys.stderr, disable=disabled, leave=False
     ) as bar:
         yield Bar(bar)
+
+
+class BlobBars:
+    """One bar per blob in flight (parallel uploads), on a terminal, under the total."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self._shown = not quiet and sys.stderr.isatty()
+        self._free: list[int] = []
+        self._next = 1
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def __call__(self, descriptor: Descriptor) -> Iterator[Callable[[int], None]]:
+        if not self._shown:
+            yield lambda size: None
+            return
+        with self._lock:
+            position = self._free.pop() if self._free else self._next
+            self._next = max(self._next, position + 1)
+        bar = tqdm(
+            desc=descriptor.digest.hex[:12],
+            total=descriptor.size,
+            unit="B",
+            unit_scale=True,
+            file=sys.stderr,
+            position=position,
+            leave=False,
+        )
+        try:
+            yield bar.update
+        finally:
+            bar.close()
+            with self._lock:
+                self._free.append(position)
 
 
 @contextlib.contextmanager

@@ -275,6 +275,7 @@ def _push(
         options.jobs,
         show,
         lambda: common.progress("push", quiet),
+        common.BlobBars(quiet),
     )
     summary["left_out"] += [f"{i['input']}: {i['reason']}" for i in request.left_out]
     if request.selection.as_json:

@@ -16,7 +16,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -204,6 +204,31 @@ class ResponseReader(io.RawIOBase):
 
 
 Event = Callable[[str], None]
+Watch = Callable[[Descriptor], contextlib.AbstractContextManager[Callable[[int], None]]]
+"""Per-blob progress: a context around each upload, told of the bytes as they are read."""
+
+
+@contextlib.contextmanager
+def _unwatched(descriptor: Descriptor) -> Iterator[Callable[[int], None]]:
+    yield lambda size: None
+
+
+class _Counting(io.RawIOBase):
+    def __init__(self, stream: BinaryIO, seen: Callable[[int], None]) -> None:
+        super().__init__()
+        self._stream, self._seen = stream, seen
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._stream.read(-1 if size is None else size)
+        self._seen(len(data))
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
 
 
 class RegistrySink:
@@ -220,8 +245,10 @@ class RegistrySink:
         known: BlobLocations,
         on_event: Event | None = None,
         mount_hint: Callable[[Digest], str | None] | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.client = client
+        self._watch = watch
         self.repository = repository
         self.origin = f"{client.registry}/{repository}"
         self._targets = targets
@@ -266,14 +293,20 @@ class RegistrySink:
         self.put_blob_from(descriptor, lambda: stream)
 
     def put_blob_from(self, descriptor: Descriptor, opener: Opener) -> None:
-        upload = Upload(self.client, self.repository, descriptor, opener)
-        for source in self._mount_sources(descriptor.digest):
-            if upload.mount(source):
-                self._count("mounted")
-                self._layer_event(descriptor, f"Mounted from {source}")
-                self._known.add(descriptor.digest, self.repository)
-                return
-        upload.run()
+        with (self._watch or _unwatched)(descriptor) as seen:
+            upload = Upload(
+                self.client,
+                self.repository,
+                descriptor,
+                lambda: cast(BinaryIO, _Counting(opener(), seen)),
+            )
+            for source in self._mount_sources(descriptor.digest):
+                if upload.mount(source):
+                    self._count("mounted")
+                    self._layer_event(descriptor, f"Mounted from {source}")
+                    self._known.add(descriptor.digest, self.repository)
+                    return
+            upload.run()
         self._count("pushed", descriptor.size - upload.resumed_from)
         if upload.resumed_from:
             self._count("resumed")

@@ -19,7 +19,7 @@ from archiver.model.platform import Platform
 from archiver.model.reference import DEFAULT_REGISTRY, Reference
 from archiver.places.base import ImageEntry, Source
 from archiver.places.registry.client import client_for
-from archiver.places.registry.place import BlobLocations, RegistrySink, RegistrySource
+from archiver.places.registry.place import BlobLocations, RegistrySink, RegistrySource, Watch
 
 DEFAULT_JOBS = 4
 
@@ -95,6 +95,7 @@ def push_images(
     jobs: int,
     on_event: Callable[[str], None],
     progress: Callable[[], contextlib.AbstractContextManager[Progress]] | None = None,
+    watch: Watch | None = None,
 ) -> dict[str, Any]:
     """Push ``entries`` of ``source``; return the summary ``--json`` prints."""
     targets, left = destinations(entries, to, tag)
@@ -111,7 +112,9 @@ def push_images(
         hint: Callable[[Digest], str | None] | None = None
         if isinstance(source, RegistrySource) and source.client.registry == target.registry:
             hint = source.repository_of
-        sink = RegistrySink(client, target.repository, target.tags, locations, on_event, hint)
+        sink = RegistrySink(
+            client, target.repository, target.tags, locations, on_event, hint, watch
+        )
         try:
             with (progress or _no_progress)() as bar:
                 copy(source, sink, target.entries, platforms, progress=bar, jobs=jobs)
