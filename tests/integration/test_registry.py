@@ -230,6 +230,11 @@ def test_basic_auth_behind_tls_with_login_and_logout(
     untrusted = run("push", app_archive, "--to", registry.host)
     assert untrusted.code == 5 and "TLS certificate not trusted" in untrusted.err
     assert untrusted.err.count("\n") == 1
+    # named as insecure, its certificate is not checked (as docker's insecure registries)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("wonder-land\n"))
+    insecure = ["--insecure-registry", registry.host]
+    assert run("login", registry.host, "-u", "alice", "--password-stdin", *insecure).code == 0
+    assert run("logout", registry.host).code == 0
     monkeypatch.setenv("ARCHIVER_CERTS_D", str(registry.certs_d()))
 
     anonymous = run("push", app_archive, "--to", registry.host)

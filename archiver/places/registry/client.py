@@ -92,11 +92,12 @@ def allow_insecure(registries: Iterable[str]) -> None:
 
 
 def close_clients() -> None:
-    """Close every shared client (at the end of a command)."""
+    """At the end of a command: close every shared client, forget --insecure-registry."""
     with _CLIENTS_LOCK:
         for client in _CLIENTS.values():
             client.close()
         _CLIENTS.clear()
+        _INSECURE.clear()
 
 
 def client_for(registry: str) -> RegistryClient:
