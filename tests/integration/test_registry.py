@@ -133,7 +133,12 @@ def _ids(run: Run, archive: Path) -> dict[str, str]:
 
 
 def test_push_skopeo_reads_it_docker_pulls_and_runs_it(
-    run: Run, start: Callable[..., Registry], app_archive: Path, dockerd: Dockerd, tmp_path: Path
+    run: Run,
+    start: Callable[..., Registry],
+    app_archive: Path,
+    dockerd: Dockerd,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     registry = start()
     first = run("push", app_archive, "--to", f"{registry.host}/team")
@@ -160,6 +165,10 @@ def test_push_skopeo_reads_it_docker_pulls_and_runs_it(
         dockerd.docker("image", "inspect", "--format", "{{.Id}}", image).strip()
         == (_ids(run, app_archive)["reg/app:1"])
     )
+    monkeypatch.setenv("DOCKER_HOST", dockerd.host)  # from the daemon straight to the registry
+    again_from_daemon = run("push", f"docker-daemon:{image}", "--tag", f"{registry.host}/d:1")
+    assert again_from_daemon.code == 0, again_from_daemon.err
+    assert skopeo_digest(f"{registry.host}/d:1") != ""
     dockerd.docker("rmi", image)
 
     pulled = tmp_path / "pulled.tar.zst"
