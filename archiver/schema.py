@@ -31,6 +31,7 @@ KINDS = (
     "docker-manifest-list",
     "docker-save-manifest",
     "docker-save-repositories",
+    "inventory",
 )
 _SUFFIX = ".schema.json"
 _MESSAGE_LIMIT = 200

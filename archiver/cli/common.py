@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -21,6 +23,7 @@ from archiver.model.reference import Reference
 from archiver.places.archive import ArchiveSource, open_source
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.daemon.place import open_daemon_source
+from archiver.places.oci_layout import DELTA_BASE, DELTA_BASE_ORIGIN
 from archiver.places.registry.client import client_for
 from archiver.places.registry.place import RegistrySource
 from archiver.places.transports import DAEMON, REGISTRY, parse_place
@@ -157,3 +160,26 @@ def daemon_progress(quiet: bool = False) -> Iterator[Callable[[dict[str, Any]], 
                 bar.update(detail["current"])
 
         yield show
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """A small file written under a temporary name beside ``path``, then renamed over it."""
+    target = os.path.abspath(path)
+    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", dir=os.path.dirname(target))
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def is_delta(source: object) -> str | None:
+    """The base a delta was made against (its origin and checksum), or None."""
+    annotations = getattr(source, "annotations", None) or {}
+    checksum = annotations.get(DELTA_BASE)
+    if checksum is None:
+        return None
+    return f"{annotations.get(DELTA_BASE_ORIGIN, 'a base')} ({checksum})"

@@ -9,6 +9,7 @@ from archiver.cli.transfer import (
     FORMATS,
     Request,
     Selection,
+    base_option,
     selection_options,
     transfer,
     zstd_options,
@@ -19,10 +20,16 @@ from archiver.cli.transfer import (
 @click.argument("source_name", metavar="INPUT")
 @click.argument("target_name", metavar="OUTPUT")
 @click.option("--to", "fmt", type=click.Choice(FORMATS), help="Output format (default: docker).")
+@base_option(complete=False)
 @selection_options
 @zstd_options
 def command(
-    source_name: str, target_name: str, fmt: str | None, selection: Selection, zstd: ZstdOptions
+    source_name: str,
+    target_name: str,
+    fmt: str | None,
+    base: str | None,
+    selection: Selection,
+    zstd: ZstdOptions,
 ) -> None:
     """Convert INPUT (docker-save, hybrid, OCI dir/tar, bundle; compressed or not) to OUTPUT.
 
@@ -31,7 +38,7 @@ def command(
     seekable zstd file). Prefixes docker-archive:, oci-archive:, oci:, bundle: and
     docker-daemon: choose the place too. OUTPUT "-" writes a tar to standard output.
     """
-    transfer(Request([source_name], target_name, fmt, selection, zstd))
+    transfer(Request([source_name], target_name, fmt, selection, zstd, base=base))
 
 
 copy_command = click.Command(

@@ -49,7 +49,15 @@ def command(
     """Show details of IMAGES in ARCHIVE like `docker image inspect`."""
     with common.opened(archive) as (source, _ref):
         records = catalog.records(source, common.parse_platform(platform))
-        found = [inspect_image(catalog.find(records, name, source.origin)) for name in images]
+        chosen = [catalog.find(records, name, source.origin) for name in images]
+        found = [inspect_image(record) for record in chosen]
+        if common.is_delta(source) is not None:
+            for item, record in zip(found, chosen, strict=True):
+                item["LeftToBase"] = [  # layers this delta leaves to its base
+                    str(layer.digest)
+                    for layer in record.image.manifest.layers
+                    if not source.has_blob(layer.digest)
+                ]
     if template:
         for item in found:
             click.echo(render(template, item))

@@ -157,6 +157,18 @@ def command(
     with common.opened(archive) as (source, _ref):
         records = catalog.records(source, common.parse_platform(platform))
         listed = _filter(records, rows(records, no_trunc), filters, source.origin)
+        delta = common.is_delta(source)
+        if delta is not None and not (quiet or as_json or template):
+            missing = {
+                layer.digest
+                for record in records
+                for layer in record.image.manifest.layers
+                if not source.has_blob(layer.digest)
+            }
+            click.echo(
+                f"A delta against {delta}: {len(missing)} layers are left to the base",
+                err=True,
+            )
     if as_json:
         click.echo(output.to_json([row["_json"] for row in listed]))
     elif quiet:

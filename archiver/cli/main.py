@@ -16,6 +16,7 @@ from archiver.cli import (
     df,
     history,
     inspect,
+    inventory,
     load,
     login,
     ls,
@@ -63,6 +64,7 @@ for _command in (
     pull.command,
     login.command,
     login.logout_command,
+    inventory.command,
 ):
     cli.add_command(_command)
 

@@ -12,6 +12,7 @@ from archiver.cli.transfer import (
     PREFER,
     Request,
     Selection,
+    base_option,
     selection_options,
     transfer,
     zstd_options,
@@ -25,6 +26,8 @@ def _pack(
     keep_going: bool,
     selection: Selection,
     zstd: ZstdOptions,
+    base: str | None,
+    complete: bool,
 ) -> None:
     transfer(
         Request(
@@ -35,6 +38,8 @@ def _pack(
             zstd,
             prefer=prefer,
             keep_going=keep_going,
+            base=base,
+            complete=complete,
         )
     )
 
@@ -71,13 +76,17 @@ def _options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command("pack")
 @_options
+@base_option(complete=False)
 def command(**kwargs: Any) -> None:
-    """Pack INPUTS (any archives, bundles, '-' for stdin) into one deduplicated bundle."""
-    _pack(**kwargs)
+    """Pack INPUTS (any archives, bundles, '-' for stdin) into one deduplicated bundle;
+    with --base, only what the base lacks (a delta)."""
+    _pack(**kwargs, complete=False)
 
 
 @click.command("merge")
 @_options
+@base_option(complete=True)
 def merge_command(**kwargs: Any) -> None:
-    """Merge bundles (or any archives) into one bundle, every blob once."""
-    _pack(**kwargs)
+    """Merge bundles (or any archives) into one bundle, every blob once; with --base, a
+    delta is completed from its base."""
+    _pack(**kwargs, complete=True)

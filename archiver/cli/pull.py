@@ -13,6 +13,7 @@ from archiver.cli.transfer import (
     FORMATS,
     Request,
     Selection,
+    base_option,
     selection_options,
     transfer,
     zstd_options,
@@ -69,6 +70,7 @@ def registry_inputs(refs: list[Reference]) -> list[str]:
 @click.option("--catalog", is_flag=True, help="REFs are registries: all their repositories.")
 @click.option("--filter", "patterns", multiple=True, metavar="GLOB", help="With --catalog.")
 @insecure_option
+@base_option(complete=False)
 @selection_options
 @zstd_options
 def command(
@@ -80,6 +82,7 @@ def command(
     catalog: bool,
     patterns: tuple[str, ...],
     insecure: tuple[str, ...],
+    base: str | None,
     selection: Selection,
     zstd: ZstdOptions,
 ) -> None:
@@ -95,4 +98,4 @@ def command(
         selection = replace(selection, platforms=(str(Platform.host()),))
     if all_platforms:
         selection = replace(selection, platforms=())
-    transfer(Request(registry_inputs(names), output_path, fmt, selection, zstd))
+    transfer(Request(registry_inputs(names), output_path, fmt, selection, zstd, base=base))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from archiver.blobs.seekable import ZstdOptions
-from archiver.cli.transfer import Request, Selection, selection_options, transfer, zstd_options
+from archiver.cli.transfer import (
+    Request,
+    Selection,
+    base_option,
+    selection_options,
+    transfer,
+    zstd_options,
+)
 from archiver.errors import InputError
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.transports import DAEMON
@@ -32,6 +39,7 @@ def daemon_names(client: DaemonClient, untagged: bool) -> list[str]:
 @click.option("--to", "fmt", type=click.Choice(_FORMATS), default="bundle", show_default=True)
 @click.option("--all", "everything", is_flag=True, help="Every tagged image of the daemon.")
 @click.option("-a", "untagged", is_flag=True, help="With --all: untagged images too.")
+@base_option(complete=False)
 @selection_options
 @zstd_options
 def command(
@@ -40,6 +48,7 @@ def command(
     fmt: str,
     everything: bool,
     untagged: bool,
+    base: str | None,
     selection: Selection,
     zstd: ZstdOptions,
 ) -> None:
@@ -49,4 +58,5 @@ def command(
         names += daemon_names(DaemonClient(), untagged)
     if not names:
         raise InputError("name the images to save, or use --all")
-    transfer(Request([f"{DAEMON}:{','.join(names)}"], output_path, fmt, selection, zstd))
+    daemon = f"{DAEMON}:{','.join(names)}"
+    transfer(Request([daemon], output_path, fmt, selection, zstd, base=base))

@@ -21,15 +21,19 @@ from archiver.blobs.seekable import (
 from archiver.cli import common, output
 from archiver.engine import catalog
 from archiver.engine.copy import CopyReport, copy
+from archiver.engine.graph import Root
 from archiver.engine.verify import verify
 from archiver.errors import ArchiverError, InputError, PeerError
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
+from archiver.places import inventory
 from archiver.places.base import ImageEntry, Source
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.daemon.place import DaemonSink
+from archiver.places.inventory import Inventory
 from archiver.places.layout_writer import FORMATS, open_sink
-from archiver.places.multi import PREFER, MultiSource
+from archiver.places.multi import PREFER, MultiSource, WithBase
+from archiver.places.oci_layout import DELTA_BASE, DELTA_BASE_ORIGIN
 from archiver.places.registry.client import allow_insecure
 from archiver.places.registry.push import DEFAULT_JOBS, push_images
 from archiver.places.transports import DAEMON, REGISTRY, Place, parse_place
@@ -67,6 +71,10 @@ class Request:
     retag: str | None = None
     left_out: list[dict[str, str]] = field(default_factory=list)
     push: PushOptions | None = None
+    base: str | None = None
+    """An inventory or an earlier archive: write a delta that leaves out what it holds;
+    with ``complete``, an archive that supplies what the input (a delta) left out."""
+    complete: bool = False
 
 
 def _grouped(
@@ -209,6 +217,16 @@ def transfer(request: Request) -> None:
         if request.push is not None:
             allow_insecure(request.push.insecure)
         source, entries = _select(request, _open_inputs(request, stack))
+        leave_out: Callable[[list[Root]], dict[str, int]] | None = None
+        annotations: dict[str, str] | None = None
+        base: Inventory | None = None
+        if request.base is not None and request.complete:
+            base_source, _ = stack.enter_context(common.opened(request.base))
+            source = WithBase(source, base_source)
+        elif request.base is not None:
+            base = _load_base(request.base, stack)
+            leave_out = base.leaves_out
+            annotations = {DELTA_BASE: base.checksum, DELTA_BASE_ORIGIN: base.origin}
         if fmt == REGISTRY:
             _push(request, source, entries, wanted, target.path or None, quiet)
             return
@@ -216,8 +234,8 @@ def transfer(request: Request) -> None:
             report, loaded = _load(source, entries, wanted, quiet)
         else:
             with common.progress(fmt, quiet) as bar:
-                sink = open_sink(target.path, fmt, request.zstd)
-                report = copy(source, sink, entries, wanted, progress=bar)
+                sink = open_sink(target.path, fmt, request.zstd, annotations=annotations)
+                report = copy(source, sink, entries, wanted, progress=bar, leave_out=leave_out)
     on_disk = fmt not in ("oci-dir", DAEMON) and target.path != "-"
     written = os.path.getsize(target.path) if on_disk else None
     summary: dict[str, Any] = {
@@ -232,6 +250,13 @@ def transfer(request: Request) -> None:
     }
     if fmt == DAEMON:
         summary.update(layers_already_there=report.blobs_skipped, loaded=loaded)
+    if base is not None:
+        summary["left_to_base"] = {
+            "base": base.checksum,
+            "base_origin": base.origin,
+            "layers": report.left_out,
+            "bytes": report.bytes_left_out,
+        }
     if request.selection.as_json:
         click.echo(output.to_json(summary), err=target.path == "-")
         return
@@ -247,6 +272,30 @@ def transfer(request: Request) -> None:
             f"{output.human_size(report.bytes_deduplicated)} saved by dedup) "
             f"to {target.path} ({fmt})"
         )
+        if base is not None:
+            click.echo(
+                f"A delta against {base.origin} ({base.checksum[:19]}): {report.left_out} "
+                f"layers ({output.human_size(report.bytes_left_out)}) left to the base"
+            )
+
+
+def _load_base(name: str, stack: contextlib.ExitStack) -> Inventory:
+    """An inventory file, or an archive or bundle inventoried on the fly."""
+    if inventory.is_inventory_file(name):
+        return inventory.read(name)
+    base_source, _ = stack.enter_context(common.opened(name))
+    return inventory.of_source(base_source)
+
+
+def base_option(complete: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--base``: a delta against it (``complete=False``), or what completes a delta."""
+    text = (
+        "An archive or bundle holding what the input (a delta) left out: write it whole."
+        if complete
+        else "An inventory (archiver inventory) or an earlier archive/bundle: write only "
+        "what it lacks (a delta)."
+    )
+    return click.option("--base", "base", metavar="INVENTORY|ARCHIVE", help=text)
 
 
 def _push(
@@ -310,6 +359,7 @@ __all__ = [
     "PushOptions",
     "Request",
     "Selection",
+    "base_option",
     "selection_options",
     "transfer",
     "zstd_options",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from archiver.cli.transfer import Request, Selection, selection_options, transfer
+from archiver.cli.transfer import Request, Selection, base_option, selection_options, transfer
 
 _FORMATS = ("docker", "oci", "oci-dir")
 
@@ -20,7 +20,11 @@ _FORMATS = ("docker", "oci", "oci-dir")
     help="Where to write; '-' streams a docker-loadable tar to stdout.",
 )
 @click.option("--to", "fmt", type=click.Choice(_FORMATS), help="Output format (default: docker).")
+@base_option(complete=True)
 @selection_options
-def command(bundle: str, output_path: str, fmt: str | None, selection: Selection) -> None:
-    """Unpack BUNDLE (or any archive); only the frames of the chosen images are read."""
-    transfer(Request([bundle], output_path, fmt, selection))
+def command(
+    bundle: str, output_path: str, fmt: str | None, base: str | None, selection: Selection
+) -> None:
+    """Unpack BUNDLE (or any archive); only the frames of the chosen images are read.
+    A delta is unpacked whole with --base (the bundle or archive it was made against)."""
+    transfer(Request([bundle], output_path, fmt, selection, base=base, complete=True))

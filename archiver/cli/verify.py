@@ -7,6 +7,7 @@ import sys
 import click
 
 from archiver.cli import common, output
+from archiver.cli.common import is_delta
 from archiver.engine.verify import verify
 from archiver.errors import IntegrityError
 
@@ -21,7 +22,8 @@ def command(archive: str, quiet: bool, as_json: bool) -> None:
         common.opened(archive) as (source, _ref),
         common.progress("verify", quiet or as_json) as bar,
     ):
-        report = verify(source, progress=bar)
+        delta = is_delta(source)
+        report = verify(source, progress=bar, delta=delta is not None)
     if as_json:
         click.echo(
             output.to_json(
@@ -31,6 +33,8 @@ def command(archive: str, quiet: bool, as_json: bool) -> None:
                     "blobs": report.blobs,
                     "bytes": report.bytes,
                     "problems": report.problems,
+                    "delta_base": delta,
+                    "left_to_base": [str(d) for d in report.left_to_base],
                 }
             )
         )
@@ -43,5 +47,10 @@ def command(archive: str, quiet: bool, as_json: bool) -> None:
                 f"{archive}: {state}: {report.images} images, {report.blobs} blobs, "
                 f"{output.human_size(report.bytes)} verified"
             )
+            if delta is not None:
+                click.echo(
+                    f"A delta against {delta}: {len(report.left_to_base)} layers left to "
+                    f"the base (not in it, not checked)"
+                )
     if not report.ok:
         sys.exit(IntegrityError.exit_code)

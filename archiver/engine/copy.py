@@ -45,11 +45,14 @@ class CopyReport:
     bytes_referenced: int = 0
     """Bytes of every blob of every image, counted once per image that uses it."""
     foreign_skipped: int = 0
+    left_out: int = 0
+    """Layers not written because the base the output is a delta against holds them."""
+    bytes_left_out: int = 0
 
     @property
     def bytes_deduplicated(self) -> int:
         """What sharing saved: bytes referenced beyond the bytes stored."""
-        return max(0, self.bytes_referenced - self.bytes_written)
+        return max(0, self.bytes_referenced - self.bytes_written - self.bytes_left_out)
 
 
 def plan(roots: Sequence[Root]) -> list[tuple[Descriptor, bytes | None]]:
@@ -74,6 +77,7 @@ def copy(
     platforms: list[Platform] | None = None,
     progress: Progress | None = None,
     jobs: int = 1,
+    leave_out: Callable[[list[Root]], dict[str, int]] | None = None,
 ) -> CopyReport:
     """Copy ``entries`` of ``source`` into ``sink``; commit on success, abort on any error.
 
@@ -81,18 +85,26 @@ def copy(
     sink with ``begin``; then every blob streams once, verified against its digest and size
     as it flows; blobs the sink already has are skipped; the sink commits at the end.
     A sink that says it is ``parallel`` (a registry) gets up to ``jobs`` layers at once.
+    ``leave_out`` names layers not to write (a delta: its base holds them). A layer that
+    the source lacks (a delta read without its base) and the sink lacks too stops the copy
+    before any blob is sent, naming them all.
     """
     report = CopyReport()
     try:
         roots = [resolve(source, entry, platforms) for entry in entries]
         report.bytes_referenced = sum(d.size for root in roots for d, _ in root.blobs())
         blobs = plan(roots)
+        omitted = leave_out(roots) if leave_out is not None else {}
+        report.left_out = len(omitted)
+        report.bytes_left_out = sum(omitted.values())
+        blobs = [b for b in blobs if str(b[0].digest) not in omitted]
         sink.begin(roots)
         layers = [d for d, data in blobs if data is None]
         # layers the sink already holds are skipped; documents it holds now were written
         # with its head in begin()
         held = _each(sink.has, layers, jobs, sink)
         present = {d.digest for d, there in zip(layers, held, strict=True) if there}
+        _check_complete(source, sink, [d for d in layers if d.digest not in present])
         if progress is not None:
             todo = [d for d, _ in blobs if d.digest not in present]
             progress.planned(len(roots), len(todo), sum(d.size for d in todo))
@@ -113,6 +125,21 @@ def copy(
         sink.abort()
         raise
     return report
+
+
+def _check_complete(source: Source, sink: Sink, needed: list[Descriptor]) -> None:
+    missing = [
+        d for d in needed if not source.has_blob(d.digest) and not media.is_foreign(d.media_type)
+    ]
+    if not missing:
+        return
+    names = ", ".join(d.digest.hex[:12] for d in missing[:8])
+    more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+    raise NotFound(
+        f"{source.origin}: {len(missing)} layers are neither in it nor at {sink.origin}: "
+        f"{names}{more} (a delta needs its base: load or push the base first, or give "
+        f"--base)"
+    )
 
 
 def _each(work: Callable[[T], R], items: list[T], jobs: int, sink: Sink) -> list[R]:

@@ -21,14 +21,17 @@ class VerifyReport:
     blobs: int = 0
     bytes: int = 0
     problems: list[str] = field(default_factory=list)
+    left_to_base: list[Digest] = field(default_factory=list)
+    """Layers a delta leaves to its base (not in it, so not checked)."""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify(source: Source, progress: Progress | None = None) -> VerifyReport:
-    """Read everything reachable once; collect every problem instead of stopping at the first."""
+def verify(source: Source, progress: Progress | None = None, delta: bool = False) -> VerifyReport:
+    """Read everything reachable once; collect every problem instead of stopping at the
+    first. In a ``delta``, a missing layer is one its base supplies, not a problem."""
     report = VerifyReport()
     checked: set[Digest] = set()
     for entry in source.images():
@@ -53,7 +56,9 @@ def verify(source: Source, progress: Progress | None = None) -> VerifyReport:
                 report.bytes += descriptor.size
                 continue
             if not source.has_blob(descriptor.digest):
-                if not media.is_foreign(descriptor.media_type):
+                if delta and media.is_layer(descriptor.media_type):
+                    report.left_to_base.append(descriptor.digest)
+                elif not media.is_foreign(descriptor.media_type):
                     report.problems.append(
                         f"{source.origin}: blob {descriptor.digest}: missing from the archive"
                     )

@@ -20,7 +20,13 @@ from archiver.model.digest import Digest
 from archiver.model.documents import Manifest, parse_document
 from archiver.places.base import ImageEntry, Precompressed
 from archiver.places.docker_save import MANIFEST_FILE, Blobs, read_items, synthesize
-from archiver.places.oci_layout import blob_path, is_layout, read_entries, read_json
+from archiver.places.oci_layout import (
+    blob_path,
+    is_layout,
+    layout_annotations,
+    read_entries,
+    read_json,
+)
 
 REPOSITORIES_FILE = "repositories"
 
@@ -53,6 +59,8 @@ class ArchiveSource:
         if tree.exists(REPOSITORIES_FILE):
             read_json(tree, REPOSITORIES_FILE, "docker-save-repositories")
         self._entries = read_entries(tree) if has_layout else []
+        self.annotations = layout_annotations(tree) if has_layout else {}
+        """index.json's own annotations: a delta names its base here (DELTA_BASE)."""
         if has_docker:
             self._merge_docker_save()
 

@@ -41,9 +41,10 @@ from archiver.places.oci_layout import (
 class LayoutDocuments:
     """The names of a layout being written: ``index.json``, and ``manifest.json`` for the hybrid."""
 
-    def __init__(self) -> None:
+    def __init__(self, annotations: dict[str, str] | None = None) -> None:
         self._index: list[dict[str, Any]] = []
         self._docker: dict[Digest, dict[str, Any]] = {}
+        self._annotations = annotations or {}
 
     def add(self, root: Root) -> None:
         descriptor = root.descriptor
@@ -88,9 +89,14 @@ class LayoutDocuments:
         return dump_json({"imageLayoutVersion": LAYOUT_VERSION})
 
     def index(self) -> bytes:
-        return dump_json(
-            {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": self._index}
-        )
+        index: dict[str, Any] = {
+            "schemaVersion": 2,
+            "mediaType": media.OCI_INDEX,
+            "manifests": self._index,
+        }
+        if self._annotations:
+            index["annotations"] = self._annotations
+        return dump_json(index)
 
     def docker_manifest(self) -> bytes:
         items = []
@@ -115,8 +121,10 @@ class TarLayoutSink:
         docker: bool = True,
         zstd: ZstdOptions | None = None,
         mode: int | None = None,
+        annotations: dict[str, str] | None = None,
     ) -> None:
         self._docker = docker
+        self._annotations = annotations
         self._mode = 0o666 & ~_umask() if mode is None else mode
         self._written: set[Digest] = set()
         self._temp: str | None = None
@@ -137,7 +145,7 @@ class TarLayoutSink:
         self.stats: dict[str, int] = {}
 
     def begin(self, roots: list[Root]) -> None:
-        documents = LayoutDocuments()
+        documents = LayoutDocuments(self._annotations)
         for root in roots:
             documents.add(root)
         self._tar.add_bytes(LAYOUT_FILE, documents.layout())
@@ -202,7 +210,7 @@ class TarLayoutSink:
 class DirLayoutSink:
     """An OCI layout directory, built in a temporary directory and renamed into place."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, annotations: dict[str, str] | None = None) -> None:
         self.origin = target
         self._target = Path(target)
         if self._target.exists() and (not self._target.is_dir() or any(self._target.iterdir())):
@@ -212,7 +220,7 @@ class DirLayoutSink:
         self._temp = Path(
             tempfile.mkdtemp(prefix=f".{self._target.name}.", suffix=".tmp", dir=parent)
         )
-        self._documents = LayoutDocuments()
+        self._documents = LayoutDocuments(annotations)
         self._written: set[Digest] = set()
 
     def begin(self, roots: list[Root]) -> None:
@@ -333,17 +341,23 @@ FORMATS = ("bundle", "docker", "oci", "oci-dir")
 
 
 def open_sink(
-    target: str, fmt: str, zstd: ZstdOptions | None = None, mode: int | None = None
+    target: str,
+    fmt: str,
+    zstd: ZstdOptions | None = None,
+    mode: int | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> TarLayoutSink | DirLayoutSink:
-    """A sink for ``--to bundle|docker|oci|oci-dir``; ``mode``: the new file's permissions."""
+    """A sink for ``--to bundle|docker|oci|oci-dir``; ``mode``: the new file's permissions;
+    ``annotations``: for the top-level ``index.json`` (a delta names its base there)."""
     if fmt == "bundle":
-        return TarLayoutSink(target, docker=True, zstd=zstd or ZstdOptions(), mode=mode)
+        options = zstd or ZstdOptions()
+        return TarLayoutSink(target, True, options, mode, annotations)
     if target == "-" and fmt == "oci-dir":
         raise InputError("an OCI layout directory cannot be written to standard output")
     if fmt == "docker":
-        return TarLayoutSink(target, docker=True, mode=mode)
+        return TarLayoutSink(target, docker=True, mode=mode, annotations=annotations)
     if fmt == "oci":
-        return TarLayoutSink(target, docker=False, mode=mode)
+        return TarLayoutSink(target, docker=False, mode=mode, annotations=annotations)
     if fmt == "oci-dir":
-        return DirLayoutSink(target)
+        return DirLayoutSink(target, annotations)
     raise InputError(f"unknown output format {fmt!r}: choose one of {', '.join(FORMATS)}")

@@ -63,6 +63,29 @@ class MultiSource:
         return self._holder(digest).open_blob(digest)
 
 
+class WithBase:
+    """The images of ``source`` (a delta), with the blobs it left out taken from ``base``."""
+
+    def __init__(self, source: Source, base: Source) -> None:
+        self.origin = source.origin
+        self._source, self._base = source, base
+
+    def images(self) -> list[ImageEntry]:
+        return self._source.images()
+
+    def _holder(self, digest: Digest) -> Source:
+        return self._source if self._source.has_blob(digest) else self._base
+
+    def has_blob(self, digest: Digest) -> bool:
+        return self._source.has_blob(digest) or self._base.has_blob(digest)
+
+    def blob_origin(self, digest: Digest) -> str:
+        return self._holder(digest).blob_origin(digest)
+
+    def open_blob(self, digest: Digest) -> BinaryIO:
+        return self._holder(digest).open_blob(digest)
+
+
 def _same(a: ImageEntry, b: ImageEntry, a_id: frozenset[Digest], b_id: frozenset[Digest]) -> bool:
     """One image twice: the same manifest, or a docker-save entry (no manifest of its own)
     and a manifest with the same config."""

@@ -37,6 +37,20 @@ def read_json(tree: Tree, name: str, kind: str, limit: int = limits.MAX_ARCHIVE_
     return data
 
 
+DELTA_BASE = "org.archiver.delta.base"
+"""index.json annotation of a delta: the checksum of the inventory it was made against."""
+DELTA_BASE_ORIGIN = "org.archiver.delta.base.origin"
+
+
+def layout_annotations(tree: Tree) -> dict[str, str]:
+    """The annotations of the layout's own index.json (a delta names its base there)."""
+    if not is_layout(tree):
+        return {}
+    index = read_json(tree, INDEX_FILE, "oci-index")
+    assert isinstance(index, dict)
+    return dict(index.get("annotations") or {})
+
+
 def read_entries(tree: Tree) -> list[ImageEntry]:
     """The top-level images of ``index.json``, one entry per digest, names merged in order."""
     layout = read_json(tree, LAYOUT_FILE, "oci-layout", limits.MAX_SMALL_FILE)

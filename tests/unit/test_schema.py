@@ -175,6 +175,18 @@ VALID: dict[str, Any] = {
         },
     ],
     "docker-save-repositories": {"busybox": {"latest": HEX, "1.36": HEX}, "localhost:5000/a": {}},
+    "inventory": {
+        "format": "archiver-inventory",
+        "version": 1,
+        "kind": "daemon",
+        "origin": "unix:///var/run/docker.sock",
+        "created": "2026-11-23T08:00:00Z",
+        "images": [{"reference": "app:1", "id": D1, "digest": None}],
+        "blobs": [D1],
+        "diffIds": [D1],
+        "chains": [D1],
+        "checksum": D1,
+    },
 }
 
 BROKEN: dict[str, tuple[Any, str, str]] = {
@@ -204,6 +216,7 @@ BROKEN: dict[str, tuple[Any, str, str]] = {
         "$.busybox['1.36']",
         "not a valid layer id",
     ),
+    "inventory": ((("chains", 0), "sha256:12"), "$.chains[0]", "digest"),
 }
 
 
@@ -418,7 +431,7 @@ def test_control_characters_stay_on_one_line() -> None:
 
 def test_unknown_kind_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown schema kind"):
-        schema.validate("inventory", {}, "o")
+        schema.validate("no-such-kind", {}, "o")
 
 
 def test_validators_are_built_once() -> None:

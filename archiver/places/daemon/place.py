@@ -67,12 +67,24 @@ class DaemonSink:
         self.skipped: set[Digest] = set()
         self.messages: list[dict[str, Any]] = []
         self._error: BaseException | None = None
-        read_fd, write_fd = os.pipe()
-        self._reader = os.fdopen(read_fd, "rb")
-        self._writer = os.fdopen(write_fd, "wb")
-        self._tar = TarLayoutSink(self._writer, docker=True)
-        self._thread = threading.Thread(target=self._post, name="docker-load", daemon=True)
-        self._thread.start()
+        self._roots: list[Root] = []
+        self._writer: BinaryIO | None = None
+        self._thread: threading.Thread | None = None
+        self._tar: TarLayoutSink | None = None
+
+    def _start(self) -> TarLayoutSink:
+        """Open the stream to the daemon at the first byte to send (so a copy that stops
+        before, a delta missing its base, say, sends the daemon nothing at all)."""
+        if self._tar is None:
+            read_fd, write_fd = os.pipe()
+            self._reader = os.fdopen(read_fd, "rb")
+            self._writer = os.fdopen(write_fd, "wb")
+            self._tar = TarLayoutSink(self._writer, docker=True)
+            self._thread = threading.Thread(target=self._post, name="docker-load", daemon=True)
+            self._thread.start()
+            tar = self._tar
+            self._write(lambda: tar.begin(self._roots))
+        return self._tar
 
     def _post(self) -> None:
         try:
@@ -101,39 +113,48 @@ class DaemonSink:
     def begin(self, roots: list[Root]) -> None:
         if not self._send_all:
             self.skipped = skippable_layers(roots, daemon_chains(self._client))
-        self._write(lambda: self._tar.begin(roots))
+        self._roots = roots
+        self._documents = {d.digest for root in roots for d, data in root.blobs() if data}
 
     def has(self, descriptor: Descriptor) -> bool:
-        return descriptor.digest in self.skipped or self._tar.has(descriptor)
+        # documents go with the head, written when the stream opens
+        return descriptor.digest in self.skipped or descriptor.digest in self._documents
 
     def put_blob(self, descriptor: Descriptor, stream: BinaryIO) -> None:
-        self._write(lambda: self._tar.put_blob(descriptor, stream))
+        tar = self._start()
+        self._write(lambda: tar.put_blob(descriptor, stream))
 
     def _write(self, action: Any) -> None:
         try:
             action()
         except BrokenPipeError:  # the daemon stopped reading: say why
-            self._writer = None  # type: ignore[assignment]
-            self._thread.join()
+            self._writer = None
+            if self._thread is not None:
+                self._thread.join()
             raise self._daemon_error() or PeerError(
                 "Docker daemon closed the load stream"
             ) from None
 
     def commit(self) -> None:
-        self._write(self._tar.commit)
-        with contextlib.suppress(BrokenPipeError):
-            self._writer.close()
+        tar = self._start()
+        self._write(tar.commit)
+        if self._writer is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self._writer.close()
+        assert self._thread is not None
         self._thread.join()
         error = self._daemon_error()
         if error is not None:
             raise error
 
     def abort(self) -> None:
-        """Cut the stream short: the daemon sees a truncated tar and loads nothing."""
+        """Cut the stream short: the daemon sees a truncated tar and loads nothing (and
+        nothing at all when the stream never opened)."""
         if self._writer is not None:
             with contextlib.suppress(OSError):
                 self._writer.close()
-        self._thread.join(timeout=60)
+        if self._thread is not None:
+            self._thread.join(timeout=60)
 
     def loaded(self) -> list[str]:
         """The daemon's own report lines (``Loaded image: ...``)."""

@@ -1,0 +1,54 @@
+"""``archiver inventory PLACE -o inv.json``: what a place holds, for deltas made elsewhere."""
+
+from __future__ import annotations
+
+import click
+
+from archiver.cli import common
+from archiver.cli.push import insecure_option
+from archiver.model.reference import Reference
+from archiver.places import inventory
+from archiver.places.daemon.client import DaemonClient
+from archiver.places.registry.client import allow_insecure, client_for
+from archiver.places.transports import DAEMON, REGISTRY, parse_place
+
+
+def take(place_name: str) -> inventory.Inventory:
+    """The inventory of a daemon (``docker-daemon:``), a registry (``docker://HOST``: every
+    repository; ``docker://HOST/REPO[:TAG]``: one), or an archive, bundle or OCI dir."""
+    place = parse_place(place_name)
+    if place.format == DAEMON:
+        return inventory.of_daemon(DaemonClient())
+    if place.format == REGISTRY:
+        host, _, rest = place.path.partition("/")
+        if not rest:
+            client = client_for(host)
+            return inventory.of_registry(client, client.catalog())
+        ref = Reference.parse(place.path, default_tag=False)
+        client = client_for(ref.registry)
+        return inventory.of_registry(client, [ref.repository], ref.tag)
+    with common.opened(place_name) as (source, _ref):
+        return inventory.of_source(source)
+
+
+@click.command("inventory")
+@click.argument("place_name", metavar="PLACE")
+@click.option("-o", "--output", "output_path", default="-", show_default=True)
+@insecure_option
+def command(place_name: str, output_path: str, insecure: tuple[str, ...]) -> None:
+    """Record what PLACE holds (blob digests, diff_ids, layer chains, images), reading no
+    layer: docker-daemon:, docker://HOST[/REPO[:TAG]], or an archive/bundle/OCI dir.
+
+    Pass the file to --base of pack, save, pull or convert to write only what PLACE lacks."""
+    allow_insecure(insecure)
+    found = take(place_name)
+    text = found.to_json()
+    if output_path == "-":
+        click.echo(text, nl=False)
+    else:
+        common.write_atomically(output_path, text.encode())
+        click.echo(
+            f"Inventory of {found.origin}: {len(found.images)} images, {len(found.blobs)} blobs, "
+            f"{len(found.chains)} layer chains -> {output_path} ({found.checksum})",
+            err=True,
+        )

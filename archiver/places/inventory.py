@@ -1,0 +1,243 @@
+"""Inventories: what a place already holds, small enough to carry back across an air gap.
+
+An inventory lists blob digests, uncompressed layer digests (diff_ids) and, for a daemon,
+layer chains, plus the images with their references, IDs and manifest digests. It is made
+without reading a layer: a daemon's from its image list and ``RootFS.Layers``, a registry's
+from manifests, an archive's from its documents. On disk it is JSON (schemas/
+inventory.schema.json) carrying a checksum of its own content: a file that was edited,
+truncated or is of another format or version is refused when read.
+
+A delta is written against an inventory (or an earlier bundle, inventoried on the fly):
+``Base.leaves_out`` says which layers of the images being written the base already has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from archiver import schema
+from archiver.blobs import limits
+from archiver.engine import catalog
+from archiver.engine.graph import Root, resolve
+from archiver.errors import InputError, IntegrityError, NotFound
+from archiver.model.digest import Digest, chain_ids
+from archiver.places.base import Source
+from archiver.places.daemon.client import DaemonClient
+from archiver.places.registry.client import RegistryClient
+
+FORMAT = "archiver-inventory"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Inventory:
+    kind: str  # "daemon", "registry" or "archive"
+    origin: str
+    blobs: frozenset[str]
+    diff_ids: frozenset[str]
+    chains: frozenset[str]
+    images: tuple[dict[str, Any], ...]
+    created: str = ""
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "kind": self.kind,
+            "origin": self.origin,
+            "created": self.created,
+            "images": list(self.images),
+            "blobs": sorted(self.blobs),
+            "diffIds": sorted(self.diff_ids),
+            "chains": sorted(self.chains),
+        }
+
+    @property
+    def checksum(self) -> str:
+        """The digest of the canonical content: what a delta records as its base."""
+        canonical = json.dumps(self.body(), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def to_json(self) -> str:
+        return json.dumps({**self.body(), "checksum": self.checksum}, indent=1) + "\n"
+
+    def leaves_out(self, roots: Iterable[Root]) -> dict[str, int]:
+        """Layer digest -> size for every layer of ``roots`` this base holds: by blob
+        digest, by diff_id, or (a daemon) by layer chain."""
+        found: dict[str, int] = {}
+        for root in roots:
+            for node in root.images:
+                layers = node.manifest.layers
+                diff_ids = node.config.diff_ids if node.config is not None else ()
+                chains = chain_ids(diff_ids) if len(diff_ids) == len(layers) else []
+                for i, layer in enumerate(layers):
+                    digest = str(layer.digest)
+                    held = digest in self.blobs
+                    if not held and chains:
+                        held = (
+                            chains[i] in self.chains
+                            if self.kind == "daemon"
+                            else str(diff_ids[i]) in self.diff_ids
+                        )
+                    if held:
+                        found[digest] = layer.size
+        return found
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def of_source(source: Source, kind: str = "archive") -> Inventory:
+    """Every blob, diff_id and image of ``source`` (documents read, layers not)."""
+    blobs: set[str] = set()
+    diff_ids: set[str] = set()
+    images = []
+    for entry in source.images():
+        root = resolve(source, entry)
+        for descriptor, data in root.blobs():
+            if data is not None or source.has_blob(descriptor.digest):
+                blobs.add(str(descriptor.digest))
+        for node in root.images:
+            if node.config is not None:
+                diff_ids.update(str(d) for d in node.config.diff_ids)
+    for record in catalog.records(source):
+        names: list[str | None] = [r.familiar() for r in record.entry.refs]
+        for name in names or [None]:
+            images.append(
+                {
+                    "reference": name,
+                    "id": str(record.id),
+                    "digest": str(record.digest) if record.digest else None,
+                }
+            )
+    return Inventory(
+        kind,
+        source.origin,
+        frozenset(blobs),
+        frozenset(diff_ids),
+        frozenset(),
+        tuple(images),
+        now(),
+    )
+
+
+def read(path: str) -> Inventory:
+    """An inventory file, checked: format, version, schema, checksum."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no such file") from None
+    if len(raw) > limits.MAX_ARCHIVE_INDEX * 8:
+        raise InputError(f"{path}: too large for an inventory")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"{path}: not an inventory (not JSON: {exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(f"{path}: not an archiver inventory")
+    if data.get("version") != VERSION:
+        raise InputError(
+            f"{path}: inventory version {data.get('version')!r}; this archiver reads {VERSION}"
+        )
+    schema.validate("inventory", data, path)
+    inventory = Inventory(
+        data["kind"],
+        data["origin"],
+        frozenset(data["blobs"]),
+        frozenset(data["diffIds"]),
+        frozenset(data["chains"]),
+        tuple(data["images"]),
+        data.get("created", ""),
+    )
+    if inventory.checksum != data["checksum"]:
+        raise IntegrityError(
+            path,
+            data["checksum"],
+            f"the inventory was changed: its content hashes to {inventory.checksum}",
+        )
+    return inventory
+
+
+def is_inventory_file(path: str) -> bool:
+    """A JSON file (rather than an archive) by its first byte."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(64).lstrip()[:1] == b"{"
+    except OSError:
+        return False
+
+
+def of_daemon(client: DaemonClient) -> Inventory:
+    """Images, IDs, repo digests, diff_ids and layer chains of a daemon (no layer read)."""
+    diff_ids: set[str] = set()
+    chains: set[str] = set()
+    blobs: set[str] = set()
+    images = []
+    for image in client.images(all_images=True):
+        details = client.inspect(image["Id"])
+        layers = (details.get("RootFS") or {}).get("Layers") or []
+        diff_ids.update(layers)
+        chains.update(chain_ids(layers))
+        blobs.add(image["Id"])  # the config: the image ID is its digest
+        digests = [d.partition("@")[2] for d in details.get("RepoDigests") or []]
+        tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+        for tag in tags or [None]:
+            images.append(
+                {"reference": tag, "id": image["Id"], "digest": digests[0] if digests else None}
+            )
+    return Inventory(
+        "daemon",
+        f"docker-daemon ({client.host})",
+        frozenset(blobs),
+        frozenset(diff_ids),
+        frozenset(chains),
+        tuple(images),
+        now(),
+    )
+
+
+def of_registry(
+    client: RegistryClient, repositories: list[str], tag: str | None = None
+) -> Inventory:
+    """Every manifest and blob digest of ``repositories`` (all tags, or ``tag``), read from
+    manifests only."""
+    blobs: set[str] = set()
+    images = []
+    for repository in repositories:
+        for name in [tag] if tag else client.tags(repository):
+            data, _, _ = client.get_manifest(repository, name)
+            digest = Digest.from_bytes(data)
+            images.append(
+                {
+                    "reference": f"{client.registry}/{repository}:{name}",
+                    "id": None,
+                    "digest": str(digest),
+                }
+            )
+            pending = [(data, digest)]
+            while pending:
+                raw, at = pending.pop()
+                blobs.add(str(at))
+                document = json.loads(raw)
+                for child in document.get("manifests") or []:
+                    child_data, _, _ = client.get_manifest(repository, child["digest"])
+                    pending.append((child_data, Digest.from_bytes(child_data)))
+                for blob in [document.get("config"), *(document.get("layers") or [])]:
+                    if isinstance(blob, dict) and isinstance(blob.get("digest"), str):
+                        blobs.add(blob["digest"])
+    return Inventory(
+        "registry",
+        client.registry,
+        frozenset(blobs),
+        frozenset(),
+        frozenset(),
+        tuple(images),
+        now(),
+    )
