@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from archiver.blobs import compression, limits
-from archiver.blobs.seekable import SeekableReader
-from archiver.blobs.tarsafe import DirTree, FileAccess, TarTree, Tree
+from archiver.blobs import compression, limits, parts
+from archiver.blobs.seekable import FileAccess, SeekableReader
+from archiver.blobs.tarsafe import DirTree, TarTree, Tree
 from archiver.errors import InputError, NotFound
 
 _SPOOL_RESERVE = 256 * 1024 * 1024
@@ -86,6 +86,15 @@ def open_tree(name: str) -> Iterator[Tree]:
             path = Path(name)
             if path.is_dir():
                 yield DirTree(path, origin)
+                return
+            split = parts.bundle_name(name)
+            if split is not None:  # a bundle in parts: read as one file
+                joined = parts.PartsFile(split)
+                stack.callback(joined.close)
+                reader = SeekableReader.open(joined, str(split))
+                if reader is None:
+                    raise InputError(f"{split}: its parts do not make a bundle (no seek table)")
+                yield TarTree(reader, str(split))
                 return
             try:
                 raw = stack.enter_context(path.open("rb"))

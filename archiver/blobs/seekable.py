@@ -22,7 +22,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import zstandard
 
@@ -42,6 +42,33 @@ _PARTIAL_LIMIT = 64 * 1024
 
 def default_threads() -> int:
     return os.cpu_count() or 1
+
+
+class ReadAt(Protocol):
+    """Bytes read by offset: a file, or the parts of a split bundle seen as one."""
+
+    size: int
+    fd: int | None
+    """The file's descriptor, where there is one file (frames may then be copied in the
+    kernel); None otherwise."""
+
+    def pread(self, length: int, offset: int, end: int | None = None) -> bytes: ...
+
+
+class FileAccess:
+    """A regular file, read with pread (no shared seek position)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+        self._fd = fd
+        self.size = os.fstat(fd).st_size
+
+    def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
+        return os.pread(self._fd, length, offset)
+
+
+def _read_at(source: int | ReadAt) -> ReadAt:
+    return FileAccess(source) if isinstance(source, int) else source
 
 
 @dataclass(frozen=True)
@@ -220,11 +247,12 @@ class Frame:
     size: int
 
 
-def read_seek_table(fd: int, file_size: int) -> list[Frame] | None:
+def read_seek_table(source: int | ReadAt, file_size: int) -> list[Frame] | None:
     """The frames of a seekable zstd file, or None when its seek table is missing or wrong."""
+    data = _read_at(source)
     if file_size < FOOTER_SIZE + 8:
         return None
-    footer = os.pread(fd, FOOTER_SIZE, file_size - FOOTER_SIZE)
+    footer = data.pread(FOOTER_SIZE, file_size - FOOTER_SIZE)
     count, descriptor, magic = struct.unpack("<IBI", footer)
     if magic != SEEKABLE_MAGIC or descriptor & 0x7C:
         return None
@@ -232,7 +260,7 @@ def read_seek_table(fd: int, file_size: int) -> list[Frame] | None:
     table_size = 8 + count * entry_size + FOOTER_SIZE
     if table_size > file_size:
         return None
-    table = os.pread(fd, table_size, file_size - table_size)
+    table = data.pread(table_size, file_size - table_size)
     magic, size = struct.unpack_from("<II", table)
     if magic != SKIPPABLE_MAGIC or size != table_size - 8:
         return None
@@ -252,8 +280,8 @@ def read_seek_table(fd: int, file_size: int) -> list[Frame] | None:
 class SeekableReader:
     """Random access to the decompressed bytes of a seekable zstd file, frame by frame."""
 
-    def __init__(self, fd: int, frames: list[Frame], origin: str) -> None:
-        self._fd = fd
+    def __init__(self, source: int | ReadAt, frames: list[Frame], origin: str) -> None:
+        self._data = _read_at(source)
         self._frames = frames
         self._starts = [f.offset for f in frames]
         self._origin = origin
@@ -266,15 +294,16 @@ class SeekableReader:
         self.compressed_bytes_read = 0
 
     @classmethod
-    def open(cls, fd: int, origin: str) -> SeekableReader | None:
-        frames = read_seek_table(fd, os.fstat(fd).st_size)
-        return None if frames is None else cls(fd, frames, origin)
+    def open(cls, source: int | ReadAt, origin: str) -> SeekableReader | None:
+        data = _read_at(source)
+        frames = read_seek_table(data, data.size)
+        return None if frames is None else cls(data, frames, origin)
 
     def _locate(self, offset: int) -> int:
         return bisect.bisect_right(self._starts, offset) - 1
 
     def _compressed(self, frame: Frame) -> bytes:
-        data = os.pread(self._fd, frame.compressed_size, frame.compressed_offset)
+        data = self._data.pread(frame.compressed_size, frame.compressed_offset)
         if len(data) != frame.compressed_size:
             raise IntegrityError(self._origin, f"frame at {frame.compressed_offset}", "truncated")
         return data
@@ -343,8 +372,9 @@ class SeekableReader:
                 ) from None
 
     @property
-    def fd(self) -> int:
-        return self._fd
+    def fd(self) -> int | None:
+        """The bundle's file descriptor (None for a split bundle)."""
+        return self._data.fd
 
     def frames_between(self, start: int, end: int) -> list[Frame] | None:
         """The frames that hold exactly the bytes [start, end), or None if frame edges differ."""
@@ -397,7 +427,7 @@ class _FrameSection:
         size = left if size < 0 else min(size, left)
         if size <= 0:
             return b""
-        data = os.pread(self._reader._fd, size, self._frame.compressed_offset + self._pos)
+        data = self._reader._data.pread(size, self._frame.compressed_offset + self._pos)
         self._reader.compressed_bytes_read += len(data)
         self._pos += len(data)
         return data

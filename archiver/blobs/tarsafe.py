@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from archiver.blobs import limits
-from archiver.blobs.seekable import Frame, SeekableReader, SeekableWriter, ZstdOptions
+from archiver.blobs.seekable import (
+    Frame,
+    SeekableReader,
+    SeekableWriter,
+    ZstdOptions,
+)
 from archiver.errors import InputError, NotFound
 
 _MAX_LINK_HOPS = 40
@@ -56,17 +61,6 @@ class RandomAccess(Protocol):
     def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
         """``length`` bytes at ``offset``; ``end``: sequential reading continues up to it."""
         ...
-
-
-class FileAccess:
-    """A regular file, read with pread (no shared seek position)."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self.size = os.fstat(fd).st_size
-
-    def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
-        return os.pread(self._fd, length, offset)
 
 
 class _AccessFile(io.RawIOBase):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from archiver.blobs.parts import Split
 from archiver.blobs.seekable import ZstdOptions
 from archiver.cli.transfer import (
     FORMATS,
@@ -11,6 +12,7 @@ from archiver.cli.transfer import (
     Selection,
     base_option,
     selection_options,
+    split_options,
     transfer,
     zstd_options,
 )
@@ -23,6 +25,7 @@ from archiver.cli.transfer import (
 @base_option(complete=False)
 @selection_options
 @zstd_options
+@split_options
 def command(
     source_name: str,
     target_name: str,
@@ -30,6 +33,7 @@ def command(
     base: str | None,
     selection: Selection,
     zstd: ZstdOptions,
+    split: Split | None,
 ) -> None:
     """Convert INPUT (docker-save, hybrid, OCI dir/tar, bundle; compressed or not) to OUTPUT.
 
@@ -38,7 +42,8 @@ def command(
     seekable zstd file). Prefixes docker-archive:, oci-archive:, oci:, bundle: and
     docker-daemon: choose the place too. OUTPUT "-" writes a tar to standard output.
     """
-    transfer(Request([source_name], target_name, fmt, selection, zstd, base=base))
+    request = Request([source_name], target_name, fmt, selection, zstd, base=base, split=split)
+    transfer(request)
 
 
 copy_command = click.Command(

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from archiver.blobs.parts import Split
 from archiver.blobs.seekable import ZstdOptions
 from archiver.cli.transfer import (
     PREFER,
@@ -14,6 +15,7 @@ from archiver.cli.transfer import (
     Selection,
     base_option,
     selection_options,
+    split_options,
     transfer,
     zstd_options,
 )
@@ -28,6 +30,7 @@ def _pack(
     zstd: ZstdOptions,
     base: str | None,
     complete: bool,
+    split: Split | None,
 ) -> None:
     transfer(
         Request(
@@ -40,12 +43,14 @@ def _pack(
             keep_going=keep_going,
             base=base,
             complete=complete,
+            split=split,
         )
     )
 
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in (
+        split_options,
         zstd_options,
         selection_options,
         click.option(

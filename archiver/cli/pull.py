@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import click
 
+from archiver.blobs.parts import Split
 from archiver.blobs.seekable import ZstdOptions
 from archiver.cli.push import insecure_option
 from archiver.cli.transfer import (
@@ -15,6 +16,7 @@ from archiver.cli.transfer import (
     Selection,
     base_option,
     selection_options,
+    split_options,
     transfer,
     zstd_options,
 )
@@ -73,6 +75,7 @@ def registry_inputs(refs: list[Reference]) -> list[str]:
 @base_option(complete=False)
 @selection_options
 @zstd_options
+@split_options
 def command(
     refs: tuple[str, ...],
     output_path: str,
@@ -85,6 +88,7 @@ def command(
     base: str | None,
     selection: Selection,
     zstd: ZstdOptions,
+    split: Split | None,
 ) -> None:
     """Pull images from registries into OUT, each blob once, every digest verified.
 
@@ -98,4 +102,5 @@ def command(
         selection = replace(selection, platforms=(str(Platform.host()),))
     if all_platforms:
         selection = replace(selection, platforms=())
-    transfer(Request(registry_inputs(names), output_path, fmt, selection, zstd, base=base))
+    inputs = registry_inputs(names)
+    transfer(Request(inputs, output_path, fmt, selection, zstd, base=base, split=split))

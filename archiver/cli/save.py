@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import click
 
+from archiver.blobs.parts import Split
 from archiver.blobs.seekable import ZstdOptions
 from archiver.cli.transfer import (
     Request,
     Selection,
     base_option,
     selection_options,
+    split_options,
     transfer,
     zstd_options,
 )
@@ -42,6 +44,7 @@ def daemon_names(client: DaemonClient, untagged: bool) -> list[str]:
 @base_option(complete=False)
 @selection_options
 @zstd_options
+@split_options
 def command(
     refs: tuple[str, ...],
     output_path: str,
@@ -51,6 +54,7 @@ def command(
     base: str | None,
     selection: Selection,
     zstd: ZstdOptions,
+    split: Split | None,
 ) -> None:
     """Save images from the Docker daemon (GET /images/get, streamed) to OUT."""
     names = list(refs)
@@ -59,4 +63,4 @@ def command(
     if not names:
         raise InputError("name the images to save, or use --all")
     daemon = f"{DAEMON}:{','.join(names)}"
-    transfer(Request([daemon], output_path, fmt, selection, zstd, base=base))
+    transfer(Request([daemon], output_path, fmt, selection, zstd, base=base, split=split))

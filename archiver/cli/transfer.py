@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from archiver.blobs.parts import Split, parse_size
 from archiver.blobs.seekable import (
     DEFAULT_FRAME_SIZE,
     MAX_FRAME,
@@ -75,6 +76,7 @@ class Request:
     """An inventory or an earlier archive: write a delta that leaves out what it holds;
     with ``complete``, an archive that supplies what the input (a delta) left out."""
     complete: bool = False
+    split: Split | None = None
 
 
 def _grouped(
@@ -133,6 +135,38 @@ def zstd_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _zstd(level: int, threads: int, long_window: bool, frame_size: int) -> ZstdOptions:
     return ZstdOptions(level=level, threads=threads, frame_size=frame_size, long_window=long_window)
+
+
+def split_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--split-size and --only-part, given to the command as ``split``."""
+    return _grouped(
+        func,
+        "split",
+        _split,
+        [
+            click.option(
+                "--split-size",
+                metavar="SIZE|fat32",
+                help="Write the bundle in parts of SIZE (4G, 700M; fat32: 4 GiB - 1) with "
+                "a NAME.parts.json of their checksums.",
+            ),
+            click.option(
+                "--only-part",
+                type=click.IntRange(1),
+                metavar="N",
+                help="With --split-size: write part N again alone (checked against the "
+                "manifest before it replaces anything).",
+            ),
+        ],
+    )
+
+
+def _split(split_size: str | None, only_part: int | None) -> Split | None:
+    if split_size is None:
+        if only_part is not None:
+            raise InputError("--only-part goes with --split-size")
+        return None
+    return Split(parse_size(split_size), only_part)
 
 
 def selection_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -213,6 +247,7 @@ def transfer(request: Request) -> None:
     ] or None
     quiet = request.selection.quiet or request.selection.as_json or target.path == "-"
     loaded: list[str] = []
+    parts: list[str] = []
     with contextlib.ExitStack() as stack:
         if request.push is not None:
             allow_insecure(request.push.insecure)
@@ -234,10 +269,17 @@ def transfer(request: Request) -> None:
             report, loaded = _load(source, entries, wanted, quiet)
         else:
             with common.progress(fmt, quiet) as bar:
-                sink = open_sink(target.path, fmt, request.zstd, annotations=annotations)
+                sink = open_sink(
+                    target.path, fmt, request.zstd, annotations=annotations, split=request.split
+                )
                 report = copy(source, sink, entries, wanted, progress=bar, leave_out=leave_out)
+                parts = list(getattr(sink, "parts", []))
     on_disk = fmt not in ("oci-dir", DAEMON) and target.path != "-"
-    written = os.path.getsize(target.path) if on_disk else None
+    folder = os.path.dirname(target.path)
+    if parts:
+        written: int | None = sum(os.path.getsize(os.path.join(folder, p)) for p in parts)
+    else:
+        written = os.path.getsize(target.path) if on_disk and not request.split else None
     summary: dict[str, Any] = {
         "images": report.images,
         "blobs": report.blobs_written,
@@ -250,6 +292,8 @@ def transfer(request: Request) -> None:
     }
     if fmt == DAEMON:
         summary.update(layers_already_there=report.blobs_skipped, loaded=loaded)
+    if parts:
+        summary["parts"] = parts
     if base is not None:
         summary["left_to_base"] = {
             "base": base.checksum,
@@ -272,6 +316,13 @@ def transfer(request: Request) -> None:
             f"{output.human_size(report.bytes_deduplicated)} saved by dedup) "
             f"to {target.path} ({fmt})"
         )
+        if parts:
+            click.echo(
+                f"In {len(parts)} parts: {parts[0]} … {parts[-1]}, checksums in "
+                f"{os.path.basename(target.path)}.parts.json"
+                if len(parts) > 1
+                else f"Part written again: {parts[0]}"
+            )
         if base is not None:
             click.echo(
                 f"A delta against {base.origin} ({base.checksum[:19]}): {report.left_out} "
@@ -361,6 +412,7 @@ __all__ = [
     "Selection",
     "base_option",
     "selection_options",
+    "split_options",
     "transfer",
     "zstd_options",
 ]

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from archiver.blobs import parts
 from archiver.cli import common, output
 from archiver.cli.common import is_delta
 from archiver.engine.verify import verify
@@ -17,7 +18,20 @@ from archiver.errors import IntegrityError
 @click.option("-q", "--quiet", is_flag=True, help="Print only problems.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON summary.")
 def command(archive: str, quiet: bool, as_json: bool) -> None:
-    """Check every blob of ARCHIVE against its digest, and every layer against its diff_id."""
+    """Check every blob of ARCHIVE against its digest, and every layer against its diff_id.
+
+    A bundle in parts (NAME.parts.json, NAME.001 or NAME) has each part checked against its
+    manifest first, and a damaged, missing or foreign part named."""
+    split = parts.bundle_name(archive)
+    if split is not None:
+        damaged = parts.check_parts(split)
+        if damaged:
+            if as_json:
+                click.echo(output.to_json({"ok": False, "problems": damaged}))
+            else:
+                for problem in damaged:
+                    click.echo(f"Error: {problem}", err=True)
+            sys.exit(IntegrityError.exit_code)
     with (
         common.opened(archive) as (source, _ref),
         common.progress("verify", quiet or as_json) as bar,

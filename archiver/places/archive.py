@@ -130,7 +130,9 @@ class ArchiveSource:
         sha256 = tree.sha256_of(path)
         if frames is None or (spooled and sha256 is None):
             return None
-        fd: int = tree.access.fd  # type: ignore[attr-defined]
+        fd: int | None = getattr(tree.access, "fd", None)
+        if fd is None:
+            return None  # a split bundle: its frames are read, not copied
         return Precompressed(fd, frames, sha256, tree.size(path), self.spool_options)
 
     def blob_origin(self, digest: Digest) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from archiver.blobs import limits
+from archiver.blobs.parts import Split, SplitWriter
 from archiver.blobs.seekable import SeekableWriter, ZstdOptions
 from archiver.blobs.tarwriter import TarWriter
 from archiver.engine.copy import plan
@@ -122,9 +123,12 @@ class TarLayoutSink:
         zstd: ZstdOptions | None = None,
         mode: int | None = None,
         annotations: dict[str, str] | None = None,
+        split: Split | None = None,
     ) -> None:
         self._docker = docker
         self._annotations = annotations
+        self._split: SplitWriter | None = None
+        self.parts: list[str] = []
         self._mode = 0o666 & ~_umask() if mode is None else mode
         self._written: set[Digest] = set()
         self._temp: str | None = None
@@ -135,6 +139,10 @@ class TarLayoutSink:
         elif target == "-":
             self.origin = "<stdout>"
             self._file = sys.stdout.buffer
+        elif split is not None:
+            self.origin = target
+            self._split = SplitWriter(Path(target), split)
+            self._file = self._split  # type: ignore[assignment]
         else:
             self.origin = target
             self._target = Path(target)
@@ -190,6 +198,9 @@ class TarLayoutSink:
             self._frames.close()
             self.stats = {"bytes_in": self._frames.bytes_in, "bytes_out": self._frames.bytes_out}
         self._file.flush()
+        if self._split is not None:
+            self.parts = self._split.commit(self._mode)
+            return
         if self._temp is None or self._target is None:
             return
         os.fsync(self._file.fileno())
@@ -200,6 +211,8 @@ class TarLayoutSink:
     def abort(self) -> None:
         if self._frames is not None:
             self._frames.discard()
+        if self._split is not None:
+            self._split.discard()
         if self._temp is None:
             return
         self._file.close()
@@ -346,12 +359,16 @@ def open_sink(
     zstd: ZstdOptions | None = None,
     mode: int | None = None,
     annotations: dict[str, str] | None = None,
+    split: Split | None = None,
 ) -> TarLayoutSink | DirLayoutSink:
     """A sink for ``--to bundle|docker|oci|oci-dir``; ``mode``: the new file's permissions;
-    ``annotations``: for the top-level ``index.json`` (a delta names its base there)."""
+    ``annotations``: for the top-level ``index.json`` (a delta names its base there);
+    ``split``: a bundle in parts."""
+    if split is not None and (fmt != "bundle" or target == "-"):
+        raise InputError("--split-size writes bundles to files (--to bundle, not stdout)")
     if fmt == "bundle":
         options = zstd or ZstdOptions()
-        return TarLayoutSink(target, True, options, mode, annotations)
+        return TarLayoutSink(target, True, options, mode, annotations, split)
     if target == "-" and fmt == "oci-dir":
         raise InputError("an OCI layout directory cannot be written to standard output")
     if fmt == "docker":

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from archiver.blobs import compression
-from archiver.blobs.tarsafe import DirTree, FileAccess, TarTree, normalise_name
+from archiver.blobs.seekable import FileAccess
+from archiver.blobs.tarsafe import DirTree, TarTree, normalise_name
 from archiver.errors import InputError, NotFound
 
 

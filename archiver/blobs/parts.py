@@ -1,0 +1,314 @@
+"""Split media: a bundle written as ``NAME.001``, ``NAME.002``, … and ``NAME.parts.json``.
+
+The parts are the bundle's bytes cut at a fixed size (``cat NAME.0* > NAME`` gives the
+unsplit bundle back); the small JSON manifest lists each part's size and sha256 and the
+whole bundle's, so a damaged, missing, reordered or foreign part is named. Readers take
+the manifest, the first part or the bundle's own name and see one file (``PartsFile``).
+A lost or damaged part is written again alone (``only_part``): writing is deterministic, so
+the same inputs give the same bytes, and the new part is checked against the manifest
+before it replaces anything.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archiver.errors import InputError, IntegrityError, NotFound
+
+FAT32 = 4 * 1024**3 - 1
+"""The largest file FAT32 holds."""
+FORMAT = "archiver-parts"
+MANIFEST_SUFFIX = ".parts.json"
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_MIN_PART = 1024 * 1024
+
+
+def parse_size(text: str) -> int:
+    """``4G``, ``700M``, ``123456`` (bytes) or ``fat32``."""
+    if text.lower() == "fat32":
+        return FAT32
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", text.strip().lower())
+    if not match:
+        raise InputError(f"--split-size {text!r}: a size such as 4G, 700M, or fat32")
+    size = int(float(match.group(1)) * _UNITS[match.group(2)])
+    if size < _MIN_PART:
+        raise InputError(f"--split-size {text!r}: parts of at least 1M")
+    return size
+
+
+def part_name(name: str, number: int) -> str:
+    return f"{name}.{number:03d}"
+
+
+@dataclass(frozen=True)
+class Split:
+    size: int
+    only_part: int | None = None
+
+
+class SplitWriter:
+    """A write-only file cut into parts of ``size`` bytes, under temporary names until
+    ``commit``; ``only_part``: keep just that part (the rest is counted, not written)."""
+
+    def __init__(self, target: Path, split: Split) -> None:
+        self._target = target
+        self._size = split.size
+        self._only = split.only_part
+        if not target.parent.is_dir():
+            raise InputError(f"{target}: directory {target.parent} does not exist")
+        self._parts: list[dict[str, Any]] = []
+        self._temps: list[str] = []
+        self._file: Any = None
+        self._hasher: Any = None
+        self._whole = hashlib.sha256()
+        self._in_part = 0
+        self.written = 0
+
+    def _open_part(self) -> None:
+        number = len(self._parts) + 1
+        self._parts.append({"name": part_name(self._target.name, number), "size": 0})
+        self._hasher = hashlib.sha256()
+        self._in_part = 0
+        if self._only is None or self._only == number:
+            fd, temp = tempfile.mkstemp(
+                prefix=f".{self._parts[-1]['name']}.", suffix=".tmp", dir=self._target.parent
+            )
+            self._temps.append(temp)
+            self._file = os.fdopen(fd, "wb")
+        else:
+            self._file = None
+
+    def _close_part(self) -> None:
+        if self._hasher is None:
+            return
+        self._parts[-1]["sha256"] = self._hasher.hexdigest()
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        self._file = None
+        self._hasher = None
+
+    def write(self, data: bytes, /) -> int:
+        view = memoryview(data)
+        while view:
+            if self._hasher is None or self._in_part == self._size:
+                self._close_part()
+                self._open_part()
+            take = min(len(view), self._size - self._in_part)
+            piece = view[:take]
+            self._hasher.update(piece)
+            self._whole.update(piece)
+            if self._file is not None:
+                self._file.write(piece)
+            self._in_part += take
+            self._parts[-1]["size"] += take
+            self.written += take
+            view = view[take:]
+        return len(data)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": 1,
+            "name": self._target.name,
+            "size": self.written,
+            "sha256": self._whole.hexdigest(),
+            "parts": self._parts,
+        }
+
+    def commit(self, mode: int) -> list[str]:
+        """Rename the parts into place and write the manifest; the part names written."""
+        self._close_part()
+        manifest = self.manifest()
+        folder = self._target.parent
+        if self._only is not None:
+            return [self._commit_one(manifest, mode)]
+        names = []
+        for temp, part in zip(self._temps, manifest["parts"], strict=True):
+            os.chmod(temp, mode)
+            os.replace(temp, folder / part["name"])
+            names.append(part["name"])
+        self._temps = []
+        for stale in _numbered(self._target)[len(names) :]:  # from an earlier, longer split
+            stale.unlink()
+        _write_manifest(self._target, manifest, mode)
+        return names
+
+    def _commit_one(self, manifest: dict[str, Any], mode: int) -> str:
+        number = self._only
+        assert number is not None
+        recorded = read_manifest(self._target)
+        if number > len(recorded["parts"]) or number > len(manifest["parts"]):
+            raise InputError(f"{self._target}: there is no part {number}")
+        want = recorded["parts"][number - 1]
+        got = manifest["parts"][number - 1]
+        if (got["size"], got["sha256"]) != (want["size"], want["sha256"]):
+            raise IntegrityError(
+                str(self._target),
+                f"part {number}",
+                "written again, it differs from the manifest: the inputs or the options "
+                "are not those the bundle was made with",
+            )
+        (temp,) = self._temps
+        os.chmod(temp, mode)
+        os.replace(temp, self._target.parent / want["name"])
+        self._temps = []
+        return str(want["name"])
+
+    def discard(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+        for temp in self._temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+        self._temps = []
+
+
+def _numbered(target: Path) -> list[Path]:
+    found = []
+    number = 1
+    while (path := target.parent / part_name(target.name, number)).exists():
+        found.append(path)
+        number += 1
+    return found
+
+
+def _write_manifest(target: Path, manifest: dict[str, Any], mode: int) -> None:
+    path = target.parent / (target.name + MANIFEST_SUFFIX)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=target.parent)
+    with os.fdopen(fd, "w") as out:
+        json.dump(manifest, out, indent=1)
+        out.write("\n")
+    os.chmod(temp, mode)
+    os.replace(temp, path)
+
+
+def bundle_name(name: str) -> Path | None:
+    """The bundle a name stands for when it is split: ``NAME``, ``NAME.parts.json`` or
+    ``NAME.001`` with a manifest beside them; None for anything else."""
+    path = Path(name)
+    if name.endswith(MANIFEST_SUFFIX):
+        target = path.with_name(path.name[: -len(MANIFEST_SUFFIX)])
+    elif re.search(r"\.\d{3}$", name):
+        target = path.with_name(path.name[:-4])
+    else:
+        target = path
+    manifest = target.with_name(target.name + MANIFEST_SUFFIX)
+    return target if manifest.is_file() and not target.is_file() else None
+
+
+def read_manifest(target: Path) -> dict[str, Any]:
+    path = target.with_name(target.name + MANIFEST_SUFFIX)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no parts manifest") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a parts manifest ({exc})") from None
+    parts = data.get("parts") if isinstance(data, dict) else None
+    if data.get("format") != FORMAT or not isinstance(parts, list) or not parts:
+        raise InputError(f"{path}: not an archiver parts manifest")
+    for part in parts:
+        if not (
+            isinstance(part, dict)
+            and isinstance(part.get("name"), str)
+            and "/" not in part["name"]
+            and part["name"] not in ("", ".", "..")
+            and isinstance(part.get("size"), int)
+            and isinstance(part.get("sha256"), str)
+        ):
+            raise InputError(f"{path}: a part entry is malformed")
+    return data
+
+
+class PartsFile:
+    """The parts of a split bundle read as one file (sizes checked against the manifest)."""
+
+    def __init__(self, target: Path) -> None:
+        self.fd: int | None = None  # many files: frames are read, never copied in the kernel
+        manifest = read_manifest(target)
+        self.origin = str(target)
+        self._files: list[tuple[int, int, int]] = []  # (start, size, fd)
+        start = 0
+        for number, part in enumerate(manifest["parts"], 1):
+            path = target.parent / part["name"]
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                self.close()
+                raise NotFound(f"{path}: part {number} of {target.name} is missing") from None
+            size = os.fstat(fd).st_size
+            if size != part["size"]:
+                os.close(fd)
+                self.close()
+                raise IntegrityError(
+                    str(path), f"part {number}", f"{size} bytes, the manifest says {part['size']}"
+                )
+            self._files.append((start, size, fd))
+            start += size
+        self.size = start
+        self._starts = [f[0] for f in self._files]
+
+    def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
+        out = []
+        index = bisect.bisect_right(self._starts, offset) - 1
+        while length > 0 and 0 <= index < len(self._files):
+            start, size, fd = self._files[index]
+            within = offset - start
+            take = min(length, size - within)
+            data = os.pread(fd, take, within)
+            out.append(data)
+            offset += len(data)
+            length -= len(data)
+            if len(data) < take:
+                break
+            index += 1
+        return b"".join(out)
+
+    def close(self) -> None:
+        for _, _, fd in self._files:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._files = []
+
+
+def check_parts(target: Path) -> list[str]:
+    """Every part against the manifest (size and sha256), then the whole: the problems,
+    each naming its part."""
+    manifest = read_manifest(target)
+    problems = []
+    whole = hashlib.sha256()
+    for number, part in enumerate(manifest["parts"], 1):
+        path = target.parent / part["name"]
+        hasher = hashlib.sha256()
+        try:
+            with path.open("rb") as file:
+                while chunk := file.read(1024 * 1024):
+                    hasher.update(chunk)
+                    whole.update(chunk)
+        except FileNotFoundError:
+            problems.append(f"{path}: part {number} is missing")
+            continue
+        if hasher.hexdigest() != part["sha256"]:
+            problems.append(
+                f"{path}: part {number} is damaged or from another bundle "
+                f"(sha256 {hasher.hexdigest()[:16]}…, the manifest says {part['sha256'][:16]}…)"
+            )
+    if not problems and whole.hexdigest() != manifest.get("sha256"):
+        problems.append(f"{target}: the parts do not add up to the bundle the manifest names")
+    return problems
