@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import click
 
-from archiver.cli.transfer import Request, Selection, selection_options, transfer
+from archiver.cli.transfer import (
+    Request,
+    Selection,
+    keep_going_option,
+    selection_options,
+    transfer,
+)
 from archiver.places.transports import DAEMON
 
 
 @click.command("load")
 @click.argument("archive")
 @click.option("--tag", "retag", metavar="NEW_REF", help="Load the (one) image under this name.")
+@keep_going_option
 @selection_options
-def command(archive: str, retag: str | None, selection: Selection) -> None:
+def command(archive: str, retag: str | None, keep_going: bool, selection: Selection) -> None:
     """Load ARCHIVE (any archive or bundle) into the Docker daemon at DOCKER_HOST.
 
     Layers whose chains the daemon already holds are not sent. Prints docker's
     `Loaded image: REF` lines.
     """
-    transfer(Request([archive], f"{DAEMON}:", DAEMON, selection, retag=retag))
+    transfer(
+        Request([archive], f"{DAEMON}:", DAEMON, selection, retag=retag, keep_going=keep_going)
+    )

@@ -15,6 +15,7 @@ from archiver.cli.transfer import (
     Request,
     Selection,
     base_option,
+    keep_going_option,
     selection_options,
     split_options,
     transfer,
@@ -72,6 +73,7 @@ def registry_inputs(refs: list[Reference]) -> list[str]:
 @click.option("--catalog", is_flag=True, help="REFs are registries: all their repositories.")
 @click.option("--filter", "patterns", multiple=True, metavar="GLOB", help="With --catalog.")
 @insecure_option
+@keep_going_option
 @base_option(complete=False)
 @selection_options
 @zstd_options
@@ -85,6 +87,7 @@ def command(
     catalog: bool,
     patterns: tuple[str, ...],
     insecure: tuple[str, ...],
+    keep_going: bool,
     base: str | None,
     selection: Selection,
     zstd: ZstdOptions,
@@ -102,5 +105,8 @@ def command(
         selection = replace(selection, platforms=(str(Platform.host()),))
     if all_platforms:
         selection = replace(selection, platforms=())
-    inputs = registry_inputs(names)
-    transfer(Request(inputs, output_path, fmt, selection, zstd, base=base, split=split))
+    # going on past a reference that fails needs each one opened on its own
+    inputs = [f"docker://{n}" for n in names] if keep_going else registry_inputs(names)
+    request = Request(inputs, output_path, fmt, selection, zstd, base=base, split=split)
+    request.keep_going = keep_going
+    transfer(request)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from archiver.cli.transfer import PushOptions, Request, Selection, selection_options, transfer
+from archiver.cli.transfer import (
+    PushOptions,
+    Request,
+    Selection,
+    keep_going_option,
+    selection_options,
+    transfer,
+)
 from archiver.places.registry.push import DEFAULT_JOBS
 from archiver.places.transports import REGISTRY
 
@@ -25,6 +32,7 @@ def insecure_option(func: click.decorators.FC) -> click.decorators.FC:
 @click.option("--tag", "tag", metavar="REF", help="Push the (one) image under this name.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=DEFAULT_JOBS, show_default=True)
 @insecure_option
+@keep_going_option
 @selection_options
 def command(
     source_name: str,
@@ -32,6 +40,7 @@ def command(
     tag: str | None,
     jobs: int,
     insecure: tuple[str, ...],
+    keep_going: bool,
     selection: Selection,
 ) -> None:
     """Push the images of SOURCE (an archive, a bundle, docker-daemon:REF, docker://REF).
@@ -46,6 +55,7 @@ def command(
             "",
             REGISTRY,
             selection,
+            keep_going=keep_going,
             push=PushOptions(to, tag, jobs, insecure),
         )
     )

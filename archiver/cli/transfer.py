@@ -36,6 +36,7 @@ from archiver.places.layout_writer import FORMATS, open_sink
 from archiver.places.multi import PREFER, MultiSource, WithBase
 from archiver.places.oci_layout import DELTA_BASE, DELTA_BASE_ORIGIN
 from archiver.places.registry.client import allow_insecure
+from archiver.places.registry.place import RegistrySource
 from archiver.places.registry.push import DEFAULT_JOBS, push_images
 from archiver.places.transports import DAEMON, REGISTRY, Place, parse_place
 
@@ -201,7 +202,7 @@ def _open_inputs(request: Request, stack: contextlib.ExitStack) -> list[tuple[So
     for name in request.inputs:
         try:
             source, ref = stack.enter_context(common.opened(name, request.zstd))
-            if request.keep_going:
+            if request.keep_going and not isinstance(source, RegistrySource):
                 report = verify(source)  # find a bad input before anything is written
                 if not report.ok:
                     raise ArchiverError(report.problems[0])
@@ -263,7 +264,29 @@ def transfer(request: Request) -> None:
             leave_out = base.leaves_out
             annotations = {DELTA_BASE: base.checksum, DELTA_BASE_ORIGIN: base.origin}
         if fmt == REGISTRY:
-            _push(request, source, entries, wanted, target.path or None, quiet)
+
+            def push(chosen: list[ImageEntry]) -> dict[str, Any]:
+                return _push(request, source, chosen, wanted, target.path or None, quiet)
+
+            if request.keep_going:
+                _each_image(request, entries, push)
+                return
+            pushed = push(entries)
+            pushed["left_out"] += [f"{i['input']}: {i['reason']}" for i in request.left_out]
+            if request.selection.as_json:
+                click.echo(output.to_json(pushed))
+            for line in [] if request.selection.as_json else pushed["left_out"]:
+                click.echo(f"Left out {line}", err=True)
+            return
+        if fmt == DAEMON and request.keep_going:
+
+            def load(chosen: list[ImageEntry]) -> dict[str, Any]:
+                _, lines = _load(source, chosen, wanted, quiet)
+                if not request.selection.as_json:
+                    click.echo("\n".join(lines))
+                return {"loaded": lines}
+
+            _each_image(request, entries, load)
             return
         if fmt == DAEMON:
             report, loaded = _load(source, entries, wanted, quiet)
@@ -303,6 +326,7 @@ def transfer(request: Request) -> None:
         }
     if request.selection.as_json:
         click.echo(output.to_json(summary), err=target.path == "-")
+        _fail_if_left_out(request)
         return
     for item in request.left_out:
         click.echo(f"Left out {item['input']}: {item['reason']}", err=True)
@@ -328,6 +352,16 @@ def transfer(request: Request) -> None:
                 f"A delta against {base.origin} ({base.checksum[:19]}): {report.left_out} "
                 f"layers ({output.human_size(report.bytes_left_out)}) left to the base"
             )
+    _fail_if_left_out(request)
+
+
+def _fail_if_left_out(request: Request) -> None:
+    """With --keep-going, the output holds what could be read; the exit says not all."""
+    if request.left_out:
+        raise ArchiverError(
+            f"{len(request.left_out)} of {len(request.inputs)} inputs left out "
+            f"(the output holds the rest)"
+        )
 
 
 def _load_base(name: str, stack: contextlib.ExitStack) -> Inventory:
@@ -336,6 +370,14 @@ def _load_base(name: str, stack: contextlib.ExitStack) -> Inventory:
         return inventory.read(name)
     base_source, _ = stack.enter_context(common.opened(name))
     return inventory.of_source(base_source)
+
+
+def keep_going_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--keep-going",
+        is_flag=True,
+        help="Go on past an image that fails; end with a summary per image.",
+    )(func)
 
 
 def base_option(complete: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -356,7 +398,7 @@ def _push(
     wanted: list[Platform] | None,
     reference: str | None,
     quiet: bool,
-) -> None:
+) -> dict[str, Any]:
     """Into a registry: ``push`` (its options), or ``copy ... docker://REF``."""
     options = request.push or PushOptions(tag=reference)
     lock = threading.Lock()
@@ -366,7 +408,7 @@ def _push(
             with lock:
                 click.echo(line)
 
-    summary = push_images(
+    return push_images(
         source,
         entries,
         options.to,
@@ -377,12 +419,38 @@ def _push(
         lambda: common.progress("push", quiet),
         common.BlobBars(quiet),
     )
-    summary["left_out"] += [f"{i['input']}: {i['reason']}" for i in request.left_out]
+
+
+def _each_image(
+    request: Request, entries: list[ImageEntry], action: Callable[[list[ImageEntry]], Any]
+) -> None:
+    """``--keep-going``: one image at a time, past failures; then a summary per image, and
+    a failing exit if any image failed."""
+    results: list[dict[str, Any]] = [
+        {"image": item["input"], "status": "skipped", "reason": item["reason"]}
+        for item in request.left_out
+    ]
+    for entry in entries:
+        try:
+            detail = action([entry])
+        except ArchiverError as exc:
+            results.append({"image": entry.label, "status": "failed", "reason": str(exc)})
+            continue
+        results.append({"image": entry.label, "status": "ok", "detail": detail})
+    counts = {k: sum(1 for r in results if r["status"] == k) for k in ("ok", "skipped", "failed")}
     if request.selection.as_json:
-        click.echo(output.to_json(summary))
-        return
-    for line in summary["left_out"]:
-        click.echo(f"Left out {line}", err=True)
+        click.echo(output.to_json({**counts, "images": results}))
+    else:
+        click.echo(
+            f"Summary: {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed"
+        )
+        for result in results:
+            reason = f": {result['reason']}" if result.get("reason") else ""
+            click.echo(f"  {result['status']:8}{result['image']}{reason}")
+    if counts["failed"] or counts["skipped"]:
+        raise ArchiverError(
+            f"{counts['failed']} failed and {counts['skipped']} skipped of {len(results)} images"
+        )
 
 
 def _load(
@@ -411,6 +479,7 @@ __all__ = [
     "Request",
     "Selection",
     "base_option",
+    "keep_going_option",
     "selection_options",
     "split_options",
     "transfer",
