@@ -1,0 +1,168 @@
+"""The air-gap round trip with real peers: a far daemon and registry hold release 1; their
+inventories cross; the near side packs release 2 as a delta, split; a part is damaged on
+the way, found and written again; the delta is loaded into the far daemon, which runs
+release 2, and pushed into the far registry, where skopeo sees release 2's digests."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Run
+from tests.factory import random_layer
+from tests.integration.conftest import _running, _short_tmp
+from tests.integration.peers import Dockerd, skopeo
+from tests.integration.registry_peers import Registry
+from tests.integration.test_registry import executable_layer, runnable_archive
+
+BUSYBOX = "/bin/busybox"
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def far_daemon() -> Iterator[Dockerd]:
+    yield from _running(Dockerd(_short_tmp("arch-f-")))
+
+
+@pytest.fixture
+def far_registry() -> Iterator[Registry]:
+    registry = Registry(_short_tmp("arch-r-"))
+    registry.start()
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def _releases(tmp_path: Path) -> tuple[Path, Path, int]:
+    """Release 1 and 2 of two images on one base (busybox and 2 MiB of data); release 2
+    changes the applications' layers. Returns the archives and release 2's new bytes."""
+    if not os.access(BUSYBOX, os.X_OK):
+        pytest.fail(f"{BUSYBOX} is missing: install Debian's busybox-static")
+    base = executable_layer({"bin/busybox": Path(BUSYBOX).read_bytes()})
+    data = random_layer(2 * MIB, seed=40)
+    new = {
+        "app": executable_layer({"app.txt": b"app release 2\n", "pad": os.urandom(2 * MIB)}),
+        "tool": executable_layer({"app.txt": b"tool release 2\n", "pad": os.urandom(MIB)}),
+    }
+    one = runnable_archive(
+        tmp_path / "release1.tar",
+        {
+            "gap/app:1": [base, data, executable_layer({"app.txt": b"app release 1\n"})],
+            "gap/tool:1": [base, data, executable_layer({"app.txt": b"tool release 1\n"})],
+        },
+    )
+    two = runnable_archive(
+        tmp_path / "release2.tar",
+        {"gap/app:2": [base, data, new["app"]], "gap/tool:2": [base, data, new["tool"]]},
+    )
+    return one, two, sum(len(layer) for layer in new.values())
+
+
+def test_the_whole_round_trip(
+    run: Run,
+    far_daemon: Dockerd,
+    far_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release1, release2, new_bytes = _releases(tmp_path)
+    # the far side holds release 1
+    far_daemon.docker("load", "-q", "-i", str(release1))
+    assert run("push", release1, "--to", far_registry.host).code == 0
+
+    # its inventories: no layer read
+    monkeypatch.setenv("DOCKER_HOST", far_daemon.host)
+    daemon_inv, registry_inv = tmp_path / "daemon.json", tmp_path / "registry.json"
+    assert run("inventory", "docker-daemon:", "-o", daemon_inv).code == 0
+    assert run("inventory", f"docker://{far_registry.host}", "-o", registry_inv).code == 0
+    inv = json.loads(daemon_inv.read_text())
+    assert inv["kind"] == "daemon" and len(inv["chains"]) >= 4
+    assert {i["reference"] for i in json.loads(registry_inv.read_text())["images"]} == {
+        f"{far_registry.host}/gap/app:1",
+        f"{far_registry.host}/gap/tool:1",
+    }
+
+    # the near side: release 2 as a delta against what the far daemon holds, in parts
+    media = tmp_path / "usb"
+    media.mkdir()
+    delta = media / "release2.tar.zst"
+    packed = run(
+        "pack", release2, "--base", daemon_inv, "-o", delta, "--split-size", "1M", "--json"
+    )
+    assert packed.code == 0, packed.err
+    summary = json.loads(packed.out)
+    assert summary["left_to_base"]["layers"] == 2  # busybox and the data layer
+    parts = [p for p in media.iterdir() if p.name.startswith("release2.tar.zst.0")]
+    size = sum(p.stat().st_size for p in parts)
+    assert new_bytes * 0.95 < size < new_bytes * 1.05 + 64 * 1024  # the new layers alone
+    assert len(summary["parts"]) >= 3
+
+    # a part is damaged on the way; found, then written again from the near side
+    second = media / "release2.tar.zst.002"
+    good = second.read_bytes()
+    second.write_bytes(good[:-1] + bytes([good[-1] ^ 0x5A]))
+    damaged = run("verify", delta)
+    assert damaged.code == 3 and "part 2 is damaged" in damaged.err
+    again = run("pack", release2, "--base", daemon_inv, "-o", delta, "--split-size", "1M")
+    assert again.code == 0  # all parts again: the same bytes
+    assert second.read_bytes() == good
+    second.write_bytes(b"lost")
+    fix = ["--split-size", "1M", "--only-part", "2"]
+    assert run("pack", release2, "--base", daemon_inv, "-o", delta, *fix).code == 0
+    verified = json.loads(run("verify", "--json", media / "release2.tar.zst.001").out)
+    assert verified["ok"] and len(verified["left_to_base"]) == 2
+
+    # the far side: load into the daemon, which runs release 2
+    loaded = run("load", media / "release2.tar.zst.001")
+    assert loaded.code == 0, loaded.err
+    assert set(loaded.out.split("\n")) >= {"Loaded image: gap/app:2", "Loaded image: gap/tool:2"}
+    out = far_daemon.docker("run", "--rm", "--network", "none", "gap/app:2")
+    assert out == "app release 2\n"
+
+    # and into the registry: it has the base blobs, so only the new layers travel
+    pushed = run("push", delta, "--to", far_registry.host, "--json")
+    assert pushed.code == 0, pushed.err
+    result = json.loads(pushed.out)
+    assert result["bytes_pushed"] < new_bytes + 64 * 1024
+    by_name = {p["reference"]: p["digest"] for p in result["pushed"]}
+    for name in ("gap/app:2", "gap/tool:2"):
+        ref = f"{far_registry.host}/{name}"
+        digest = skopeo(
+            "inspect", "--tls-verify=false", "--format", "{{.Digest}}", f"docker://{ref}"
+        )
+        assert digest.strip() == by_name[ref]
+
+
+def test_a_delta_where_its_base_is_missing_sends_nothing(
+    run: Run,
+    dockerd: Dockerd,
+    far_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release1, release2, _ = _releases(tmp_path)
+    inv = tmp_path / "release1.json"
+    assert run("inventory", release1, "-o", inv).code == 0
+    delta = tmp_path / "delta.tar.zst"
+    assert run("pack", release2, "--base", inv, "-o", delta).code == 0
+
+    monkeypatch.setenv("DOCKER_HOST", dockerd.host)
+    before = dockerd.images()
+    refused = run("load", delta)
+    assert refused.code == 4 and refused.err.count("\n") == 1, refused.err
+    assert "2 layers are neither in it nor at docker-daemon" in refused.err
+    assert dockerd.images() == before
+
+    empty = run("push", delta, "--to", far_registry.host)
+    assert empty.code == 4 and "neither in it nor at" in empty.err
+    blobs = far_registry.root / "data" / "docker" / "registry" / "v2" / "blobs"
+    assert not blobs.exists() or not any(blobs.rglob("data"))  # not one blob sent
