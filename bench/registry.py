@@ -40,17 +40,24 @@ from manage import _files, _layer, _sha256, timed  # noqa: E402  (the same corpu
 MB = 1024 * 1024
 
 
-def build_corpus(work: Path, base_mb: int) -> tuple[Path, list[str]]:
+def build_corpus(work: Path, base_mb: int, release: int = 1) -> tuple[Path, list[str]]:
+    """One docker-save tar: a base, three applications on it, one unrelated image. Another
+    ``release`` keeps the base and the unrelated image, with new application layers."""
     files = _files()
     layers: dict[str, Path] = {}
-    for name, size in (("base", base_mb), ("app0", 10), ("app1", 20), ("app2", 30), ("other", 40)):
-        path = work / f"{name}.tar"
-        _layer(path, files, size * MB)
-        layers[name] = path
+    for name, size in (("base", base_mb), ("other", 40)):
+        layers[name] = work / f"{name}.tar"
+        _layer(layers[name], files, size * MB)
+    if release > 1:  # other files for the applications
+        _layer(work / "skipped.tar", files, 100 * MB * (release - 1))
+        (work / "skipped.tar").unlink()
+    for name, size in (("app0", 10), ("app1", 20), ("app2", 30)):
+        layers[name] = work / f"{name}.tar"
+        _layer(layers[name], files, size * MB)
     images = {
-        "bench/app0:1": ["base", "app0"],
-        "bench/app1:1": ["base", "app1"],
-        "bench/app2:1": ["base", "app2"],
+        f"bench/app0:{release}": ["base", "app0"],
+        f"bench/app1:{release}": ["base", "app1"],
+        f"bench/app2:{release}": ["base", "app2"],
         "bench/other:1": ["other"],
     }
     digests = {name: _sha256(path) for name, path in layers.items()}
