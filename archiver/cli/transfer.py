@@ -202,7 +202,10 @@ def _open_inputs(request: Request, stack: contextlib.ExitStack) -> list[tuple[So
     for name in request.inputs:
         try:
             source, ref = stack.enter_context(common.opened(name, request.zstd))
-            if request.keep_going and not isinstance(source, RegistrySource):
+            # a bad input is left out of a file written from many; a daemon or a registry
+            # gets image by image instead (see _each_image)
+            per_image = request.fmt in (DAEMON, REGISTRY)
+            if request.keep_going and not per_image and not isinstance(source, RegistrySource):
                 report = verify(source)  # find a bad input before anything is written
                 if not report.ok:
                     raise ArchiverError(report.problems[0])

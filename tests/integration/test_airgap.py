@@ -5,8 +5,10 @@ release 2, and pushed into the far registry, where skopeo sees release 2's diges
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,3 +168,44 @@ def test_a_delta_where_its_base_is_missing_sends_nothing(
     assert empty.code == 4 and "neither in it nor at" in empty.err
     blobs = far_registry.root / "data" / "docker" / "registry" / "v2" / "blobs"
     assert not blobs.exists() or not any(blobs.rglob("data"))  # not one blob sent
+
+
+def test_keep_going_past_a_failed_image(
+    run: Run,
+    dockerd: Dockerd,
+    far_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One image fails (a registry that is not there; a corrupt layer): the others go on,
+    a summary names each, the exit code says not all went."""
+    monkeypatch.setenv("ARCHIVER_RETRY_TOTAL", "1")
+    release1, _, _ = _releases(tmp_path)
+    bundle = tmp_path / "r1.tar.zst"
+    assert run("pack", release1, "-o", bundle).code == 0
+    run("tag", bundle, "gap/app:1", f"{far_registry.host}/kept/app:1")
+    run("tag", bundle, "gap/tool:1", "127.0.0.1:9/lost/tool:1")
+    run("rmi", bundle, "gap/app:1", "gap/tool:1")
+    pushed = run("push", bundle, "--keep-going", "--json")
+    assert pushed.code == 1, pushed.err
+    summary = json.loads(pushed.out)
+    assert (summary["ok"], summary["failed"]) == (1, 1)
+    failed = next(i for i in summary["images"] if i["status"] == "failed")
+    assert failed["image"] == "127.0.0.1:9/lost/tool:1" and "127.0.0.1:9" in failed["reason"]
+
+    # a layer of one image damaged in the archive: that image is not loaded, the other is
+    broken = tmp_path / "broken.tar"
+    with tarfile.open(release1) as source, tarfile.open(broken, "w") as out:
+        manifest = json.loads(source.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        victim = manifest[1]["Layers"][-1]
+        for member in source.getmembers():
+            data = source.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == victim:
+                data = data[:600] + bytes([data[600] ^ 1]) + data[601:]
+            out.addfile(member, io.BytesIO(data))
+    monkeypatch.setenv("DOCKER_HOST", dockerd.host)
+    loaded = run("load", broken, "--keep-going")
+    assert loaded.code == 1
+    assert "Summary: 1 ok, 0 skipped, 1 failed" in loaded.out
+    assert "Loaded image: gap/app:1" in loaded.out and "digest mismatch" in loaded.out
+    dockerd.docker("rmi", "gap/app:1")
