@@ -343,12 +343,12 @@ def transfer(request: Request) -> None:
             f"{output.human_size(report.bytes_deduplicated)} saved by dedup) "
             f"to {target.path} ({fmt})"
         )
-        if parts:
+        if parts and request.split is not None and request.split.only_part is not None:
+            click.echo(f"Part written again, as the manifest has it: {parts[0]}")
+        elif parts:
             click.echo(
-                f"In {len(parts)} parts: {parts[0]} … {parts[-1]}, checksums in "
-                f"{os.path.basename(target.path)}.parts.json"
-                if len(parts) > 1
-                else f"Part written again: {parts[0]}"
+                f"In {len(parts)} parts: {', '.join(parts[:2])}{', …' if len(parts) > 2 else ''}"
+                f" (checksums in {os.path.basename(target.path)}.parts.json)"
             )
         if base is not None:
             click.echo(
