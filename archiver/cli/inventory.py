@@ -6,6 +6,7 @@ import click
 
 from archiver.cli import common
 from archiver.cli.push import insecure_option
+from archiver.errors import InputError
 from archiver.model.reference import Reference
 from archiver.places import inventory
 from archiver.places.daemon.client import DaemonClient
@@ -15,7 +16,8 @@ from archiver.places.transports import DAEMON, REGISTRY, parse_place
 
 def take(place_name: str) -> inventory.Inventory:
     """The inventory of a daemon (``docker-daemon:``), a registry (``docker://HOST``: every
-    repository; ``docker://HOST/REPO[:TAG]``: one), or an archive, bundle or OCI dir."""
+    repository; ``docker://HOST/REPO[,HOST/REPO...]``: those; ``docker://HOST/REPO:TAG``:
+    one image), or an archive, bundle or OCI dir."""
     place = parse_place(place_name)
     if place.format == DAEMON:
         return inventory.of_daemon(DaemonClient())
@@ -24,9 +26,13 @@ def take(place_name: str) -> inventory.Inventory:
         if not rest:
             client = client_for(host)
             return inventory.of_registry(client, client.catalog())
-        ref = Reference.parse(place.path, default_tag=False)
-        client = client_for(ref.registry)
-        return inventory.of_registry(client, [ref.repository], ref.tag)
+        refs = [Reference.parse(name, default_tag=False) for name in place.path.split(",")]
+        if len({ref.registry for ref in refs}) != 1 or len({ref.tag for ref in refs}) != 1:
+            raise InputError(
+                f"{place_name}: name repositories of one registry (REPO,REPO or REPO:TAG)"
+            )
+        client = client_for(refs[0].registry)
+        return inventory.of_registry(client, [ref.repository for ref in refs], refs[0].tag)
     with common.opened(place_name) as (source, _ref):
         return inventory.of_source(source)
 

@@ -86,6 +86,10 @@ def test_the_whole_round_trip(
     daemon_inv, registry_inv = tmp_path / "daemon.json", tmp_path / "registry.json"
     assert run("inventory", "docker-daemon:", "-o", daemon_inv).code == 0
     assert run("inventory", f"docker://{far_registry.host}", "-o", registry_inv).code == 0
+    named = tmp_path / "named.json"
+    repositories = f"docker://{far_registry.host}/gap/app,{far_registry.host}/gap/tool"
+    assert run("inventory", repositories, "-o", named).code == 0
+    assert json.loads(named.read_text())["blobs"] == json.loads(registry_inv.read_text())["blobs"]
     inv = json.loads(daemon_inv.read_text())
     assert inv["kind"] == "daemon" and len(inv["chains"]) >= 4
     assert {i["reference"] for i in json.loads(registry_inv.read_text())["images"]} == {
