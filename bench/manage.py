@@ -49,13 +49,14 @@ def _files() -> Iterator[Path]:
                     yield path
 
 
-def _layer(path: Path, files: Iterator[Path], budget: int) -> int:
-    """A layer tar of the next files of ``files``, about ``budget`` bytes."""
+def _layer(path: Path, files: Iterator[Path], budget: int, prefix: str = "") -> int:
+    """A layer tar of the next files of ``files``, about ``budget`` bytes (under ``prefix``,
+    so that a second pass over the same files makes other layers)."""
     written = 0
     with tarfile.open(path, "w") as tar:
         for source in files:
             try:
-                info = tar.gettarinfo(str(source), arcname=str(source).lstrip("/"))
+                info = tar.gettarinfo(str(source), arcname=prefix + str(source).lstrip("/"))
                 info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
                 with source.open("rb") as data:
                     tar.addfile(info, data)
@@ -73,7 +74,7 @@ def build_input(work: Path, total: int) -> tuple[Path, list[str]]:
     files = _files()
     while sum(p.stat().st_size for p in layers) < total:
         path = work / f"layer{len(layers)}.tar"
-        if _layer(path, files, LAYER) == 0:
+        if _layer(path, files, LAYER, prefix=f"layer{len(layers)}/") == 0:
             files = _files()  # all of /usr used: start again (other layer, same bytes)
             continue
         layers.append(path)
