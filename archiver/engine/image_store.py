@@ -27,7 +27,6 @@ from archiver.engine import catalog
 from archiver.engine.catalog import ImageRecord
 from archiver.engine.graph import Root, resolve
 from archiver.errors import Conflict, InputError, NotFound
-from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest, chain_ids
 from archiver.model.reference import Reference
 from archiver.places.base import ImageEntry, Source
@@ -168,7 +167,7 @@ class ImageStore:
         images = [
             ImageUsage(
                 record,
-                sum(d.size for d in _layers(record) if users[d.digest] > 1),
+                sum(d.size for d in record.image.manifest.layers if users[d.digest] > 1),
             )
             for record in records
         ]
@@ -278,7 +277,3 @@ def _single_reference(entries: list[ImageEntry]) -> bool:
     repositories = {r.name for r in refs} | ({""} if bare else set())
     tags = sum(1 for r in refs if r.digest is None) + len(bare)
     return len(repositories) <= 1 and tags <= 1
-
-
-def _layers(record: ImageRecord) -> tuple[Descriptor, ...]:
-    return record.image.manifest.layers
