@@ -568,6 +568,13 @@ def test_multi_platform_index_push_and_pull(
     assert run("pull", name, "-o", host_only, "--json").code == 0
     (row,) = json.loads(run("ls", "--json", host_only).out)
     assert row["platform"] == "linux/amd64" and row["digest"] == digest
+    # pushed back, the tag names the one image it has, as docker pushes it
+    again = f"{registry.host}/multi/host-only:1"
+    assert run("push", host_only, "--tag", again).code == 0
+    pushed = json.loads(skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{again}"))
+    assert pushed["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    amd64 = next(m for m in raw["manifests"] if m["platform"]["architecture"] == "amd64")
+    assert skopeo_digest(again) == amd64["digest"]
     every = tmp_path / "all.tar"
     assert run("pull", name, "-o", every, "--all-platforms", "--to", "oci").code == 0
     arm = run("inspect", "--platform", "linux/arm64", every, name).out

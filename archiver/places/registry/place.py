@@ -24,10 +24,11 @@ from typing import Any, BinaryIO, cast
 import httpx
 
 from archiver.engine.graph import Root
-from archiver.errors import IntegrityError
+from archiver.errors import InputError, IntegrityError
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
+from archiver.model.documents import Manifest
 from archiver.model.reference import Reference
 from archiver.places.base import ImageEntry
 from archiver.places.registry.client import RegistryClient
@@ -340,27 +341,44 @@ class RegistrySink:
                 self.client.put_manifest(
                     self.repository, str(descriptor.digest), data, descriptor.media_type
                 )
-            raw = root.document.raw
-            media_type = root.descriptor.media_type
-            tags = self._targets.get(root.descriptor.digest) or [str(root.descriptor.digest)]
+            raw, descriptor = _tagged_document(root)
+            tags = self._targets.get(root.descriptor.digest) or [str(descriptor.digest)]
             for tag in tags:
-                self.client.put_manifest(self.repository, tag, raw, media_type)
+                self.client.put_manifest(self.repository, tag, raw, descriptor.media_type)
                 shown = tag if not tag.startswith("sha256:") else "<none>"
-                self._on_event(
-                    f"{shown}: digest: {root.descriptor.digest} size: {root.descriptor.size}"
-                )
+                self._on_event(f"{shown}: digest: {descriptor.digest} size: {descriptor.size}")
                 self.pushed.append(
                     {
                         "reference": f"{self.origin}:{tag}"
                         if not tag.startswith("sha256:")
                         else f"{self.origin}@{tag}",
-                        "digest": str(root.descriptor.digest),
-                        "size": root.descriptor.size,
+                        "digest": str(descriptor.digest),
+                        "size": descriptor.size,
                     }
                 )
 
     def abort(self) -> None:
         """Nothing to undo: blobs without a manifest are invisible, and kept for a rerun."""
+
+
+def _tagged_document(root: Root) -> tuple[bytes, Descriptor]:
+    """What a tag points to: the root, or, for an index of which only one image is here
+    (pulled for one platform), that image's manifest, as docker pushes it; a registry
+    refuses an index naming manifests it lacks."""
+    if isinstance(root.document, Manifest):
+        return root.document.raw, root.descriptor
+    here = {node.descriptor.digest for node in root.images}
+    here |= {index.descriptor().digest for index in root.indexes}
+    named = {child.digest for index in root.indexes for child in index.manifests}
+    if named <= here:
+        return root.document.raw, root.descriptor
+    if len(root.images) == 1:
+        node = root.images[0]
+        return node.manifest.raw, node.manifest.descriptor()
+    raise InputError(
+        f"{root.entry.label}: the index names {len(named - here)} manifests that are not "
+        f"here; push one platform (--platform) or pull it with --all-platforms"
+    )
 
 
 def _media_type_of(data: bytes) -> str:
