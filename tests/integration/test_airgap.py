@@ -133,6 +133,11 @@ def test_the_whole_round_trip(
     assert set(loaded.out.split("\n")) >= {"Loaded image: gap/app:2", "Loaded image: gap/tool:2"}
     out = far_daemon.docker("run", "--rm", "--network", "none", "gap/app:2")
     assert out == "app release 2\n"
+    # save takes --base too: release 2 out of the far daemon, against its old inventory
+    saved = tmp_path / "saved-delta.tar.zst"
+    save = run("save", "gap/app:2", "gap/tool:2", "--base", daemon_inv, "-o", saved, "--json")
+    assert save.code == 0, save.err
+    assert json.loads(save.out)["left_to_base"]["layers"] == 2
 
     # and into the registry: it has the base blobs, so only the new layers travel
     pushed = run("push", delta, "--to", far_registry.host, "--json")

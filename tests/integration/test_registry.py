@@ -179,9 +179,15 @@ def test_push_skopeo_reads_it_docker_pulls_and_runs_it(
 
 
 def test_catalog_mirror_recreates_repositories_tags_and_digests(
-    run: Run, start: Callable[..., Registry], app_archive: Path, tmp_path: Path
+    run: Run,
+    start: Callable[..., Registry],
+    app_archive: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     source, mirror = start(), start()
+    # small pages, so the catalog and tag lists come in several, linked
+    monkeypatch.setattr("archiver.places.registry.client.PAGE_SIZE", 2)
     assert run("push", app_archive, "--to", source.host).code == 0
     assert run("push", SAMPLES / "bundle.tar.zst", "--to", f"{source.host}/samples").code == 0
     backup = tmp_path / "backup.tar.zst"
@@ -497,6 +503,14 @@ def test_bad_requests_get_one_line(
     down = run("push", app_archive, "--to", "127.0.0.1:9")
     assert down.code == 5 and down.err.count("\n") == 1, down.err
     assert "127.0.0.1:9" in down.err and "gave up" not in down.err
+    # --keep-going: the references that resolve are pulled, the others summed up
+    assert run("push", app_archive, "--to", registry.host).code == 0
+    partial = tmp_path / "partial.tar.zst"
+    wanted = [f"{registry.host}/reg/app:1", f"{registry.host}/nope/nothing:1"]
+    kept = run("pull", *wanted, "-o", partial, "--keep-going", "--json")
+    assert kept.code == 1 and "1 of 2 inputs left out" in kept.err
+    assert [i["input"] for i in json.loads(kept.out)["left_out"]] == [f"docker://{wanted[1]}"]
+    assert [r["tag"] for r in json.loads(run("ls", "--json", partial).out)] == ["1"]
     no_name = run("push", app_archive, "--tag", f"{registry.host}/a:1")
     assert no_name.code == 2 and "exactly one image" in no_name.err
 

@@ -38,6 +38,8 @@ from archiver.errors import NotFound, PeerError
 from archiver.places.registry.credentials import DOCKER_HUB, Credentials, lookup
 
 DOCKER_HUB_API = "registry-1.docker.io"
+PAGE_SIZE = 1000
+"""Entries asked for per page of a tag list or the catalog (the rest follows Link)."""
 CERTS_DIRS = ("/etc/docker/certs.d", "/etc/containers/certs.d")
 RETRYABLE = {408, 429, 500, 502, 503, 504}
 MANIFEST_ACCEPT = ", ".join(
@@ -416,13 +418,14 @@ class RegistryClient:
 
     def tags(self, repository: str) -> list[str]:
         found: list[str] = []
-        for page in self._pages(f"/v2/{repository}/tags/list?n=1000", (pull_scope(repository),)):
+        path = f"/v2/{repository}/tags/list?n={PAGE_SIZE}"
+        for page in self._pages(path, (pull_scope(repository),)):
             found += page.get("tags") or []
         return found
 
     def catalog(self) -> list[str]:
         found: list[str] = []
-        for page in self._pages("/v2/_catalog?n=1000", ("registry:catalog:*",)):
+        for page in self._pages(f"/v2/_catalog?n={PAGE_SIZE}", ("registry:catalog:*",)):
             found += page.get("repositories") or []
         return found
 
