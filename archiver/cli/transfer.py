@@ -263,6 +263,11 @@ def transfer(request: Request) -> None:
             base_source, _ = stack.enter_context(common.opened(request.base))
             source = WithBase(source, base_source)
         elif request.base is not None:
+            if fmt in (DAEMON, REGISTRY):
+                raise InputError(
+                    "--base writes a delta archive; a daemon or a registry is sent only "
+                    "what it lacks anyway"
+                )
             base = _load_base(request.base, stack)
             leave_out = base.leaves_out
             annotations = {DELTA_BASE: base.checksum, DELTA_BASE_ORIGIN: base.origin}

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 
@@ -303,9 +303,11 @@ class RegistryClient:
         """Send with auth (a 401 fetches a fresh token once), retrying what may be retried.
         ``content`` as a callable makes a fresh body for each try."""
         url = self.url(path)
+        # credentials go to the registry itself only, never to a host a Location names
+        ours = urlsplit(url).netloc == urlsplit(self.base_url()).netloc
         refused: str | None = None
         for _ in range(2):
-            authorization = self._authorization(scopes, refused)
+            authorization = self._authorization(scopes, refused) if ours else None
 
             def build(authorization: str | None = authorization) -> httpx.Request:
                 body = content() if callable(content) else content
