@@ -146,6 +146,8 @@ class SplitWriter:
         for stale in _numbered(self._target)[len(names) :]:  # from an earlier, longer split
             stale.unlink()
         _write_manifest(self._target, manifest, mode)
+        if self._target.is_file():  # an unsplit bundle of that name: the parts replace it
+            self._target.unlink()
         return names
 
     def _commit_one(self, manifest: dict[str, Any], mode: int) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from archiver.blobs import compression
 from archiver.blobs.inputs import open_tree
+from archiver.blobs.parts import bundle_name
 from archiver.blobs.tarsafe import Tree
 from archiver.engine.copy import CopyReport, Progress, copy
 from archiver.errors import InputError, NotFound
@@ -60,6 +61,11 @@ class Writable:
 def open_writable(path: str) -> Iterator[Writable]:
     """Open ``path`` for a rewrite, refusing at once what cannot be rewritten."""
     target = Path(path)
+    if bundle_name(path) is not None:
+        raise InputError(
+            f"{path}: a bundle in parts is read-only here: join it first "
+            f"(archiver convert {path} NAME.tar.zst --to bundle)"
+        )
     try:
         st = target.stat()
     except FileNotFoundError:
@@ -71,7 +77,7 @@ def open_writable(path: str) -> Iterator[Writable]:
     if kind not in (None, "zstd"):
         raise InputError(
             f"{path}: a {kind}-compressed archive is read-only here: convert it to a "
-            f"bundle first (archiver convert {path} -o NAME.tar.zst)"
+            f"bundle first (archiver convert {path} NAME.tar.zst --to bundle)"
         )
     with open_tree(path) as tree:
         source = ArchiveSource(tree, reuse_frames=True)

@@ -41,7 +41,9 @@ def test_parts_concatenate_to_the_bundle_and_read_as_one(
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
+    (out / "b.tar.zst").write_bytes(b"an older, unsplit bundle of that name")
     result = run("pack", source, "-o", out / "b.tar.zst", "--split-size", "1M", "--json")
+    assert not (out / "b.tar.zst").exists()  # the parts replace it
     assert result.code == 0, result.err
     parts = _parts(out, "b.tar.zst")
     assert len(parts) == len(json.loads(result.out)["parts"]) >= 5
