@@ -142,7 +142,11 @@ class TarTree:
         tail = _Tail(stream)
         count = 0
         try:
-            with tarfile.open(fileobj=tail, mode="r|") as archive:  # type: ignore[call-overload]
+            # large reads from the pipe: tarfile's default (10 KiB) costs more in calls
+            # than the daemon takes to send the bytes
+            with tarfile.open(  # type: ignore[call-overload]
+                fileobj=tail, mode="r|", bufsize=limits.COPY_CHUNK
+            ) as archive:
                 for info in archive:
                     count += 1
                     if count > limits.MAX_TAR_MEMBERS:
@@ -299,7 +303,10 @@ class _Tail:
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
         self._pos += len(data)
-        self._tail = (self._tail + data)[-self._KEEP :]
+        if len(data) >= self._KEEP:
+            self._tail = data[-self._KEEP :]
+        else:
+            self._tail = (self._tail + data)[-self._KEEP :]
         return data
 
     def block_at(self, offset: int) -> bytes | None:
