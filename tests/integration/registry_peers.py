@@ -18,6 +18,7 @@ import http.client
 import http.server
 import json
 import re
+import shutil
 import socket
 import subprocess
 import threading
@@ -185,6 +186,7 @@ class TokenServer:
 
     def stop(self) -> None:
         self._httpd.shutdown()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @dataclass
@@ -272,6 +274,7 @@ class Registry:
     def stop(self) -> None:
         if self.process is not None:
             _stop(self.process)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @dataclass
