@@ -10,13 +10,13 @@ import tarfile
 from pathlib import Path
 
 
-def layer(files: dict[str, bytes]) -> bytes:
-    """A layer tar of ``files`` with fixed metadata."""
+def layer(files: dict[str, bytes], mode: int = 0o644) -> bytes:
+    """A layer tar of ``files`` with fixed metadata (0o755: files a container can run)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name in sorted(files):
             info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
+            info.size, info.mtime, info.mode = len(files[name]), 0, mode
             tar.addfile(info, io.BytesIO(files[name]))
     return buffer.getvalue()
 

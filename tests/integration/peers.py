@@ -64,6 +64,69 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def _openssl(folder: Path, *args: str) -> None:
+    run([require("openssl"), *args], cwd=folder)
+
+
+def certificate_authority(folder: Path, subject: str) -> tuple[Path, Path]:
+    """(ca.pem, ca-key.pem): a fresh CA."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _openssl(
+        folder,
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={subject}",
+    )
+    return folder / "ca.pem", folder / "ca-key.pem"
+
+
+def signed_certificate(folder: Path, name: str, subject: str, extensions: str) -> tuple[Path, Path]:
+    """(NAME.pem, NAME-key.pem) signed by the CA in ``folder``."""
+    (folder / f"{name}.ext").write_text(extensions)
+    _openssl(
+        folder,
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        f"{name}-key.pem",
+        "-out",
+        f"{name}.csr",
+        "-subj",
+        f"/CN={subject}",
+    )
+    _openssl(
+        folder,
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-out",
+        f"{name}.pem",
+        "-days",
+        "2",
+        "-extfile",
+        f"{name}.ext",
+    )
+    return folder / f"{name}.pem", folder / f"{name}-key.pem"
+
+
 @dataclass
 class Dockerd:
     """A private dockerd: vfs storage, no iptables, no bridge, a unix socket in a temp dir."""
@@ -90,70 +153,13 @@ class Dockerd:
         return self.root / "certs"
 
     def _make_certs(self) -> None:
-        openssl = require("openssl")
         certs = self.cert_path
-        certs.mkdir()
-
-        def ssl(*args: str) -> None:
-            run([openssl, *args], cwd=certs)
-
-        (certs / "server.ext").write_text(
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
-        )
-        (certs / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-        ssl(
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca-key.pem",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=archiver-test-ca",
-        )
-        for name, subject, ext in (
-            ("server", "/CN=127.0.0.1", "server.ext"),
-            ("client", "/CN=client", "client.ext"),
-        ):
-            key, cert = (
-                ("server-key.pem", "server-cert.pem")
-                if name == "server"
-                else ("key.pem", "cert.pem")
-            )
-            ssl(
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                key,
-                "-out",
-                f"{name}.csr",
-                "-subj",
-                subject,
-            )
-            ssl(
-                "x509",
-                "-req",
-                "-in",
-                f"{name}.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca-key.pem",
-                "-CAcreateserial",
-                "-out",
-                cert,
-                "-days",
-                "2",
-                "-extfile",
-                ext,
-            )
+        certificate_authority(certs, "archiver-test-ca")
+        server = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+        signed_certificate(certs, "server", "127.0.0.1", server)
+        cert, key = signed_certificate(certs, "client", "client", "extendedKeyUsage=clientAuth\n")
+        cert.rename(certs / "cert.pem")  # the names DOCKER_CERT_PATH expects
+        key.rename(certs / "key.pem")
 
     def start(self) -> None:
         dockerd = require("dockerd")
@@ -169,7 +175,7 @@ class Dockerd:
                 f"--host={self.tcp_host}",
                 "--tlsverify",
                 f"--tlscacert={self.cert_path / 'ca.pem'}",
-                f"--tlscert={self.cert_path / 'server-cert.pem'}",
+                f"--tlscert={self.cert_path / 'server.pem'}",
                 f"--tlskey={self.cert_path / 'server-key.pem'}",
                 f"--storage-driver={self.storage_driver}",
                 "--iptables=false",

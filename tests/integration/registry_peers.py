@@ -31,70 +31,13 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.integration.peers import _free_port, _stop, require, run
-
-
-def _openssl(folder: Path, *args: str) -> None:
-    run([require("openssl"), *args], cwd=folder)
-
-
-def certificate_authority(folder: Path, subject: str) -> tuple[Path, Path]:
-    """(ca.pem, ca-key.pem): a fresh CA."""
-    folder.mkdir(parents=True, exist_ok=True)
-    _openssl(
-        folder,
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca-key.pem",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        f"/CN={subject}",
-    )
-    return folder / "ca.pem", folder / "ca-key.pem"
-
-
-def signed_certificate(folder: Path, name: str, subject: str, extensions: str) -> tuple[Path, Path]:
-    """(NAME.pem, NAME-key.pem) signed by the CA in ``folder``."""
-    (folder / f"{name}.ext").write_text(extensions)
-    _openssl(
-        folder,
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        f"{name}-key.pem",
-        "-out",
-        f"{name}.csr",
-        "-subj",
-        f"/CN={subject}",
-    )
-    _openssl(
-        folder,
-        "x509",
-        "-req",
-        "-in",
-        f"{name}.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca-key.pem",
-        "-CAcreateserial",
-        "-out",
-        f"{name}.pem",
-        "-days",
-        "2",
-        "-extfile",
-        f"{name}.ext",
-    )
-    return folder / f"{name}.pem", folder / f"{name}-key.pem"
+from tests.integration.peers import (
+    _free_port,
+    _stop,
+    certificate_authority,
+    require,
+    signed_certificate,
+)
 
 
 @dataclass

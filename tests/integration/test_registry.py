@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLES, Run
-from tests.factory import random_layer
+from tests.factory import layer, random_layer
 from tests.integration.conftest import _short_tmp
 from tests.integration.peers import Dockerd, require, skopeo
 from tests.integration.registry_peers import FaultProxy, Registry, Rule, TokenServer
@@ -27,13 +27,7 @@ BUSYBOX = "/bin/busybox"
 
 
 def executable_layer(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name in sorted(files):
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(files[name]), 0, 0o755
-            tar.addfile(info, io.BytesIO(files[name]))
-    return buffer.getvalue()
+    return layer(files, mode=0o755)
 
 
 def runnable_archive(path: Path, images: dict[str, list[bytes]]) -> Path:
@@ -118,6 +112,26 @@ def start() -> Iterator[Callable[..., Registry]]:
     yield make
     for peer in reversed(started):
         peer.stop()
+
+
+@pytest.fixture
+def proxy_to() -> Iterator[Callable[[Registry], FaultProxy]]:
+    """A fault proxy in front of a registry, stopped with the test."""
+    proxies: list[FaultProxy] = []
+
+    def make(registry: Registry) -> FaultProxy:
+        proxies.append(FaultProxy(registry.host))
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()
+
+
+def pulls_whole(run: Run, reference: str, target: Path) -> None:
+    """What the registry holds under ``reference`` pulls, and verifies, whole."""
+    assert run("pull", reference, "-o", target).code == 0
+    assert run("verify", target).code == 0
 
 
 def skopeo_digest(ref: str, *flags: str) -> str:
@@ -380,6 +394,7 @@ elif action == "erase":
 def test_a_bad_network_is_survived(
     run: Run,
     start: Callable[..., Registry],
+    proxy_to: Callable[[Registry], FaultProxy],
     tmp_path: Path,
     base_layer: bytes,
     monkeypatch: pytest.MonkeyPatch,
@@ -387,7 +402,7 @@ def test_a_bad_network_is_survived(
     """Errors, 429 with Retry-After, a connection cut inside a chunk, a stall: the push
     finishes, and what the registry holds is whole."""
     registry = start()
-    proxy = FaultProxy(registry.host)
+    proxy = proxy_to(registry)
     monkeypatch.setenv("ARCHIVER_UPLOAD_CHUNK", str(1024 * 1024))
     monkeypatch.setenv("ARCHIVER_REGISTRY_TIMEOUT", "2")
     big = random_layer(3 * 1024 * 1024, seed=11)
@@ -401,53 +416,53 @@ def test_a_bad_network_is_survived(
     proxy.add(Rule("PATCH", r"/blobs/uploads/", "cut", times=2, after=300_000))
     proxy.add(Rule("PUT", r"/manifests/", "stall", times=1, seconds=4))
     proxy.add(Rule("PUT", r"/manifests/", "status", times=1, status=500))
-    try:
-        result = run("push", archive, "--tag", f"{proxy.host}/net/big:1", "--json")
-        assert result.code == 0, result.err
-        assert len(proxy.fired) == 7, proxy.fired
-        digest = json.loads(result.out)["pushed"][0]["digest"]
-        assert skopeo_digest(f"{registry.host}/net/big:1") == digest
-        pulled = tmp_path / "back.tar.zst"
-        assert run("pull", f"{registry.host}/net/big:1", "-o", pulled).code == 0
-        assert run("verify", pulled).code == 0
-    finally:
-        proxy.stop()
+    result = run("push", archive, "--tag", f"{proxy.host}/net/big:1", "--json")
+    assert result.code == 0, result.err
+    assert len(proxy.fired) == 7, proxy.fired
+    digest = json.loads(result.out)["pushed"][0]["digest"]
+    assert skopeo_digest(f"{registry.host}/net/big:1") == digest
+    pulls_whole(run, f"{registry.host}/net/big:1", tmp_path / "back.tar.zst")
 
 
 def test_a_push_that_cannot_finish_leaves_no_manifest(
-    run: Run, start: Callable[..., Registry], app_archive: Path, monkeypatch: pytest.MonkeyPatch
+    run: Run,
+    start: Callable[..., Registry],
+    proxy_to: Callable[[Registry], FaultProxy],
+    app_archive: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     registry = start()
-    proxy = FaultProxy(registry.host)
+    proxy = proxy_to(registry)
     monkeypatch.setenv("ARCHIVER_RETRY_TOTAL", "3")
     proxy.add(Rule("PATCH", r"/blobs/uploads/", "status", times=1000, status=500))
     proxy.add(Rule("PUT", r"/blobs/uploads/", "status", times=1000, status=502))
-    try:
-        result = run("push", app_archive, "--to", proxy.host)
-        assert result.code == 5 and result.err.count("\n") == 1, result.err
-        assert "gave up after retries" in result.err
-        missing = subprocess.run(
-            [
-                require("skopeo"),
-                "inspect",
-                "--tls-verify=false",
-                f"docker://{registry.host}/reg/app:1",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert missing.returncode != 0  # no manifest names a blob the registry lacks
-    finally:
-        proxy.stop()
+    result = run("push", app_archive, "--to", proxy.host)
+    assert result.code == 5 and result.err.count("\n") == 1, result.err
+    assert "gave up after retries" in result.err
+    missing = subprocess.run(
+        [
+            require("skopeo"),
+            "inspect",
+            "--tls-verify=false",
+            f"docker://{registry.host}/reg/app:1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode != 0  # no manifest names a blob the registry lacks
 
 
 def test_a_killed_push_resumes_where_it_stopped(
-    start: Callable[..., Registry], tmp_path: Path, base_layer: bytes, run: Run
+    start: Callable[..., Registry],
+    proxy_to: Callable[[Registry], FaultProxy],
+    tmp_path: Path,
+    base_layer: bytes,
+    run: Run,
 ) -> None:
     """Killed while a chunk waits on the network: the rerun skips the layers the registry
     has and goes on with the cut one from the last chunk it holds."""
     registry = start()
-    proxy = FaultProxy(registry.host)
+    proxy = proxy_to(registry)
     mib = 1024 * 1024
     first_layer, second_layer = random_layer(12 * mib, seed=5), random_layer(12 * mib, seed=6)
     archive = runnable_archive(
@@ -464,28 +479,23 @@ def test_a_killed_push_resumes_where_it_stopped(
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
     }
     command = [sys.executable, "-m", "archiver", "push", str(archive), "--to", proxy.host]
-    try:
-        quiet = subprocess.DEVNULL
-        first = subprocess.Popen([*command, "--jobs", "1"], env=env, stdout=quiet, stderr=quiet)
-        deadline = time.monotonic() + 60
-        while not proxy.fired and time.monotonic() < deadline:
-            time.sleep(0.02)
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-        sent_before = proxy.body_bytes
-        assert proxy.fired and sent_before < before_second + 12 * mib
-        second = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True)
-        assert second.returncode == 0, second.stderr
-        summary = json.loads(second.stdout)
-        assert summary["uploads_resumed"] == 1 and summary["blobs_skipped"] == 2, summary
-        sent_again = proxy.body_bytes - sent_before
-        # the rest of the second layer (8 MiB) and the config: not 12 MiB, not 26
-        assert sent_again < 8 * mib + 64 * 1024, (sent_before, sent_again)
-        back = tmp_path / "back.tar.zst"
-        assert run("pull", f"{registry.host}/big/one:1", "-o", back).code == 0
-        assert run("verify", back).code == 0
-    finally:
-        proxy.stop()
+    quiet = subprocess.DEVNULL
+    first = subprocess.Popen([*command, "--jobs", "1"], env=env, stdout=quiet, stderr=quiet)
+    deadline = time.monotonic() + 60
+    while not proxy.fired and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    sent_before = proxy.body_bytes
+    assert proxy.fired and sent_before < before_second + 12 * mib
+    second = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert summary["uploads_resumed"] == 1 and summary["blobs_skipped"] == 2, summary
+    sent_again = proxy.body_bytes - sent_before
+    # the rest of the second layer (8 MiB) and the config: not 12 MiB, not 26
+    assert sent_again < 8 * mib + 64 * 1024, (sent_before, sent_again)
+    pulls_whole(run, f"{registry.host}/big/one:1", tmp_path / "back.tar.zst")
 
 
 def test_bad_requests_get_one_line(
@@ -605,6 +615,7 @@ def test_multi_platform_index_push_and_pull(
 def test_registries_that_misbehave(
     run: Run,
     start: Callable[..., Registry],
+    proxy_to: Callable[[Registry], FaultProxy],
     tmp_path: Path,
     app_archive: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -612,23 +623,20 @@ def test_registries_that_misbehave(
     monkeypatch.setenv("ARCHIVER_RETRY_TOTAL", "2")
     registry = start()
     assert run("push", app_archive, "--to", registry.host).code == 0
-    proxy = FaultProxy(registry.host)
-    try:
-        # a blob whose bytes do not match its digest: rejected, nothing written
-        proxy.add(Rule("GET", r"/blobs/sha256:", "corrupt", times=1))
-        target = tmp_path / "bad.tar.zst"
-        corrupt = run("pull", f"{proxy.host}/reg/app:1", "-o", target)
-        assert corrupt.code == 3 and "digest mismatch" in corrupt.err, corrupt.err
-        assert corrupt.err.count("\n") == 1 and not target.exists()
-        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".bad")) == []
+    proxy = proxy_to(registry)
+    # a blob whose bytes do not match its digest: rejected, nothing written
+    proxy.add(Rule("GET", r"/blobs/sha256:", "corrupt", times=1))
+    target = tmp_path / "bad.tar.zst"
+    corrupt = run("pull", f"{proxy.host}/reg/app:1", "-o", target)
+    assert corrupt.code == 3 and "digest mismatch" in corrupt.err, corrupt.err
+    assert corrupt.err.count("\n") == 1 and not target.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".bad")) == []
 
-        # the registry refuses a manifest: its own error, in one line
-        proxy.add(Rule("PUT", r"/blobs/uploads/", "status", times=100, status=201))
-        refused = run("push", app_archive, "--to", f"{proxy.host}/elsewhere")
-        assert refused.code == 5 and refused.err.count("\n") == 1
-        assert "MANIFEST_BLOB_UNKNOWN" in refused.err, refused.err
-    finally:
-        proxy.stop()
+    # the registry refuses a manifest: its own error, in one line
+    proxy.add(Rule("PUT", r"/blobs/uploads/", "status", times=100, status=201))
+    refused = run("push", app_archive, "--to", f"{proxy.host}/elsewhere")
+    assert refused.code == 5 and refused.err.count("\n") == 1
+    assert "MANIFEST_BLOB_UNKNOWN" in refused.err, refused.err
 
     unknown = run("push", app_archive, "--to", "registry.invalid:5000")
     assert unknown.code == 5 and unknown.err.count("\n") == 1
