@@ -10,11 +10,8 @@ from archiver.cli.transfer import (
     FORMATS,
     Request,
     Selection,
-    base_option,
-    selection_options,
-    split_options,
     transfer,
-    zstd_options,
+    writer_options,
 )
 
 
@@ -22,10 +19,7 @@ from archiver.cli.transfer import (
 @click.argument("source_name", metavar="INPUT")
 @click.argument("target_name", metavar="OUTPUT")
 @click.option("--to", "fmt", type=click.Choice(FORMATS), help="Output format (default: docker).")
-@base_option(complete=False)
-@selection_options
-@zstd_options
-@split_options
+@writer_options
 def command(
     source_name: str,
     target_name: str,

@@ -14,12 +14,9 @@ from archiver.cli.transfer import (
     FORMATS,
     Request,
     Selection,
-    base_option,
     keep_going_option,
-    selection_options,
-    split_options,
     transfer,
-    zstd_options,
+    writer_options,
 )
 from archiver.errors import InputError
 from archiver.model.platform import Platform
@@ -74,10 +71,7 @@ def registry_inputs(refs: list[Reference]) -> list[str]:
 @click.option("--filter", "patterns", multiple=True, metavar="GLOB", help="With --catalog.")
 @insecure_option
 @keep_going_option
-@base_option(complete=False)
-@selection_options
-@zstd_options
-@split_options
+@writer_options
 def command(
     refs: tuple[str, ...],
     output_path: str,

@@ -9,11 +9,8 @@ from archiver.blobs.seekable import ZstdOptions
 from archiver.cli.transfer import (
     Request,
     Selection,
-    base_option,
-    selection_options,
-    split_options,
     transfer,
-    zstd_options,
+    writer_options,
 )
 from archiver.errors import InputError
 from archiver.places.daemon.client import DaemonClient
@@ -41,10 +38,7 @@ def daemon_names(client: DaemonClient, untagged: bool) -> list[str]:
 @click.option("--to", "fmt", type=click.Choice(_FORMATS), default="bundle", show_default=True)
 @click.option("--all", "everything", is_flag=True, help="Every tagged image of the daemon.")
 @click.option("-a", "untagged", is_flag=True, help="With --all: untagged images too.")
-@base_option(complete=False)
-@selection_options
-@zstd_options
-@split_options
+@writer_options
 def command(
     refs: tuple[str, ...],
     output_path: str,

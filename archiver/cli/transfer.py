@@ -399,6 +399,15 @@ def base_option(complete: bool) -> Callable[[Callable[..., Any]], Callable[..., 
     return click.option("--base", "base", metavar="INVENTORY|ARCHIVE", help=text)
 
 
+def writer_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """What every command that writes an archive from other places takes: --base (a
+    delta), the selection, zstd and split options (as ``base``, ``selection``, ``zstd``
+    and ``split``)."""
+    for option in (split_options, zstd_options, selection_options, base_option(False)):
+        func = option(func)
+    return func
+
+
 def _push(
     request: Request,
     source: Source,
@@ -491,5 +500,6 @@ __all__ = [
     "selection_options",
     "split_options",
     "transfer",
+    "writer_options",
     "zstd_options",
 ]

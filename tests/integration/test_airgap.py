@@ -17,9 +17,9 @@ import pytest
 from tests.conftest import Run
 from tests.factory import random_layer
 from tests.integration.conftest import _running, _short_tmp
-from tests.integration.peers import Dockerd, skopeo
+from tests.integration.peers import Dockerd
 from tests.integration.registry_peers import Registry
-from tests.integration.test_registry import executable_layer, runnable_archive
+from tests.integration.test_registry import executable_layer, runnable_archive, skopeo_digest
 
 BUSYBOX = "/bin/busybox"
 MIB = 1024 * 1024
@@ -147,10 +147,7 @@ def test_the_whole_round_trip(
     by_name = {p["reference"]: p["digest"] for p in result["pushed"]}
     for name in ("gap/app:2", "gap/tool:2"):
         ref = f"{far_registry.host}/{name}"
-        digest = skopeo(
-            "inspect", "--tls-verify=false", "--format", "{{.Digest}}", f"docker://{ref}"
-        )
-        assert digest.strip() == by_name[ref]
+        assert skopeo_digest(ref) == by_name[ref]
 
 
 def test_a_delta_where_its_base_is_missing_sends_nothing(
