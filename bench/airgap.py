@@ -16,28 +16,22 @@ Usage: python bench/airgap.py [--base-mb 300]
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from registry import Registry, build_corpus  # noqa: E402  (the registry bench's corpus)
+from common import report, running_registry, timed  # noqa: E402
+from registry import build_corpus  # noqa: E402  (the registry bench's corpus)
 
 from tests.integration.peers import Dockerd  # noqa: E402
-
-
-def seconds(args: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -52,23 +46,23 @@ def main() -> None:
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")
     (work / "d").mkdir()
     dockerd = Dockerd(work / "d")
-    registry = Registry(work)
     (work / "r1").mkdir()
     (work / "r2").mkdir()
+    stack = contextlib.ExitStack()  # the registry, once it runs
     try:
         release1, _ = build_corpus(work / "r1", args.base_mb, release=1)
         release2, _ = build_corpus(work / "r2", args.base_mb, release=2)
         dockerd.start()
         os.environ["DOCKER_HOST"] = dockerd.host
         dockerd.docker("load", "-q", "-i", str(release1))
-        registry.start()
+        registry = stack.enter_context(running_registry())
         subprocess.run([*archiver, "push", str(release1), "--to", registry.host, "-q"], check=True)
 
         daemon_inv, registry_inv = work / "daemon.json", work / "registry.json"
-        inventory_daemon_s = seconds(
+        inventory_daemon_s, _ = timed(
             [*archiver, "inventory", "docker-daemon:", "-o", str(daemon_inv)]
         )
-        inventory_registry_s = seconds(
+        inventory_registry_s, _ = timed(
             [*archiver, "inventory", f"docker://{registry.host}", "-o", str(registry_inv)]
         )
         full, delta = work / "full.tar.zst", work / "delta.tar.zst"
@@ -92,8 +86,8 @@ def main() -> None:
         subprocess.run(
             [*archiver, "convert", str(full), str(parts / "r2.tar.zst"), *split], check=True
         )
-        verify_split_s = seconds([*archiver, "verify", str(parts / "r2.tar.zst"), "-q"])
-        verify_whole_s = seconds([*archiver, "verify", str(full), "-q"])
+        verify_split_s, _ = timed([*archiver, "verify", str(parts / "r2.tar.zst"), "-q"])
+        verify_whole_s, _ = timed([*archiver, "verify", str(full), "-q"])
         result = {
             "release2_tar_bytes": release2.stat().st_size,
             "full_bundle_bytes": full.stat().st_size,
@@ -107,26 +101,23 @@ def main() -> None:
             "verify_whole_s": verify_whole_s,
         }
     finally:
-        registry.stop()
+        stack.close()
         dockerd.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(
+    headline = (
         f"release 2: tar {result['release2_tar_bytes'] / 1e6:.0f} MB, docker-save | gzip "
         f"{result['docker_save_gzip_bytes'] / 1e6:.0f} MB, full bundle "
         f"{result['full_bundle_bytes'] / 1e6:.0f} MB, delta {result['delta_bytes'] / 1e6:.1f} MB"
     )
     rows = [
-        ("delta / full bundle", "delta_vs_full"),
-        ("delta / docker-save | gzip", "delta_vs_gzip"),
-        ("inventory of the daemon (s)", "inventory_daemon_s"),
-        ("inventory of the registry (s)", "inventory_registry_s"),
-        ("verify, bundle in 64 MB parts (s)", "verify_split_s"),
-        ("verify, the same bundle whole (s)", "verify_whole_s"),
+        ("delta / full bundle", "delta_vs_full", ""),
+        ("delta / docker-save | gzip", "delta_vs_gzip", ""),
+        ("inventory of the daemon (s)", "inventory_daemon_s", ""),
+        ("inventory of the registry (s)", "inventory_registry_s", ""),
+        ("verify, bundle in 64 MB parts (s)", "verify_split_s", ""),
+        ("verify, the same bundle whole (s)", "verify_whole_s", ""),
     ]
-    for label, key in rows:
-        print(f"{label:40}{result[key]:>10.3f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    report(headline, rows, result, args.out)
 
 
 if __name__ == "__main__":

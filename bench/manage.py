@@ -36,6 +36,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import timed  # noqa: E402
+
 SOURCES = [Path("/usr/lib"), Path("/usr/share"), Path("/usr/bin")]
 LAYER = 256 * 1024 * 1024
 
@@ -134,16 +138,6 @@ def _copy_and_sync(source: Path, target: Path) -> float:
     seconds = time.perf_counter() - start
     target.unlink()
     return seconds
-
-
-def timed(args: list[str]) -> tuple[float, int]:
-    """Seconds and peak RSS (MB) of one command."""
-    start = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(args)}")
-    return time.perf_counter() - start, usage.ru_maxrss // 1024
 
 
 def main() -> None:

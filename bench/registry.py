@@ -24,7 +24,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
@@ -35,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from manage import _files, _layer, _sha256, timed  # noqa: E402  (the same corpus helpers)
+from common import report, running_registry, timed  # noqa: E402
+from manage import _files, _layer, _sha256  # noqa: E402  (the same corpus helpers)
 
 MB = 1024 * 1024
 
@@ -98,44 +98,6 @@ def build_corpus(work: Path, base_mb: int, release: int = 1) -> tuple[Path, list
     return out, list(images)
 
 
-class Registry:
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.host = f"127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        storage = self.work / "storage"
-        shutil.rmtree(storage, ignore_errors=True)
-        config = {
-            "version": 0.1,
-            "log": {"level": "error", "accesslog": {"disabled": True}},
-            "storage": {"filesystem": {"rootdirectory": str(storage)}},
-            "http": {"addr": self.host, "secret": "bench"},
-        }
-        (self.work / "config.yml").write_text(json.dumps(config))
-        self.process = subprocess.Popen(
-            ["docker-registry", "serve", str(self.work / "config.yml")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("docker-registry did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -146,52 +108,41 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="arch-bench-registry-", dir="/tmp"))
     archiver = [sys.executable, "-m", "archiver"]
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")
-    registry = Registry(work)
     try:
         corpus, tags = build_corpus(work, args.base_mb)
         size = corpus.stat().st_size
 
         def skopeo_push(extra: list[str]) -> float:
-            registry.start()
-            start = time.perf_counter()
-            for tag in tags:
-                source = f"docker-archive:{corpus}:{tag}"
-                target = f"docker://{registry.host}/{tag}"
-                subprocess.run(
-                    ["skopeo", "copy", "-q", "--dest-tls-verify=false", *extra, source, target],
-                    check=True,
-                )
-            seconds = time.perf_counter() - start
-            registry.stop()
-            return seconds
+            with running_registry() as registry:
+                start = time.perf_counter()
+                for tag in tags:
+                    source = f"docker-archive:{corpus}:{tag}"
+                    target = f"docker://{registry.host}/{tag}"
+                    skopeo = ["skopeo", "copy", "-q", "--dest-tls-verify=false", *extra]
+                    subprocess.run([*skopeo, source, target], check=True)
+                return time.perf_counter() - start
 
         skopeo_gzip_s = skopeo_push([])
         skopeo_plain_s = skopeo_push(["--dest-decompress"])
 
-        registry.start()
-        push_s, push_rss = timed([*archiver, "push", str(corpus), "--to", registry.host, "-q"])
-        pulled = work / "pulled.tar.zst"
-        refs = [f"{registry.host}/{tag}" for tag in tags]
-        pull_s, pull_rss = timed([*archiver, "pull", *refs, "-o", str(pulled), "-q"])
-        start = time.perf_counter()
-        for i, ref in enumerate(refs):
-            target = f"oci-archive:{work / f'sk{i}.tar'}"
-            subprocess.run(
-                ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", target],
-                check=True,
-            )
-        skopeo_pull_s = time.perf_counter() - start
-        registry.stop()
+        with running_registry() as registry:
+            push = [*archiver, "push", str(corpus), "--to", registry.host, "-q"]
+            push_s, push_rss = timed(push)
+            pulled = work / "pulled.tar.zst"
+            refs = [f"{registry.host}/{tag}" for tag in tags]
+            pull_s, pull_rss = timed([*archiver, "pull", *refs, "-o", str(pulled), "-q"])
+            start = time.perf_counter()
+            for i, ref in enumerate(refs):
+                target = f"oci-archive:{work / f'sk{i}.tar'}"
+                skopeo = ["skopeo", "copy", "-q", "--src-tls-verify=false"]
+                subprocess.run([*skopeo, f"docker://{ref}", target], check=True)
+            skopeo_pull_s = time.perf_counter() - start
 
         # the base alone, then one application on it
-        registry.start()
-        first_s, _ = timed(
-            [*archiver, "push", str(corpus), "--image", tags[0], "--to", registry.host, "-q"]
-        )
-        second_s, _ = timed(
-            [*archiver, "push", str(corpus), "--image", tags[1], "--to", registry.host, "-q"]
-        )
-        registry.stop()
+        with running_registry() as registry:
+            push = [*archiver, "push", str(corpus), "--to", registry.host, "-q", "--image"]
+            first_s, _ = timed([*push, tags[0]])
+            second_s, _ = timed([*push, tags[1]])
         result = {
             "corpus_bytes": size,
             "push_s": push_s,
@@ -207,7 +158,6 @@ def main() -> None:
             "pull_rss_mb": pull_rss,
         }
     finally:
-        registry.stop()
         shutil.rmtree(work, ignore_errors=True)
     rows = [
         ("push / skopeo copy (same bytes, --dest-decompress)", "push_vs_skopeo_plain", "<= 0.8"),
@@ -217,16 +167,12 @@ def main() -> None:
         ("push peak RSS (MB)", "push_rss_mb", "<= 150"),
         ("pull peak RSS (MB)", "pull_rss_mb", "<= 150"),
     ]
-    print(
+    headline = (
         f"corpus {result['corpus_bytes'] / 1e6:.0f} MB: push {result['push_s']:.1f}s, skopeo "
         f"{result['skopeo_push_plain_s']:.1f}s (plain) {result['skopeo_push_gzip_s']:.1f}s "
         f"(gzip); pull {result['pull_s']:.1f}s, skopeo {result['skopeo_pull_s']:.1f}s"
     )
-    print(f"{'measure':52}{'value':>10}{'target':>10}")
-    for label, key, target in rows:
-        print(f"{label:52}{result[key]:>10.2f}{target:>10}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    report(headline, rows, result, args.out)
 
 
 if __name__ == "__main__":
