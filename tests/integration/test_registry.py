@@ -98,8 +98,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def start() -> Iterator[Callable[..., Registry]]:
-    """Start registries (and token servers) that stop with the test."""
-    started: list[Registry | TokenServer] = []
+    """Start registries that stop with the test."""
+    started: list[Registry] = []
 
     def make(
         auth: str | TokenServer | None = None, users: dict[str, str] | None = None
@@ -132,6 +132,21 @@ def pulls_whole(run: Run, reference: str, target: Path) -> None:
     """What the registry holds under ``reference`` pulls, and verifies, whole."""
     assert run("pull", reference, "-o", target).code == 0
     assert run("verify", target).code == 0
+
+
+@pytest.fixture
+def token_server() -> Iterator[Callable[..., TokenServer]]:
+    """Start token servers (users -> password and actions) that stop with the test."""
+    servers: list[TokenServer] = []
+
+    def make(users: dict[str, tuple[str, tuple[str, ...]]], expired: int = 0) -> TokenServer:
+        servers.append(TokenServer(_short_tmp("arch-t-"), users, expired=expired))
+        servers[-1].start()
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.stop()
 
 
 def skopeo_digest(ref: str, *flags: str) -> str:
@@ -305,38 +320,33 @@ def test_basic_auth_behind_tls_with_login_and_logout(
 def test_bearer_tokens_from_a_token_server(
     run: Run,
     start: Callable[..., Registry],
+    token_server: Callable[..., TokenServer],
     app_archive: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tokens = TokenServer(
-        _short_tmp("arch-t-"),
-        {"alice": ("secret-a", ("pull", "push")), "bob": ("secret-b", ("pull",))},
-    )
-    tokens.start()
-    try:
-        registry = start(tokens)
-        monkeypatch.setattr(sys, "stdin", io.StringIO("secret-a\n"))
-        assert run("login", registry.host, "-u", "alice", "--password-stdin").code == 0
-        pushed = run("push", app_archive, "--to", registry.host, "--json")
-        assert pushed.code == 0, pushed.err
-        # tokens are cached per scope: a handful of token requests for dozens of calls
-        assert len(tokens.requests) <= 8, tokens.requests
-        assert all(r["user"] == "alice" for r in tokens.requests)
+    tokens = token_server({"alice": ("secret-a", ("pull", "push")), "bob": ("secret-b", ("pull",))})
+    registry = start(tokens)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("secret-a\n"))
+    assert run("login", registry.host, "-u", "alice", "--password-stdin").code == 0
+    pushed = run("push", app_archive, "--to", registry.host, "--json")
+    assert pushed.code == 0, pushed.err
+    # tokens are cached per scope: a handful of token requests for dozens of calls
+    assert len(tokens.requests) <= 8, tokens.requests
+    assert all(r["user"] == "alice" for r in tokens.requests)
 
-        monkeypatch.setattr(sys, "stdin", io.StringIO("secret-b\n"))
-        assert run("login", registry.host, "-u", "bob", "--password-stdin").code == 0
-        denied = run("push", app_archive, "--to", f"{registry.host}/bob")
-        assert denied.code == 5 and "denied" in denied.err and denied.err.count("\n") == 1
-        pulled = run("pull", f"{registry.host}/reg/app:1", "-o", tmp_path / "bob.tar.zst")
-        assert pulled.code == 0, pulled.err
-    finally:
-        tokens.stop()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("secret-b\n"))
+    assert run("login", registry.host, "-u", "bob", "--password-stdin").code == 0
+    denied = run("push", app_archive, "--to", f"{registry.host}/bob")
+    assert denied.code == 5 and "denied" in denied.err and denied.err.count("\n") == 1
+    pulled = run("pull", f"{registry.host}/reg/app:1", "-o", tmp_path / "bob.tar.zst")
+    assert pulled.code == 0, pulled.err
 
 
 def test_credentials_from_a_credential_helper(
     run: Run,
     start: Callable[..., Registry],
+    token_server: Callable[..., TokenServer],
     app_archive: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -376,19 +386,15 @@ elif action == "erase":
     config.parent.mkdir()
     config.write_text(json.dumps({"credsStore": "archivertest"}))
 
-    tokens = TokenServer(_short_tmp("arch-t-"), {"carol": ("pw-c", ("pull", "push"))})
-    tokens.start()
-    try:
-        registry = start(tokens)
-        monkeypatch.setattr(sys, "stdin", io.StringIO("pw-c\n"))
-        assert run("login", registry.host, "-u", "carol", "--password-stdin").code == 0
-        assert json.loads(store.read_text())[registry.host]["Secret"] == "pw-c"
-        assert json.loads(config.read_text())["auths"][registry.host] == {}
-        assert run("push", app_archive, "--to", registry.host).code == 0
-        assert run("logout", registry.host).code == 0
-        assert registry.host not in json.loads(store.read_text())
-    finally:
-        tokens.stop()
+    tokens = token_server({"carol": ("pw-c", ("pull", "push"))})
+    registry = start(tokens)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("pw-c\n"))
+    assert run("login", registry.host, "-u", "carol", "--password-stdin").code == 0
+    assert json.loads(store.read_text())[registry.host]["Secret"] == "pw-c"
+    assert json.loads(config.read_text())["auths"][registry.host] == {}
+    assert run("push", app_archive, "--to", registry.host).code == 0
+    assert run("logout", registry.host).code == 0
+    assert registry.host not in json.loads(store.read_text())
 
 
 def test_a_bad_network_is_survived(
@@ -615,6 +621,7 @@ def test_multi_platform_index_push_and_pull(
 def test_registries_that_misbehave(
     run: Run,
     start: Callable[..., Registry],
+    token_server: Callable[..., TokenServer],
     proxy_to: Callable[[Registry], FaultProxy],
     tmp_path: Path,
     app_archive: Path,
@@ -642,12 +649,9 @@ def test_registries_that_misbehave(
     assert unknown.code == 5 and unknown.err.count("\n") == 1
     assert "registry.invalid:5000" in unknown.err
 
-    tokens = TokenServer(_short_tmp("arch-t-"), {"dan": ("pw-d", ("pull", "push"))}, expired=1)
-    tokens.start()
-    try:
-        guarded = start(tokens)
-        monkeypatch.setattr(sys, "stdin", io.StringIO("pw-d\n"))
-        assert run("login", guarded.host, "-u", "dan", "--password-stdin").code == 0
-        assert run("push", app_archive, "--to", guarded.host).code == 0  # an expired token
-    finally:  # is fetched anew
-        tokens.stop()
+    # the first token the server gives is expired: it is fetched anew
+    tokens = token_server({"dan": ("pw-d", ("pull", "push"))}, expired=1)
+    guarded = start(tokens)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("pw-d\n"))
+    assert run("login", guarded.host, "-u", "dan", "--password-stdin").code == 0
+    assert run("push", app_archive, "--to", guarded.host).code == 0
