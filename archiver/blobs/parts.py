@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archiver.blobs.atomic import replace_file
 from archiver.errors import InputError, IntegrityError, NotFound
 
 FAT32 = 4 * 1024**3 - 1
@@ -192,12 +193,7 @@ def _numbered(target: Path) -> list[Path]:
 
 def _write_manifest(target: Path, manifest: dict[str, Any], mode: int) -> None:
     path = target.parent / (target.name + MANIFEST_SUFFIX)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=target.parent)
-    with os.fdopen(fd, "w") as out:
-        json.dump(manifest, out, indent=1)
-        out.write("\n")
-    os.chmod(temp, mode)
-    os.replace(temp, path)
+    replace_file(path, (json.dumps(manifest, indent=1) + "\n").encode(), mode)
 
 
 def bundle_name(name: str) -> Path | None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -160,20 +158,6 @@ def daemon_progress(quiet: bool = False) -> Iterator[Callable[[dict[str, Any]], 
                 bar.update(detail["current"])
 
         yield show
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """A small file written under a temporary name beside ``path``, then renamed over it."""
-    target = os.path.abspath(path)
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", dir=os.path.dirname(target))
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
 
 
 def is_delta(source: object) -> str | None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from archiver.blobs.atomic import replace_file
 from archiver.cli import common
 from archiver.cli.push import insecure_option
 from archiver.errors import InputError
@@ -52,7 +55,7 @@ def command(place_name: str, output_path: str, insecure: tuple[str, ...]) -> Non
     if output_path == "-":
         click.echo(text, nl=False)
     else:
-        common.write_atomically(output_path, text.encode())
+        replace_file(Path(output_path), text.encode(), mode=0o600)
         click.echo(
             f"Inventory of {found.origin}: {len(found.images)} images, {len(found.blobs)} blobs, "
             f"{len(found.chains)} layer chains -> {output_path} ({found.checksum})",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from archiver.blobs import limits
+from archiver.blobs.atomic import replace_file, umask
 from archiver.blobs.parts import Split, SplitWriter
 from archiver.blobs.seekable import SeekableWriter, ZstdOptions
 from archiver.blobs.tarwriter import TarWriter
@@ -129,7 +130,7 @@ class TarLayoutSink:
         self._annotations = annotations
         self._split: SplitWriter | None = None
         self.parts: list[str] = []
-        self._mode = 0o666 & ~_umask() if mode is None else mode
+        self._mode = 0o666 & ~umask() if mode is None else mode
         self._written: set[Digest] = set()
         self._temp: str | None = None
         self._target: Path | None = None
@@ -250,7 +251,7 @@ class DirLayoutSink:
     def commit(self) -> None:
         (self._temp / LAYOUT_FILE).write_bytes(self._documents.layout())
         (self._temp / INDEX_FILE).write_bytes(self._documents.index())
-        os.chmod(self._temp, 0o777 & ~_umask())
+        os.chmod(self._temp, 0o777 & ~umask())
         if self._target.exists():
             self._target.rmdir()
         os.rename(self._temp, self._target)
@@ -290,9 +291,9 @@ class DirLayoutRewrite:
         os.replace(temp, path)
 
     def commit(self) -> None:
-        _replace_file(self._root / INDEX_FILE, self._documents.index())
+        replace_file(self._root / INDEX_FILE, self._documents.index())
         if self._docker:
-            _replace_file(self._root / MANIFEST_FILE, self._documents.docker_manifest())
+            replace_file(self._root / MANIFEST_FILE, self._documents.docker_manifest())
         for algorithm in (self._root / "blobs").iterdir():
             if not algorithm.is_dir():
                 continue
@@ -315,28 +316,6 @@ def _write_file(path: Path, stream: BinaryIO) -> None:
     with open(path, "wb") as out:
         while chunk := stream.read(limits.COPY_CHUNK):
             out.write(chunk)
-
-
-def _replace_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path``, then rename it over ``path``."""
-    temp = _temp_file_beside(path)
-    try:
-        with open(temp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _temp_file_beside(target: Path) -> str:

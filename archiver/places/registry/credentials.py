@@ -13,11 +13,11 @@ import contextlib
 import json
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archiver.blobs.atomic import replace_file
 from archiver.errors import InputError, NotFound, PeerError
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
@@ -56,17 +56,7 @@ def _write_config(data: dict[str, Any]) -> None:
     """Replace the config file atomically, readable by its owner only (mode 0600)."""
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temp = tempfile.mkstemp(prefix=".config.json.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(data, out, indent="\t")
-            out.write("\n")
-        os.chmod(temp, 0o600)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    replace_file(path, (json.dumps(data, indent="\t") + "\n").encode(), mode=0o600)
 
 
 def _helper_name(data: dict[str, Any], key: str) -> str | None:

@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any, BinaryIO, cast
 
 import httpx
 
+from archiver.blobs.atomic import replace_file
 from archiver.engine.graph import Root
 from archiver.errors import InputError, IntegrityError
 from archiver.model import media
@@ -68,9 +68,7 @@ class BlobLocations:
         blobs = {str(digest): repository for digest, repository in recent}
         with contextlib.suppress(OSError):  # a cache: losing it costs uploads, not data
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            temp = path.with_suffix(f".{os.getpid()}.tmp")
-            temp.write_text(json.dumps({"registry": self.registry, "blobs": blobs}))
-            os.replace(temp, path)
+            replace_file(path, json.dumps({"registry": self.registry, "blobs": blobs}).encode())
 
     def add(self, digest: Digest, repository: str) -> None:
         with self.lock:

@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import httpx
 
+from archiver.blobs.atomic import replace_file
 from archiver.errors import IntegrityError, PeerError
 from archiver.model.descriptor import Descriptor
 from archiver.places.registry.client import RegistryClient, check, pull_scope, push_scope
@@ -130,10 +131,8 @@ class Upload:
 
     def _remember(self, location: str, offset: int) -> None:
         self._state.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temp = self._state.with_suffix(".tmp")
-        temp.write_text(json.dumps({"location": location, "offset": offset}))
-        os.chmod(temp, 0o600)
-        os.replace(temp, self._state)
+        state = json.dumps({"location": location, "offset": offset}).encode()
+        replace_file(self._state, state, mode=0o600)
 
     def _forget(self) -> None:
         with contextlib.suppress(FileNotFoundError):
