@@ -3,12 +3,12 @@
 An inventory lists blob digests, uncompressed layer digests (diff_ids) and, for a daemon,
 layer chains, plus the images with their references, IDs and manifest digests. It is made
 without reading a layer: a daemon's from its image list and ``RootFS.Layers``, a registry's
-from manifests, an archive's from its documents. On disk it is JSON (schemas/
+and an archive's from their documents (manifests and configs). On disk it is JSON (schemas/
 inventory.schema.json) carrying a checksum of its own content: a file that was edited,
 truncated or is of another format or version is refused when read.
 
 A delta is written against an inventory (or an earlier bundle, inventoried on the fly):
-``Base.leaves_out`` says which layers of the images being written the base already has.
+``Inventory.leaves_out`` says which layers of the images being written the base already has.
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ from archiver.blobs import limits
 from archiver.engine import catalog
 from archiver.engine.graph import Root, resolve
 from archiver.errors import InputError, IntegrityError, NotFound
-from archiver.model.digest import Digest, chain_ids
+from archiver.model.digest import chain_ids
+from archiver.model.reference import Reference
 from archiver.places.base import Source
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.registry.client import RegistryClient
+from archiver.places.registry.place import RegistrySource
 
 FORMAT = "archiver-inventory"
 VERSION = 1
@@ -206,38 +208,11 @@ def of_daemon(client: DaemonClient) -> Inventory:
 def of_registry(
     client: RegistryClient, repositories: list[str], tag: str | None = None
 ) -> Inventory:
-    """Every manifest and blob digest of ``repositories`` (all tags, or ``tag``), read from
-    manifests only."""
-    blobs: set[str] = set()
-    images = []
-    for repository in repositories:
-        for name in [tag] if tag else client.tags(repository):
-            data, _, _ = client.get_manifest(repository, name)
-            digest = Digest.from_bytes(data)
-            images.append(
-                {
-                    "reference": f"{client.registry}/{repository}:{name}",
-                    "id": None,
-                    "digest": str(digest),
-                }
-            )
-            pending = [(data, digest)]
-            while pending:
-                raw, at = pending.pop()
-                blobs.add(str(at))
-                document = json.loads(raw)
-                for child in document.get("manifests") or []:
-                    child_data, _, _ = client.get_manifest(repository, child["digest"])
-                    pending.append((child_data, Digest.from_bytes(child_data)))
-                for blob in [document.get("config"), *(document.get("layers") or [])]:
-                    if isinstance(blob, dict) and isinstance(blob.get("digest"), str):
-                        blobs.add(blob["digest"])
-    return Inventory(
-        "registry",
-        client.registry,
-        frozenset(blobs),
-        frozenset(),
-        frozenset(),
-        tuple(images),
-        now(),
-    )
+    """Every manifest and blob digest of ``repositories`` (all tags, or ``tag``), from
+    their documents (manifests and configs, verified as any source's are; no layer)."""
+    refs = [
+        Reference(client.registry, repository, name)
+        for repository in repositories
+        for name in ([tag] if tag else client.tags(repository))
+    ]
+    return of_source(RegistrySource(client, refs), kind="registry")
