@@ -57,6 +57,16 @@ def platform_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def insecure_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--insecure-registry",
+        "insecure",
+        multiple=True,
+        metavar="HOST[:PORT]",
+        help="Allow plain HTTP or unverified TLS for this registry (repeatable).",
+    )(func)
+
+
 def parse_platform(text: str | None) -> Platform | None:
     return Platform.parse(text) if text else None
 

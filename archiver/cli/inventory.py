@@ -8,7 +8,7 @@ import click
 
 from archiver.blobs.atomic import replace_file
 from archiver.cli import common
-from archiver.cli.push import insecure_option
+from archiver.cli.common import insecure_option
 from archiver.errors import InputError
 from archiver.model.reference import Reference
 from archiver.places import inventory

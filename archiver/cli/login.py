@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from archiver.cli.push import insecure_option
+from archiver.cli.common import insecure_option
 from archiver.errors import InputError
 from archiver.places.registry import credentials
 from archiver.places.registry.client import RegistryClient, allow_insecure

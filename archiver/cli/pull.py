@@ -9,7 +9,7 @@ import click
 
 from archiver.blobs.parts import Split
 from archiver.blobs.seekable import ZstdOptions
-from archiver.cli.push import insecure_option
+from archiver.cli.common import insecure_option
 from archiver.cli.transfer import (
     FORMATS,
     Request,
@@ -101,6 +101,15 @@ def command(
         selection = replace(selection, platforms=())
     # going on past a reference that fails needs each one opened on its own
     inputs = [f"docker://{n}" for n in names] if keep_going else registry_inputs(names)
-    request = Request(inputs, output_path, fmt, selection, zstd, base=base, split=split)
-    request.keep_going = keep_going
-    transfer(request)
+    transfer(
+        Request(
+            inputs,
+            output_path,
+            fmt,
+            selection,
+            zstd,
+            keep_going=keep_going,
+            base=base,
+            split=split,
+        )
+    )

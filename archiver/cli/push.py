@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from archiver.cli.common import insecure_option
 from archiver.cli.transfer import (
     PushOptions,
     Request,
@@ -14,16 +15,6 @@ from archiver.cli.transfer import (
 )
 from archiver.places.registry.push import DEFAULT_JOBS
 from archiver.places.transports import REGISTRY
-
-
-def insecure_option(func: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--insecure-registry",
-        "insecure",
-        multiple=True,
-        metavar="HOST[:PORT]",
-        help="Allow plain HTTP or unverified TLS for this registry (repeatable).",
-    )(func)
 
 
 @click.command("push")
