@@ -21,20 +21,12 @@ from archiver.engine.graph import Root
 from archiver.errors import ArchiverError, PeerError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest, chain_ids
+from archiver.places import inventory
 from archiver.places.archive import ArchiveSource
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.layout_writer import TarLayoutSink
 
 _PIPE_CHUNK = 1024 * 1024
-
-
-def daemon_chains(client: DaemonClient) -> set[str]:
-    """Every layer chain the daemon holds, from its images' ``RootFS.Layers``."""
-    found: set[str] = set()
-    for image in client.images(all_images=True):
-        layers = (client.inspect(image["Id"]).get("RootFS") or {}).get("Layers") or []
-        found.update(chain_ids(layers))
-    return found
 
 
 def skippable_layers(roots: list[Root], chains: set[str]) -> set[Digest]:
@@ -112,7 +104,8 @@ class DaemonSink:
 
     def begin(self, roots: list[Root]) -> None:
         if not self._send_all:
-            self.skipped = skippable_layers(roots, daemon_chains(self._client))
+            held = set(inventory.of_daemon(self._client).chains)
+            self.skipped = skippable_layers(roots, held)
         self._roots = roots
         self._documents = {d.digest for root in roots for d, data in root.blobs() if data}
 
