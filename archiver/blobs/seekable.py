@@ -288,7 +288,6 @@ class SeekableReader:
         self._cached: tuple[int, bytes] | None = None
         self._ahead: dict[int, Future[bytes]] = {}
         self._pool: ThreadPoolExecutor | None = None
-        self._last = -2
         self._lock = threading.Lock()
         self.size = frames[-1].offset + frames[-1].size if frames else 0
         self.compressed_bytes_read = 0
@@ -314,10 +313,9 @@ class SeekableReader:
         future = self._ahead.pop(index, None)
         if future is None:
             self.compressed_bytes_read += self._frames[index].compressed_size
-        data = future.result() if future is not None else self._decode(index)
-        if index == self._last + 1 and end is not None:
+        if end is not None:  # sequential from here: the next frames decode meanwhile
             self._read_ahead(index, end)
-        self._last = index
+        data = future.result() if future is not None else self._decode(index)
         self._cached = (index, data)
         return data
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import io
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from archiver.errors import IntegrityError
 from archiver.model.digest import Digest
+
+_BEHIND_FROM = 256 * 1024
+"""Chunks at least this large are hashed on a thread of the reader's own (hashlib lets go
+of the GIL), while the caller sends or writes the chunk before; smaller ones at once."""
+_BEHIND = 4
+"""Chunks the hash may lag behind the reads (memory: that many chunks, still referenced)."""
 
 
 class VerifyingReader(io.RawIOBase):
@@ -35,6 +43,8 @@ class VerifyingReader(io.RawIOBase):
         self._hasher = digest.hasher()
         self._count = 0
         self._done = False
+        self._hashing: ThreadPoolExecutor | None = None
+        self._behind: deque[Future[None]] = deque()
 
     def readable(self) -> bool:
         return True
@@ -58,12 +68,31 @@ class VerifyingReader(io.RawIOBase):
         if not chunk:
             raise self._error(f"truncated: got {self._count} of {self._size} bytes")
         self._count += len(chunk)
-        self._hasher.update(chunk)
+        self._hash(chunk)
         if self._on_read is not None:
             self._on_read(len(chunk))
         return chunk
 
+    def _hash(self, chunk: bytes) -> None:
+        if len(chunk) < _BEHIND_FROM:
+            self._caught_up()
+            self._hasher.update(chunk)
+            return
+        if self._hashing is None:  # one thread: the updates keep their order
+            self._hashing = ThreadPoolExecutor(1, thread_name_prefix="sha")
+        self._behind.append(self._hashing.submit(self._hasher.update, chunk))
+        while len(self._behind) > _BEHIND:
+            self._behind.popleft().result()
+
+    def _caught_up(self) -> None:
+        while self._behind:
+            self._behind.popleft().result()
+        if self._hashing is not None:
+            self._hashing.shutdown()
+            self._hashing = None
+
     def _finish(self) -> None:
+        self._caught_up()
         got = Digest(self._digest.algorithm, self._hasher.hexdigest())
         self._done = True
         if got != self._digest:
@@ -73,10 +102,12 @@ class VerifyingReader(io.RawIOBase):
 
     def _error(self, detail: str) -> IntegrityError:
         self._done = True
+        self._caught_up()
         return IntegrityError(self._origin, str(self._digest), detail)
 
     def close(self) -> None:
         try:
+            self._caught_up()
             self._stream.close()
         finally:
             super().close()

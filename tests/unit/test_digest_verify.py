@@ -64,3 +64,30 @@ def test_verifying_reader_reports_truncation() -> None:
 
 def test_drain_counts() -> None:
     assert drain(VerifyingReader(io.BytesIO(b"hello"), HELLO, 5, "x")) == 5
+
+
+BIG = bytes(range(256)) * 4096 * 9  # 9 MiB: chunks large enough to be hashed behind the reads
+
+
+@pytest.mark.parametrize("chunk", [1024 * 1024, 300 * 1024 + 7])
+def test_large_chunks_hashed_behind_keep_their_order(chunk: int) -> None:
+    reader = VerifyingReader(io.BytesIO(BIG), Digest.from_bytes(BIG), len(BIG), "big.tar")
+    out = []
+    while data := reader.read(chunk):
+        out.append(data)
+    assert b"".join(out) == BIG
+
+
+def test_large_chunks_with_a_wrong_byte_fail_at_the_end() -> None:
+    bad = BIG[:-1] + b"\x00"
+    reader = VerifyingReader(io.BytesIO(bad), Digest.from_bytes(BIG), len(BIG), "big.tar")
+    with pytest.raises(IntegrityError, match="digest mismatch"):
+        drain(reader)
+
+
+def test_a_reader_closed_halfway_stops_its_hashing() -> None:
+    reader = VerifyingReader(io.BytesIO(BIG), Digest.from_bytes(BIG), len(BIG), "big.tar")
+    reader.read(1024 * 1024)
+    reader.read(1024 * 1024)
+    reader.close()
+    assert reader._hashing is None

@@ -15,7 +15,7 @@ import json
 import os
 import socket
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode, urlparse
 
@@ -84,16 +84,18 @@ class DaemonClient:
         method: str,
         path: str,
         query: dict[str, Any] | None = None,
-        body: Iterable[bytes] | None = None,
-        headers: dict[str, str] | None = None,
     ) -> http.client.HTTPResponse:
-        target = path + ("?" + urlencode(query, doseq=True) if query else "")
         connection = self._connection()
-        try:
-            connection.request(
-                method, target, body=body, headers=headers or {}, encode_chunked=body is not None
-            )
+        with self._reaching():
+            connection.request(method, _target(path, query))
             response = connection.getresponse()
+        return _checked(response, method, path)
+
+    @contextlib.contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Connection failures as one line each."""
+        try:
+            yield
         except FileNotFoundError:
             raise PeerError(
                 f"cannot reach the Docker daemon at {self.host}: no such socket "
@@ -103,12 +105,6 @@ class DaemonClient:
             raise PeerError(f"permission denied on the Docker daemon socket {self.host}") from None
         except (TimeoutError, ConnectionError, OSError) as exc:
             raise PeerError(f"cannot reach the Docker daemon at {self.host}: {exc}") from None
-        if response.status >= 400:
-            detail = response.read(64 * 1024).decode(errors="replace")
-            with contextlib.suppress(json.JSONDecodeError, AttributeError):
-                detail = json.loads(detail).get("message", detail)
-            raise PeerError(f"Docker daemon: {method} {path}: {response.status} {detail.strip()}")
-        return response
 
     def json(self, path: str, query: dict[str, Any] | None = None) -> Any:
         with self._open("GET", path, query) as response:
@@ -136,12 +132,75 @@ class DaemonClient:
                 total += len(data)
         return total
 
-    def load(self, body: Iterable[bytes], quiet: bool = True) -> Iterator[dict[str, Any]]:
-        """``POST /images/load`` with a streamed tar body; yields the daemon's JSON messages."""
-        headers = {"Content-Type": "application/x-tar"}
-        with self._open(
-            "POST", "/images/load", {"quiet": "1" if quiet else "0"}, body, headers
-        ) as response:
+    def load(self, quiet: bool = True) -> Upload:
+        """``POST /images/load``: the tar is written into the returned upload as it is made
+        (then ``close()``), and ``messages()`` yields the daemon's JSON lines."""
+        connection = self._connection()
+        with self._reaching():
+            connection.putrequest("POST", _target("/images/load", {"quiet": "1" if quiet else "0"}))
+            connection.putheader("Content-Type", "application/x-tar")
+            connection.putheader("Transfer-Encoding", "chunked")
+            connection.endheaders()
+        return Upload(connection, "POST /images/load")
+
+
+class Upload:
+    """A request body sent as it is written, in HTTP/1.1 chunks put straight on the socket:
+    a layer's bytes are gathered with their chunk framing by ``sendmsg`` rather than copied
+    into it, and small writes (tar headers, padding) are batched into one chunk. Another
+    thread may wait in ``messages()`` for the response while this one writes. Written
+    bytes objects are kept, not copied, until sent: they must not change."""
+
+    _BATCH = 256 * 1024
+    _MAX_PARTS = 256
+
+    def __init__(self, connection: http.client.HTTPConnection, what: str) -> None:
+        self._connection = connection
+        self._what = what
+        self._sock: socket.socket = connection.sock
+        self._gather = hasattr(self._sock, "sendmsg") and not isinstance(self._sock, ssl.SSLSocket)
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+
+    def write(self, data: bytes, /) -> int:
+        if data:
+            self._pending.append(data)
+            self._pending_size += len(data)
+            if self._pending_size >= self._BATCH or len(self._pending) >= self._MAX_PARTS:
+                self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self._pending_size:
+            parts = [b"%X\r\n" % self._pending_size, *self._pending, b"\r\n"]
+            self._pending, self._pending_size = [], 0
+            self._send(parts)
+
+    def close(self) -> None:
+        """End the body (the last, empty chunk)."""
+        self.flush()
+        self._send([b"0\r\n\r\n"])
+
+    def abort(self) -> None:
+        """Cut the connection: the daemon sees a body that never ended."""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+    def _send(self, parts: list[bytes]) -> None:
+        if not self._gather:
+            self._sock.sendall(b"".join(parts))
+            return
+        views = [memoryview(part) for part in parts]
+        while views:
+            sent = self._sock.sendmsg(views)  # may send less (a socket with a timeout)
+            while views and sent >= len(views[0]):
+                sent -= len(views.pop(0))
+            if sent:
+                views[0] = views[0][sent:]
+
+    def messages(self) -> Iterator[dict[str, Any]]:
+        """The daemon's response: its JSON messages, as they come."""
+        with _checked(self._connection.getresponse(), *self._what.split(" ", 1)) as response:
             decoder = json.JSONDecoder()
             buffer = ""
             while data := response.read1(64 * 1024):
@@ -154,3 +213,20 @@ class DaemonClient:
                         break
                     buffer = buffer[end:]
                     yield message
+
+
+def _target(path: str, query: dict[str, Any] | None) -> str:
+    return path + ("?" + urlencode(query, doseq=True) if query else "")
+
+
+def _checked(
+    response: http.client.HTTPResponse, method: str, path: str
+) -> http.client.HTTPResponse:
+    """The response, or its error status as one PeerError line."""
+    if response.status >= 400:
+        detail = response.read(64 * 1024).decode(errors="replace")
+        with contextlib.suppress(json.JSONDecodeError, AttributeError):
+            detail = json.loads(detail).get("message", detail)
+        response.close()
+        raise PeerError(f"Docker daemon: {method} {path}: {response.status} {detail.strip()}")
+    return response

@@ -1,15 +1,14 @@
 """The Docker daemon as a source (``GET /images/get``) and a sink (``POST /images/load``).
 
-The sink streams a hybrid tar made on the fly by the same TarLayoutSink every archive uses,
-through a pipe, to the daemon; it leaves out the layer bodies whose layer chains the daemon
-already holds (docker load looks a chain up before it opens the layer's file).
+The sink streams a hybrid tar made on the fly by the same TarLayoutSink every archive uses
+straight onto the connection to the daemon; it leaves out the layer bodies whose layer
+chains the daemon already holds (docker load looks a chain up before it opens the layer's file).
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
-import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -23,10 +22,8 @@ from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest, chain_ids
 from archiver.places import inventory
 from archiver.places.archive import ArchiveSource
-from archiver.places.daemon.client import DaemonClient
+from archiver.places.daemon.client import DaemonClient, Upload
 from archiver.places.layout_writer import TarLayoutSink
-
-_PIPE_CHUNK = 1024 * 1024
 
 
 def skippable_layers(roots: list[Root], chains: set[str]) -> set[Digest]:
@@ -60,7 +57,7 @@ class DaemonSink:
         self.messages: list[dict[str, Any]] = []
         self._error: BaseException | None = None
         self._roots: list[Root] = []
-        self._writer: BinaryIO | None = None
+        self._upload: Upload | None = None
         self._thread: threading.Thread | None = None
         self._tar: TarLayoutSink | None = None
 
@@ -68,10 +65,8 @@ class DaemonSink:
         """Open the stream to the daemon at the first byte to send (so a copy that stops
         before, a delta missing its base, say, sends the daemon nothing at all)."""
         if self._tar is None:
-            read_fd, write_fd = os.pipe()
-            self._reader = os.fdopen(read_fd, "rb")
-            self._writer = os.fdopen(write_fd, "wb")
-            self._tar = TarLayoutSink(self._writer, docker=True)
+            self._upload = self._client.load(quiet=self._on_message is None)
+            self._tar = TarLayoutSink(self._upload, docker=True)  # type: ignore[arg-type]
             self._thread = threading.Thread(target=self._post, name="docker-load", daemon=True)
             self._thread.start()
             tar = self._tar
@@ -79,16 +74,15 @@ class DaemonSink:
         return self._tar
 
     def _post(self) -> None:
+        """The daemon's response, read while the tar is still being sent."""
+        assert self._upload is not None
         try:
-            body = iter(lambda: self._reader.read(_PIPE_CHUNK), b"")
-            for message in self._client.load(body, quiet=self._on_message is None):
+            for message in self._upload.messages():
                 self.messages.append(message)
                 if self._on_message is not None:
                     self._on_message(message)
         except BaseException as exc:  # reported by commit/abort in the caller's thread
             self._error = exc
-        finally:
-            self._reader.close()
 
     def _daemon_error(self) -> ArchiverError | None:
         if isinstance(self._error, ArchiverError):
@@ -120,8 +114,8 @@ class DaemonSink:
     def _write(self, action: Any) -> None:
         try:
             action()
-        except BrokenPipeError:  # the daemon stopped reading: say why
-            self._writer = None
+        except (ConnectionError, TimeoutError):  # the daemon stopped reading: say why
+            self._upload = None
             if self._thread is not None:
                 self._thread.join()
             raise self._daemon_error() or PeerError(
@@ -131,9 +125,9 @@ class DaemonSink:
     def commit(self) -> None:
         tar = self._start()
         self._write(tar.commit)
-        if self._writer is not None:
-            with contextlib.suppress(BrokenPipeError):
-                self._writer.close()
+        upload = self._upload
+        if upload is not None:
+            self._write(upload.close)
         assert self._thread is not None
         self._thread.join()
         error = self._daemon_error()
@@ -141,11 +135,10 @@ class DaemonSink:
             raise error
 
     def abort(self) -> None:
-        """Cut the stream short: the daemon sees a truncated tar and loads nothing (and
-        nothing at all when the stream never opened)."""
-        if self._writer is not None:
-            with contextlib.suppress(OSError):
-                self._writer.close()
+        """Cut the stream short: the daemon sees a body that never ends and loads nothing
+        (and nothing at all when the stream never opened)."""
+        if self._upload is not None:
+            self._upload.abort()
         if self._thread is not None:
             self._thread.join(timeout=60)
 
