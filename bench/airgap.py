@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import report, running_registry, timed  # noqa: E402
+from common import compile_package, report, running_registry, timed  # noqa: E402
 from registry import build_corpus  # noqa: E402  (the registry bench's corpus)
 
 from tests.integration.peers import Dockerd  # noqa: E402
@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--base-mb", type=int, default=300)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "airgap.json"))
     args = parser.parse_args()
+    compile_package()
     work = Path(tempfile.mkdtemp(prefix="arch-bench-airgap-", dir="/tmp"))
     archiver = [sys.executable, "-m", "archiver"]
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")

@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import timed  # noqa: E402
+from common import compile_package, timed  # noqa: E402
 
 SOURCES = [Path("/usr/lib"), Path("/usr/share"), Path("/usr/bin")]
 LAYER = 256 * 1024 * 1024
@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--gb", type=float, default=3.0, help="size of the big image's layers")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "manage.json"))
     args = parser.parse_args()
+    compile_package()
     work = Path(tempfile.mkdtemp(prefix="arch-bench-manage-", dir="/tmp"))
     archiver = [sys.executable, "-m", "archiver"]
     try:

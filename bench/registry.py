@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import report, running_registry, timed  # noqa: E402
+from common import compile_package, report, running_registry, timed  # noqa: E402
 from manage import _files, _layer, _sha256  # noqa: E402  (the same corpus helpers)
 
 MB = 1024 * 1024
@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--base-mb", type=int, default=1000)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "registry.json"))
     args = parser.parse_args()
+    compile_package()
     work = Path(tempfile.mkdtemp(prefix="arch-bench-registry-", dir="/tmp"))
     archiver = [sys.executable, "-m", "archiver"]
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")

@@ -106,7 +106,7 @@ class SeekableWriter:
         self.bytes_in = 0
         self.bytes_out = 0
 
-    def _compress(self, chunk: bytes) -> bytes:
+    def _compress(self, chunk: bytes | bytearray) -> bytes:
         compressor = getattr(self._local, "compressor", None)
         if compressor is None:
             compressor = zstandard.ZstdCompressor(compression_params=self._params)
@@ -129,6 +129,20 @@ class SeekableWriter:
                 self.end_frame()
         return len(data)
 
+    @property
+    def frame_size(self) -> int:
+        return self._options.frame_size
+
+    def write_frame(self, data: bytearray) -> None:
+        """``data`` (at most ``frame_size``) as a frame of its own, taken over without a
+        copy: the caller must not change it afterwards."""
+        self.end_frame()
+        if len(data) > self._options.frame_size:
+            raise ValueError("a frame larger than frame_size")
+        if data:
+            self.bytes_in += len(data)
+            self._emit(data)
+
     def end_frame(self) -> None:
         """Close the current frame so the next byte starts a new one (a seek point)."""
         if self._buffered:
@@ -136,7 +150,7 @@ class SeekableWriter:
             self._chunks, self._buffered = [], 0
             self._emit(bytes(chunk))
 
-    def _emit(self, chunk: bytes) -> None:
+    def _emit(self, chunk: bytes | bytearray) -> None:
         if self._pool is None:
             self._write_frame(self._compress(chunk), len(chunk))
             return

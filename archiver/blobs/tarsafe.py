@@ -139,25 +139,25 @@ class TarTree:
         arrive), and the tree reads them back from there."""
         tree = cls(_NoAccess(), origin, index=False)
         writer = SeekableWriter(spool, options)
-        tail = _Tail(stream)
+        body = _Forward(stream, origin)
         count = 0
         try:
-            # large reads from the pipe: tarfile's default (10 KiB) costs more in calls
-            # than the daemon takes to send the bytes
-            with tarfile.open(  # type: ignore[call-overload]
-                fileobj=tail, mode="r|", bufsize=limits.COPY_CHUNK
-            ) as archive:
-                for info in archive:
+            with tarfile.open(fileobj=body, mode="r:") as archive:  # type: ignore[call-overload]
+                info, archive.firstmember = archive.firstmember, None
+                while info is not None:
                     count += 1
                     if count > limits.MAX_TAR_MEMBERS:
                         raise InputError(f"{origin}: more than {limits.MAX_TAR_MEMBERS} members")
                     offset = writer.bytes_in
                     if info.isreg():
                         tree.digests[normalise_name(info.name, origin)] = _spool_member(
-                            archive, info, writer
+                            body, info, writer
                         )
                     tree._add(info, None, offset)
-                if tail.block_at(archive.offset) != bytes(tarfile.BLOCKSIZE):
+                    archive.members.clear()  # our index only: flat memory
+                    body.skip_to(archive.offset)  # the rest of the member, and its padding
+                    info = archive.next()
+                if body.last_block != (archive.offset, bytes(tarfile.BLOCKSIZE)):
                     raise InputError(
                         f"{origin}: truncated tar: it ends without an end-of-archive block"
                     )
@@ -289,35 +289,58 @@ class TarTree:
         return [m.name for m in self._members.values() if m.kind != "dir"]
 
 
-class _Tail:
-    """A pass-through reader that remembers the last bytes it gave, so the end of a tar
-    read from a pipe can still be checked for its end-of-archive block."""
+class _Forward:
+    """A stream read once, front to back, seen as the file tarfile's ``r:`` mode expects:
+    headers come through ``read`` (tarfile parses them, pax and GNU extensions included),
+    member bytes through ``readinto`` straight into the caller's buffers (never through
+    tarfile's own stream buffer, which copies every byte several times), and ``seek`` only
+    skips forward. The last header block read is kept, to check the end-of-archive block."""
 
-    _KEEP = 64 * 1024
+    _MAX_READ = 1024 * 1024
+    """Headers (pax records, GNU long names) larger than this are refused, not buffered."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, origin: str) -> None:
         self._stream = stream
+        self._origin = origin
         self._pos = 0
-        self._tail = b""
+        self.last_block: tuple[int, bytes] | None = None
 
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self._pos += len(data)
-        if len(data) >= self._KEEP:
-            self._tail = data[-self._KEEP :]
-        else:
-            self._tail = (self._tail + data)[-self._KEEP :]
+    def readinto(self, view: memoryview) -> int:
+        """Fill ``view``; fewer bytes only at the end of the stream."""
+        got = 0
+        while got < len(view):
+            n = self._stream.readinto(view[got:])  # type: ignore[attr-defined]
+            if not n:
+                break
+            got += n
+        self._pos += got
+        return got
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0 or size > self._MAX_READ:
+            raise InputError(f"{self._origin}: a tar header of {size} bytes: refused")
+        buffer = bytearray(size)
+        start = self._pos
+        data = bytes(buffer[: self.readinto(memoryview(buffer))])
+        if size == tarfile.BLOCKSIZE:
+            self.last_block = (start, data)
         return data
 
-    def block_at(self, offset: int) -> bytes | None:
-        """The 512 bytes at ``offset`` of the stream, if read and still remembered."""
-        start = offset - (self._pos - len(self._tail))
-        if start < 0:
-            return None
-        if offset + tarfile.BLOCKSIZE > self._pos:
-            self.read(offset + tarfile.BLOCKSIZE - self._pos)
-            start = offset - (self._pos - len(self._tail))
-        return self._tail[start : start + tarfile.BLOCKSIZE]
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence != 0 or pos < self._pos:
+            raise io.UnsupportedOperation("a stream only goes forward")
+        self.skip_to(pos)
+        return self._pos
+
+    def skip_to(self, pos: int) -> None:
+        """Read and drop the bytes up to ``pos`` (a member's bytes not spooled, padding)."""
+        scratch = memoryview(bytearray(min(limits.COPY_CHUNK, max(0, pos - self._pos))))
+        while self._pos < pos:
+            if not self.readinto(scratch[: pos - self._pos]):
+                return  # the end: the next header read finds it
 
 
 class _NoAccess:
@@ -327,21 +350,23 @@ class _NoAccess:
         raise InputError("internal: a tree being spooled cannot be read yet")
 
 
-def _spool_member(archive: tarfile.TarFile, info: tarfile.TarInfo, writer: SeekableWriter) -> str:
-    """Copy one member into frames of its own; return its sha256 (hex)."""
+def _spool_member(body: _Forward, info: tarfile.TarInfo, writer: SeekableWriter) -> str:
+    """Copy one member into frames of its own, read straight into each frame's buffer;
+    return its sha256 (hex)."""
     hasher = hashlib.sha256()
     writer.end_frame()
-    source = archive.extractfile(info)
-    assert source is not None
-    copied = 0
-    while chunk := source.read(limits.COPY_CHUNK):
-        hasher.update(chunk)
-        writer.write(chunk)
-        copied += len(chunk)
-    if copied != info.size:
-        raise InputError(
-            f"truncated tar: member {info.name} ends after {copied} of {info.size} bytes"
-        )
+    left = info.size
+    while left:
+        frame = bytearray(min(left, writer.frame_size))
+        got = body.readinto(memoryview(frame))
+        if got < len(frame):
+            raise InputError(
+                f"truncated tar: member {info.name} ends after "
+                f"{info.size - left + got} of {info.size} bytes"
+            )
+        hasher.update(frame)
+        writer.write_frame(frame)
+        left -= got
     writer.end_frame()
     return hasher.hexdigest()
 
