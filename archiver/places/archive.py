@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from archiver.blobs.inputs import open_tree
@@ -106,6 +106,10 @@ class ArchiveSource:
 
     def images(self) -> list[ImageEntry]:
         return list(self._entries)
+
+    def reorder(self, key: Callable[[ImageEntry], int]) -> None:
+        """List the images sorted by ``key`` (stable: ties keep the archive's order)."""
+        self._entries.sort(key=key)
 
     def has_blob(self, digest: Digest) -> bool:
         return (

@@ -145,6 +145,16 @@ def test_save_images_sharing_layers_into_one_bundle(
     assert result.code == 0, result.err
     rows = json.loads(run("ls", "--json", bundle).out)
     assert {(r["repository"], r["tag"], r["id"]) for r in rows} == listing(dockerd, "ld/")
+    # in the order asked for, whatever order the daemon's tar lists them in: the same save
+    # gives the same bundle
+    assert [r["repository"] for r in rows] == ["ld/base", "ld/app", "ld/tool"]
+    again = tmp_path / "again.tar.zst"
+    assert run("save", "ld/base:1", "ld/app:1", "ld/tool:1", "-o", again).code == 0
+    assert again.read_bytes() == bundle.read_bytes()
+    reversed_order = tmp_path / "reversed.tar.zst"
+    assert run("save", "ld/tool:1", "ld/app:1", "ld/base:1", "-o", reversed_order).code == 0
+    rows = json.loads(run("ls", "--json", reversed_order).out)
+    assert [r["repository"] for r in rows] == ["ld/tool", "ld/app", "ld/base"]
     plain = tmp_path / "plain.tar"
     with plain.open("wb") as out:
         subprocess.run(["zstd", "-dc", str(bundle)], stdout=out, check=True)
@@ -222,7 +232,7 @@ def test_backup_and_restore_a_whole_daemon(
     result = run("save", "--all", "-a", "-o", backup)
     assert result.code == 0, result.err
     ids = dockerd.docker("images", "-aq").split()
-    dockerd.docker("rmi", "-f", *set(ids))
+    dockerd.docker("rmi", "-f", *dict.fromkeys(ids))  # newest first: children before parents
     assert listing(dockerd) == set()
     load_json(run, backup)
     assert listing(dockerd) == before

@@ -16,12 +16,14 @@ from typing import Any, BinaryIO
 
 from archiver.blobs.seekable import ZstdOptions
 from archiver.blobs.tarsafe import TarTree
+from archiver.engine import catalog
 from archiver.engine.graph import Root
 from archiver.errors import ArchiverError, PeerError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest, chain_ids
 from archiver.places import inventory
 from archiver.places.archive import ArchiveSource
+from archiver.places.base import ImageEntry
 from archiver.places.daemon.client import DaemonClient, Upload
 from archiver.places.layout_writer import TarLayoutSink
 
@@ -162,4 +164,18 @@ def open_daemon_source(
             tree = TarTree.from_stream(stream, origin, spool, options)
         except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
             raise PeerError(f"{origin}: the daemon's stream broke off ({exc!r})") from None
-        yield ArchiveSource(tree, spool_options=options)
+        source = ArchiveSource(tree, spool_options=options)
+        source.reorder(_asked_order(source, names))
+        yield source
+
+
+def _asked_order(source: ArchiveSource, names: list[str]) -> Callable[[ImageEntry], int]:
+    """Images by the first name that asks for them: docker's tar lists them in no stable
+    order (a Go map's, in docker 20.10), and the same save should give the same bundle."""
+    position: dict[Digest, int] = {}
+    records = catalog.records(source)
+    for index, name in enumerate(names):
+        with contextlib.suppress(ArchiverError):  # the daemon had it; a name we read otherwise
+            for record in catalog.find_all(records, name, source.origin):
+                position.setdefault(record.entry.descriptor.digest, index)
+    return lambda entry: position.get(entry.descriptor.digest, len(names))
