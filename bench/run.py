@@ -17,10 +17,11 @@ each image with ``docker save``, then prints a table of ratios and writes JSON:
   save time        vs docker save | zstd -T0 -3                         (target <= 1.1)
   peak RSS         of pack, unpack, load, save (target <= 150 MB, flat across sizes)
 
-Usage: python bench/run.py [--sizes 100,400] [--runs 3]
+Usage: python bench/run.py [--sizes 100,400] [--runs 5]
 Sizes are the base layer's size in MB; run two to show memory stays flat. The daemon's
 rows are each measured --runs times, interleaved, and the median is reported (a daemon
-sharing two cores with the tools is noisy: single runs vary by 10-20 %).
+sharing two cores with the tools, and writing its temporary files to disk, is noisy:
+single runs of the same command vary by 10-30 %).
 Needs docker.io and zstd (the test command installs them). Times are wall-clock, on
 whatever machine runs it: compare ratios, not seconds.
 """
@@ -214,7 +215,7 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="100,400", help="base layer sizes in MB")
     parser.add_argument(
-        "--runs", type=int, default=3, help="repetitions of each daemon measure (median kept)"
+        "--runs", type=int, default=5, help="repetitions of each daemon measure (median kept)"
     )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
     parser.add_argument(

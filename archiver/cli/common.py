@@ -6,10 +6,9 @@ import contextlib
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from tqdm import tqdm
 
 from archiver.blobs.seekable import ZstdOptions
 from archiver.engine import catalog
@@ -22,9 +21,13 @@ from archiver.places.archive import ArchiveSource, open_source
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.daemon.place import open_daemon_source
 from archiver.places.oci_layout import DELTA_BASE, DELTA_BASE_ORIGIN
-from archiver.places.registry.client import client_for
-from archiver.places.registry.place import RegistrySource
 from archiver.places.transports import DAEMON, REGISTRY, parse_place
+
+if TYPE_CHECKING:  # imported when used: a command that never shows a bar or reaches a
+    # registry does not pay for tqdm's and httpx's imports
+    from tqdm import tqdm
+
+    from archiver.places.registry.place import RegistrySource
 
 
 @contextlib.contextmanager
@@ -34,6 +37,9 @@ def opened(
     """Open an input named on the command line (transport prefix and ``:ref`` allowed)."""
     place = parse_place(name)
     if place.format == REGISTRY:
+        from archiver.places.registry.client import client_for
+        from archiver.places.registry.place import RegistrySource
+
         refs = [Reference.parse(text) for text in place.path.split(",")]
         if len({ref.registry for ref in refs}) != 1:
             raise InputError(f"{name}: one registry per docker:// input")
@@ -85,7 +91,7 @@ def select(records: Sequence[ImageRecord], wanted: Sequence[str], origin: str) -
 class Bar:
     """A tqdm bar on stderr (bytes, with images and blobs beside), drawn only on a terminal."""
 
-    def __init__(self, bar: tqdm) -> None:
+    def __init__(self, bar: tqdm | _Unshown) -> None:
         self._bar = bar
         self._images = 0
         self._blobs = 0
@@ -107,13 +113,28 @@ class Bar:
         )
 
 
+class _Unshown:
+    """What a bar does when none is drawn."""
+
+    def reset(self, total: int | None = None) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def progress(desc: str, quiet: bool = False) -> Iterator[Bar]:
     """Progress on stderr, shown only when stderr is a terminal and not ``quiet``."""
-    disabled = quiet or not sys.stderr.isatty()
-    with tqdm(
-        desc=desc, unit="B", unit_scale=True, file=sys.stderr, disable=disabled, leave=False
-    ) as bar:
+    if quiet or not sys.stderr.isatty():
+        yield Bar(_Unshown())
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=desc, unit="B", unit_scale=True, file=sys.stderr, leave=False) as bar:
         yield Bar(bar)
 
 
@@ -131,6 +152,8 @@ class BlobBars:
         if not self._shown:
             yield lambda size: None
             return
+        from tqdm import tqdm
+
         with self._lock:
             position = self._free.pop() if self._free else self._next
             self._next = max(self._next, position + 1)
@@ -158,6 +181,8 @@ def daemon_progress(quiet: bool = False) -> Iterator[Callable[[dict[str, Any]], 
     if quiet or not sys.stderr.isatty():
         yield None
         return
+    from tqdm import tqdm
+
     with tqdm(desc="daemon", unit="B", unit_scale=True, file=sys.stderr, leave=False) as bar:
 
         def show(message: dict[str, Any]) -> None:

@@ -6,35 +6,54 @@ only with ``--debug``.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from archiver import __version__
-from archiver.cli import (
-    convert,
-    df,
-    history,
-    inspect,
-    inventory,
-    load,
-    login,
-    ls,
-    pack,
-    prune,
-    pull,
-    push,
-    rmi,
-    save,
-    tag,
-    unpack,
-    verify,
-)
 from archiver.errors import ArchiverError
-from archiver.places.registry.client import close_clients
+
+_COMMANDS = {
+    "ls": ("ls", "command"),
+    "inspect": ("inspect", "command"),
+    "history": ("history", "command"),
+    "verify": ("verify", "command"),
+    "convert": ("convert", "command"),
+    "copy": ("convert", "copy_command"),
+    "pack": ("pack", "command"),
+    "merge": ("pack", "merge_command"),
+    "unpack": ("unpack", "command"),
+    "load": ("load", "command"),
+    "save": ("save", "command"),
+    "tag": ("tag", "command"),
+    "rmi": ("rmi", "command"),
+    "prune": ("prune", "command"),
+    "df": ("df", "command"),
+    "push": ("push", "command"),
+    "pull": ("pull", "command"),
+    "login": ("login", "command"),
+    "logout": ("login", "logout_command"),
+    "inventory": ("inventory", "command"),
+}
+"""Verb -> (module of archiver.cli, attribute). A verb's module is imported when the verb
+runs (or help lists it): `archiver ls` does not pay for the registry client's imports."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Verbs(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        module, attribute = _COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f"archiver.cli.{module}"), attribute)
+        assert isinstance(command, click.Command) and command.name == cmd_name
+        return command
+
+
+@click.group(cls=_Verbs, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-v", prog_name="archiver")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
@@ -44,29 +63,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-for _command in (
-    ls.command,
-    inspect.command,
-    history.command,
-    verify.command,
-    convert.command,
-    convert.copy_command,
-    pack.command,
-    pack.merge_command,
-    unpack.command,
-    load.command,
-    save.command,
-    tag.command,
-    rmi.command,
-    prune.command,
-    df.command,
-    push.command,
-    pull.command,
-    login.command,
-    login.logout_command,
-    inventory.command,
-):
-    cli.add_command(_command)
+def _close_registry_clients() -> None:
+    client = sys.modules.get("archiver.places.registry.client")  # only if a verb used it
+    if client is not None:
+        client.close_clients()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             cli.main(args=argv, prog_name="archiver", standalone_mode=False)
         finally:
-            close_clients()
+            _close_registry_clients()
     except ArchiverError as exc:
         if debug:
             raise

@@ -13,7 +13,7 @@ from archiver.cli.transfer import (
     selection_options,
     transfer,
 )
-from archiver.places.registry.push import DEFAULT_JOBS
+from archiver.places.registry import DEFAULT_JOBS
 from archiver.places.transports import REGISTRY
 
 

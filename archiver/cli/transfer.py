@@ -28,6 +28,7 @@ from archiver.errors import ArchiverError, InputError, PeerError
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.places import inventory
+from archiver.places.archive import ArchiveSource
 from archiver.places.base import ImageEntry, Source
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.daemon.place import DaemonSink
@@ -35,9 +36,7 @@ from archiver.places.inventory import Inventory
 from archiver.places.layout_writer import FORMATS, open_sink
 from archiver.places.multi import PREFER, MultiSource, WithBase
 from archiver.places.oci_layout import DELTA_BASE, DELTA_BASE_ORIGIN
-from archiver.places.registry.client import allow_insecure
-from archiver.places.registry.place import RegistrySource
-from archiver.places.registry.push import DEFAULT_JOBS, push_images
+from archiver.places.registry import DEFAULT_JOBS
 from archiver.places.transports import DAEMON, REGISTRY, Place, parse_place
 
 
@@ -205,7 +204,7 @@ def _open_inputs(request: Request, stack: contextlib.ExitStack) -> list[tuple[So
             # a bad input is left out of a file written from many; a daemon or a registry
             # gets image by image instead (see _each_image)
             per_image = request.fmt in (DAEMON, REGISTRY)
-            if request.keep_going and not per_image and not isinstance(source, RegistrySource):
+            if request.keep_going and not per_image and isinstance(source, ArchiveSource):
                 report = verify(source)  # find a bad input before anything is written
                 if not report.ok:
                     raise ArchiverError(report.problems[0])
@@ -254,6 +253,8 @@ def transfer(request: Request) -> None:
     parts: list[str] = []
     with contextlib.ExitStack() as stack:
         if request.push is not None:
+            from archiver.places.registry.client import allow_insecure
+
             allow_insecure(request.push.insecure)
         source, entries = _select(request, _open_inputs(request, stack))
         leave_out: Callable[[list[Root]], dict[str, int]] | None = None
@@ -417,6 +418,8 @@ def _push(
     quiet: bool,
 ) -> dict[str, Any]:
     """Into a registry: ``push`` (its options), or ``copy ... docker://REF``."""
+    from archiver.places.registry.push import push_images
+
     options = request.push or PushOptions(tag=reference)
     lock = threading.Lock()
 

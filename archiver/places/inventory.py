@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archiver import schema
 from archiver.blobs import limits
@@ -30,8 +30,9 @@ from archiver.model.digest import chain_ids
 from archiver.model.reference import Reference
 from archiver.places.base import Source
 from archiver.places.daemon.client import DaemonClient
-from archiver.places.registry.client import RegistryClient
-from archiver.places.registry.place import RegistrySource
+
+if TYPE_CHECKING:
+    from archiver.places.registry.client import RegistryClient
 
 FORMAT = "archiver-inventory"
 VERSION = 1
@@ -215,4 +216,6 @@ def of_registry(
         for repository in repositories
         for name in ([tag] if tag else client.tags(repository))
     ]
+    from archiver.places.registry.place import RegistrySource  # httpx: only for registries
+
     return of_source(RegistrySource(client, refs), kind="registry")

@@ -251,6 +251,33 @@ def test_version_and_module_entry_point() -> None:
     assert out.returncode == 0 and archiver.__version__ in out.stdout
 
 
+def test_every_verb_is_listed_and_answers_help() -> None:
+    from archiver.cli.main import _COMMANDS, cli
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "archiver", "--help"], capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    for verb in _COMMANDS:
+        assert f"  {verb} " in listed
+        command = cli.get_command(None, verb)  # type: ignore[arg-type]
+        assert command is not None and command.name == verb
+
+
+def test_local_verbs_leave_the_registry_client_and_bars_unimported() -> None:
+    """Start-up is part of every command's time: `ls` or a quiet `load` never import httpx
+    (the registry client) or tqdm (bars are not drawn off a terminal)."""
+    script = (
+        "import sys; from archiver.cli.main import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('httpx', 'tqdm') if m in sys.modules))"
+    )
+    for args in (["ls", str(SAMPLES / "bundle.tar.zst")], ["verify", "-q", str(SAMPLES / "oci")]):
+        out = subprocess.run(
+            [sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=ROOT
+        )
+        assert out.stdout.splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
 def test_public_api_is_pinned() -> None:
     assert sorted(archiver.__all__) == sorted(
         [

@@ -21,8 +21,6 @@ from archiver.places.base import ImageEntry, Source
 from archiver.places.registry.client import client_for
 from archiver.places.registry.place import BlobLocations, RegistrySink, RegistrySource, Watch
 
-DEFAULT_JOBS = 4
-
 
 @dataclass
 class Destination:
