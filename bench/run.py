@@ -56,8 +56,9 @@ SOURCES = [
 
 
 def copy_files(target: Path, budget: int, skip: int = 0) -> int:
-    """Copy real files into ``target`` until ``budget`` bytes; skip the first ``skip`` bytes
-    worth of files (so different images get different files). Deterministic order."""
+    """Copy real files into ``target`` up to ``budget`` bytes (within 256 KiB, never over:
+    a layer is the size it is said to be); skip the first ``skip`` bytes worth of files (so
+    different images get different files). Deterministic order."""
     taken = seen = 0
     for top in SOURCES:
         for dirpath, dirs, files in os.walk(top):
@@ -70,13 +71,13 @@ def copy_files(target: Path, budget: int, skip: int = 0) -> int:
                 if size == 0 or size > 32 * 1024 * 1024:
                     continue
                 seen += size
-                if seen <= skip:
-                    continue
+                if seen <= skip or taken + size > budget:
+                    continue  # a file that would overshoot is left for a smaller one
                 dest = target / path.relative_to("/")
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, dest)
                 taken += size
-                if taken >= budget:
+                if taken >= budget - 256 * 1024:
                     return taken
     return taken
 
