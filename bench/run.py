@@ -147,6 +147,7 @@ def run_corpus(dockerd: Dockerd, work: Path, base_mb: int, runs: int) -> dict[st
     def measure(key: str, removed: list[str], args: list[str] | str) -> None:
         if removed:
             dockerd.docker("rmi", *removed)
+        os.sync()  # the last measure's writes go to disk before, not during, this one
         if isinstance(args, str):
             seconds = shell(args)
         else:
