@@ -15,7 +15,7 @@ import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from archiver.blobs import limits
 from archiver.blobs.seekable import (
@@ -93,6 +93,21 @@ class _AccessFile(io.RawIOBase):
 
     def tell(self) -> int:
         return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        """The bytes as the access hands them out (a member's reader has no buffer of its
+        own: a copy into one cost as much as decompressing a layer's frames)."""
+        left = self._size - self._pos
+        want = left if size is None or size < 0 else min(size, left)
+        if want <= 0:
+            return b""
+        end = self._offset + self._size if self._sequential else None
+        data = self._access.pread(want, self._offset + self._pos, end)
+        self._pos += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read()
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         want = min(len(buffer), self._size - self._pos)
@@ -283,7 +298,7 @@ class TarTree:
 
     def open(self, name: str) -> BinaryIO:
         member = self._resolve(name)
-        return io.BufferedReader(_AccessFile(self._access, member.offset, member.size))
+        return cast(BinaryIO, _AccessFile(self._access, member.offset, member.size))
 
     def files(self) -> list[str]:
         return [m.name for m in self._members.values() if m.kind != "dir"]
