@@ -164,6 +164,8 @@ class TarTree:
                     if count > limits.MAX_TAR_MEMBERS:
                         raise InputError(f"{origin}: more than {limits.MAX_TAR_MEMBERS} members")
                     offset = writer.bytes_in
+                    if info.issparse():  # its bytes on the stream are not its content
+                        raise InputError(f"{origin}: sparse tar member {info.name!r}: refused")
                     if info.isreg():
                         tree.digests[normalise_name(info.name, origin)] = _spool_member(
                             body, info, writer

@@ -1,6 +1,7 @@
 import hashlib
 import io
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -201,3 +202,18 @@ def test_a_huge_pax_record_is_refused_not_buffered(tmp_path: Path) -> None:
         archive.addfile(info, io.BytesIO(b""))
     with pytest.raises(InputError, match=r"tar header of \d+ bytes: refused"):
         _spool(out.getvalue(), tmp_path)
+
+
+def test_a_sparse_member_in_a_stream_is_refused(tmp_path: Path) -> None:
+    holes = tmp_path / "holes"
+    with holes.open("wb") as out:
+        out.truncate(1024 * 1024)
+        out.seek(512 * 1024)
+        out.write(b"data")
+    sparse = tmp_path / "sparse.tar"
+    subprocess.run(
+        ["tar", "--sparse", "--format=gnu", "-cf", str(sparse), "-C", str(tmp_path), "holes"],
+        check=True,
+    )
+    with pytest.raises(InputError, match="sparse tar member 'holes': refused"):
+        _spool(sparse.read_bytes(), tmp_path)

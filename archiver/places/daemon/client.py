@@ -16,7 +16,7 @@ import os
 import socket
 import ssl
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote, urlencode, urlparse
 
 from archiver.errors import PeerError
@@ -123,15 +123,6 @@ class DaemonClient:
         """``GET /images/get``: the tar as a response to read (and close)."""
         return self._open("GET", "/images/get", {"names": names})
 
-    def save(self, names: list[str], out: BinaryIO, chunk: int = 1024 * 1024) -> int:
-        """Stream ``GET /images/get`` into ``out``; return the bytes written."""
-        total = 0
-        with self._open("GET", "/images/get", {"names": names}) as response:
-            while data := response.read(chunk):
-                out.write(data)
-                total += len(data)
-        return total
-
     def load(self, quiet: bool = True) -> Upload:
         """``POST /images/load``: the tar is written into the returned upload as it is made
         (then ``close()``), and ``messages()`` yields the daemon's JSON lines."""
@@ -141,7 +132,7 @@ class DaemonClient:
             connection.putheader("Content-Type", "application/x-tar")
             connection.putheader("Transfer-Encoding", "chunked")
             connection.endheaders()
-        return Upload(connection, "POST /images/load")
+        return Upload(connection, "POST", "/images/load")
 
 
 class Upload:
@@ -154,9 +145,9 @@ class Upload:
     _BATCH = 256 * 1024
     _MAX_PARTS = 256
 
-    def __init__(self, connection: http.client.HTTPConnection, what: str) -> None:
+    def __init__(self, connection: http.client.HTTPConnection, method: str, path: str) -> None:
         self._connection = connection
-        self._what = what
+        self._method, self._path = method, path
         self._sock: socket.socket = connection.sock
         self._gather = hasattr(self._sock, "sendmsg") and not isinstance(self._sock, ssl.SSLSocket)
         self._pending: list[bytes] = []
@@ -200,7 +191,7 @@ class Upload:
 
     def messages(self) -> Iterator[dict[str, Any]]:
         """The daemon's response: its JSON messages, as they come."""
-        with _checked(self._connection.getresponse(), *self._what.split(" ", 1)) as response:
+        with _checked(self._connection.getresponse(), self._method, self._path) as response:
             decoder = json.JSONDecoder()
             buffer = ""
             while data := response.read1(64 * 1024):
