@@ -318,7 +318,7 @@ class _Forward:
 
     def __init__(self, stream: BinaryIO, origin: str) -> None:
         self._stream = stream
-        self._origin = origin
+        self.origin = origin
         self._pos = 0
         self.last_block: tuple[int, bytes] | None = None
 
@@ -335,7 +335,7 @@ class _Forward:
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0 or size > self._MAX_READ:
-            raise InputError(f"{self._origin}: a tar header of {size} bytes: refused")
+            raise InputError(f"{self.origin}: a tar header of {size} bytes: refused")
         buffer = bytearray(size)
         start = self._pos
         data = bytes(buffer[: self.readinto(memoryview(buffer))])
@@ -378,7 +378,7 @@ def _spool_member(body: _Forward, info: tarfile.TarInfo, writer: SeekableWriter)
         got = body.readinto(memoryview(frame))
         if got < len(frame):
             raise InputError(
-                f"truncated tar: member {info.name} ends after "
+                f"{body.origin}: truncated tar: member {info.name} ends after "
                 f"{info.size - left + got} of {info.size} bytes"
             )
         hasher.update(frame)
