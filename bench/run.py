@@ -270,7 +270,7 @@ def main() -> None:
         ("load, cold daemon / zstd -dc | docker load", "load_cold_vs_docker_load", "<= 1.05"),
         ("load, base present (apps travel) / cold", "load_update_vs_docker_load", "<= 0.2"),
         (
-            "  floor: docker load of only those layers / cold",
+            "  floor: docker load -i of those layers",
             "docker_load_delta_vs_docker_load",
             "",
         ),
