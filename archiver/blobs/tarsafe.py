@@ -110,13 +110,8 @@ class _AccessFile(io.RawIOBase):
         return self.read()
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        want = min(len(buffer), self._size - self._pos)
-        if want <= 0:
-            return 0
-        end = self._offset + self._size if self._sequential else None
-        data = self._access.pread(want, self._offset + self._pos, end)
+        data = self.read(len(buffer))
         buffer[: len(data)] = data
-        self._pos += len(data)
         return len(data)
 
 

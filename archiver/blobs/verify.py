@@ -87,12 +87,15 @@ class VerifyingReader(io.RawIOBase):
     def _caught_up(self) -> None:
         while self._behind:
             self._behind.popleft().result()
+
+    def _stop_hashing(self) -> None:
+        self._caught_up()
         if self._hashing is not None:
             self._hashing.shutdown()
             self._hashing = None
 
     def _finish(self) -> None:
-        self._caught_up()
+        self._stop_hashing()
         got = Digest(self._digest.algorithm, self._hasher.hexdigest())
         self._done = True
         if got != self._digest:
@@ -102,12 +105,12 @@ class VerifyingReader(io.RawIOBase):
 
     def _error(self, detail: str) -> IntegrityError:
         self._done = True
-        self._caught_up()
+        self._stop_hashing()
         return IntegrityError(self._origin, str(self._digest), detail)
 
     def close(self) -> None:
         try:
-            self._caught_up()
+            self._stop_hashing()
             self._stream.close()
         finally:
             super().close()
