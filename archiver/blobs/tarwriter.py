@@ -57,19 +57,20 @@ class TarWriter:
         size: int,
         stream: BinaryIO,
         boundary: Callable[[], None] | None = None,
+        chunk: int = limits.COPY_CHUNK,
     ) -> None:
-        """Copy ``stream`` (read to its end, so a verifying stream checks itself) as ``name``;
-        ``boundary`` is called right before and right after the body (a bundle ends a zstd
-        frame there, so the body has frames of its own)."""
+        """Copy ``stream`` (read to its end, so a verifying stream checks itself) as ``name``,
+        ``chunk`` bytes per read; ``boundary`` is called right before and right after the
+        body (a bundle ends a zstd frame there, so the body has frames of its own)."""
         self._header(name, size, tarfile.REGTYPE, 0o644)
         if boundary is not None:
             boundary()
         copied = 0
-        while chunk := stream.read(limits.COPY_CHUNK):
-            copied += len(chunk)
+        while data := stream.read(chunk):
+            copied += len(data)
             if copied > size:
                 raise IntegrityError(name, name, f"more than the {size} bytes declared")
-            self._emit(chunk)
+            self._emit(data)
         if copied != size:
             raise IntegrityError(name, name, f"truncated: got {copied} of {size} bytes")
         if boundary is not None:

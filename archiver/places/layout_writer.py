@@ -173,9 +173,16 @@ class TarLayoutSink:
 
     def put_blob(self, descriptor: Descriptor, stream: BinaryIO) -> None:
         # in a bundle, a layer's bytes start and end frames of their own: a seek point, and
-        # frames a rewrite of the bundle can copy without decompressing them
-        boundary = self._frames.end_frame if self._frames is not None else None
-        self._tar.add_stream(blob_path(descriptor.digest), descriptor.size, stream, boundary)
+        # frames a rewrite of the bundle can copy without decompressing them; read a frame
+        # at a time, each read becomes a frame as it is (no joining of smaller reads)
+        path = blob_path(descriptor.digest)
+        if self._frames is None:
+            self._tar.add_stream(path, descriptor.size, stream)
+        else:
+            frames = self._frames
+            self._tar.add_stream(
+                path, descriptor.size, stream, frames.end_frame, chunk=frames.frame_size
+            )
         self._written.add(descriptor.digest)
 
     def accepts_frames(self, options: ZstdOptions | None) -> bool:
