@@ -18,12 +18,14 @@ from archiver.places.transports import DAEMON, REGISTRY, parse_place
 
 
 def take(place_name: str) -> inventory.Inventory:
-    """The inventory of a daemon (``docker-daemon:``), a registry (``docker://HOST``: every
+    """The inventory of a daemon (``docker-daemon:``; ``docker-daemon:REF[,REF...]``: those
+    images), a registry (``docker://HOST``: every
     repository; ``docker://HOST/REPO[,HOST/REPO...]``: those; ``docker://HOST/REPO:TAG``:
     one image), or an archive, bundle or OCI dir."""
     place = parse_place(place_name)
-    if place.format == DAEMON:
-        return inventory.of_daemon(DaemonClient())
+    if place.format == DAEMON:  # docker-daemon:REF[,REF...]: those images alone
+        names = [name for name in place.path.split(",") if name] or None
+        return inventory.of_daemon(DaemonClient(), names)
     if place.format == REGISTRY:
         host, _, rest = place.path.partition("/")
         if not rest:
@@ -46,7 +48,7 @@ def take(place_name: str) -> inventory.Inventory:
 @insecure_option
 def command(place_name: str, output_path: str, insecure: tuple[str, ...]) -> None:
     """Record what PLACE holds (blob digests, diff_ids, layer chains, images), reading no
-    layer: docker-daemon:, docker://HOST[/REPO[:TAG]], or an archive/bundle/OCI dir.
+    layer: docker-daemon:[REF,...], docker://HOST[/REPO[:TAG]], or an archive/bundle/OCI dir.
 
     Pass the file to --base of pack, save, pull or convert to write only what PLACE lacks."""
     allow_insecure(insecure)

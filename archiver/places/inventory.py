@@ -177,23 +177,27 @@ def is_inventory_file(path: str) -> bool:
         return False
 
 
-def of_daemon(client: DaemonClient) -> Inventory:
-    """Images, IDs, repo digests, diff_ids and layer chains of a daemon (no layer read)."""
+def of_daemon(client: DaemonClient, names: list[str] | None = None) -> Inventory:
+    """Images, IDs, repo digests, diff_ids and layer chains of a daemon (no layer read):
+    of every image it holds, or of ``names`` (references or IDs) alone."""
     diff_ids: set[str] = set()
     chains: set[str] = set()
     blobs: set[str] = set()
     images = []
-    for image in client.images(all_images=True):
-        details = client.inspect(image["Id"])
+    if names is None:
+        held = [client.inspect(image["Id"]) for image in client.images(all_images=True)]
+    else:
+        held = [client.inspect(name) for name in names]
+    for details in held:
         layers = (details.get("RootFS") or {}).get("Layers") or []
         diff_ids.update(layers)
         chains.update(chain_ids(layers))
-        blobs.add(image["Id"])  # the config: the image ID is its digest
+        blobs.add(details["Id"])  # the config: the image ID is its digest
         digests = [d.partition("@")[2] for d in details.get("RepoDigests") or []]
-        tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+        tags = [t for t in details.get("RepoTags") or [] if t != "<none>:<none>"]
         for tag in tags or [None]:
             images.append(
-                {"reference": tag, "id": image["Id"], "digest": digests[0] if digests else None}
+                {"reference": tag, "id": details["Id"], "digest": digests[0] if digests else None}
             )
     return Inventory(
         "daemon",

@@ -92,6 +92,15 @@ def test_the_whole_round_trip(
     assert json.loads(named.read_text())["blobs"] == json.loads(registry_inv.read_text())["blobs"]
     inv = json.loads(daemon_inv.read_text())
     assert inv["kind"] == "daemon" and len(inv["chains"]) >= 4
+    # docker-daemon:REF is the inventory of that image alone
+    one = tmp_path / "one.json"
+    assert run("inventory", "docker-daemon:gap/app:1", "-o", one).code == 0
+    scoped = json.loads(one.read_text())
+    assert [i["reference"] for i in scoped["images"]] == ["gap/app:1"]
+    assert len(scoped["chains"]) == 3 and set(scoped["chains"]) < set(inv["chains"])
+    missing = run("inventory", "docker-daemon:gap/nope:1", "-o", tmp_path / "none.json")
+    assert missing.code == 4 and "gap/nope:1" in missing.err
+    assert len(missing.err.strip().splitlines()) == 1 and not (tmp_path / "none.json").exists()
     assert {i["reference"] for i in json.loads(registry_inv.read_text())["images"]} == {
         f"{far_registry.host}/gap/app:1",
         f"{far_registry.host}/gap/tool:1",

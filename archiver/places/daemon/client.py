@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode, urlparse
 
-from archiver.errors import PeerError
+from archiver.errors import NotFound, PeerError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
@@ -84,11 +84,16 @@ class DaemonClient:
         method: str,
         path: str,
         query: dict[str, Any] | None = None,
+        missing: str | None = None,
     ) -> http.client.HTTPResponse:
+        """The response; a 404 is NotFound(``missing``) when given, else as any error."""
         connection = self._connection()
         with self._reaching():
             connection.request(method, _target(path, query))
             response = connection.getresponse()
+        if response.status == 404 and missing is not None:
+            response.close()
+            raise NotFound(f"docker-daemon ({self.host}): {missing}")
         return _checked(response, method, path)
 
     @contextlib.contextmanager
@@ -106,8 +111,10 @@ class DaemonClient:
         except (TimeoutError, ConnectionError, OSError) as exc:
             raise PeerError(f"cannot reach the Docker daemon at {self.host}: {exc}") from None
 
-    def json(self, path: str, query: dict[str, Any] | None = None) -> Any:
-        with self._open("GET", path, query) as response:
+    def json(
+        self, path: str, query: dict[str, Any] | None = None, missing: str | None = None
+    ) -> Any:
+        with self._open("GET", path, query, missing) as response:
             return json.loads(response.read())
 
     def version(self) -> dict[str, Any]:
@@ -117,7 +124,8 @@ class DaemonClient:
         return self.json("/images/json", {"all": "1" if all_images else "0"})
 
     def inspect(self, name: str) -> dict[str, Any]:
-        return self.json(f"/images/{quote(name, safe='')}/json")
+        """An image by reference or ID; one the daemon does not hold is NotFound."""
+        return self.json(f"/images/{quote(name, safe='')}/json", missing=f"no such image: {name}")
 
     def get(self, names: list[str]) -> http.client.HTTPResponse:
         """``GET /images/get``: the tar as a response to read (and close)."""
