@@ -18,8 +18,6 @@ from archiver.model.descriptor import Descriptor
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.places.archive import ArchiveSource, open_source
-from archiver.places.daemon.client import DaemonClient
-from archiver.places.daemon.place import open_daemon_source
 from archiver.places.oci_layout import DELTA_BASE, DELTA_BASE_ORIGIN
 from archiver.places.transports import DAEMON, REGISTRY, parse_place
 
@@ -48,6 +46,9 @@ def opened(
     if place.format == DAEMON:
         if not place.path:
             raise InputError("docker-daemon: name the image to read, docker-daemon:REF")
+        from archiver.places.daemon.client import DaemonClient  # http.client: daemon verbs only
+        from archiver.places.daemon.place import open_daemon_source
+
         with open_daemon_source(DaemonClient(), place.path.split(","), zstd) as daemon:
             yield daemon, None
         return

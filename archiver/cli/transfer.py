@@ -30,8 +30,6 @@ from archiver.model.reference import Reference
 from archiver.places import inventory
 from archiver.places.archive import ArchiveSource
 from archiver.places.base import ImageEntry, Source
-from archiver.places.daemon.client import DaemonClient
-from archiver.places.daemon.place import DaemonSink
 from archiver.places.inventory import Inventory
 from archiver.places.layout_writer import FORMATS, open_sink
 from archiver.places.multi import PREFER, MultiSource, WithBase
@@ -478,6 +476,9 @@ def _load(
 ) -> tuple[CopyReport, list[str]]:
     """Into the daemon, leaving out the layers it holds; if it refuses such a partial
     archive (a daemon that reads the OCI side, say), send everything once more."""
+    from archiver.places.daemon.client import DaemonClient  # http.client: daemon verbs only
+    from archiver.places.daemon.place import DaemonSink
+
     client = DaemonClient()
     with common.progress("send", quiet) as bar, common.daemon_progress(quiet) as shown:
         sink = DaemonSink(client, on_message=shown)

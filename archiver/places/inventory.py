@@ -29,9 +29,9 @@ from archiver.errors import InputError, IntegrityError, NotFound
 from archiver.model.digest import chain_ids
 from archiver.model.reference import Reference
 from archiver.places.base import Source
-from archiver.places.daemon.client import DaemonClient
 
 if TYPE_CHECKING:
+    from archiver.places.daemon.client import DaemonClient
     from archiver.places.registry.client import RegistryClient
 
 FORMAT = "archiver-inventory"

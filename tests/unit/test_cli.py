@@ -263,15 +263,21 @@ def test_every_verb_is_listed_and_answers_help() -> None:
         assert command is not None and command.name == verb
 
 
-def test_local_verbs_leave_the_registry_client_and_bars_unimported() -> None:
-    """Start-up is part of every command's time: `ls` or a quiet `load` never import httpx
-    (the registry client) or tqdm (bars are not drawn off a terminal)."""
+def test_local_verbs_leave_the_registry_client_and_bars_unimported(tmp_path: Path) -> None:
+    """Start-up is part of every command's time: `ls`, `verify` or a quiet `pack` never
+    import httpx (the registry client), http.client (the daemon's) or tqdm (bars are not
+    drawn off a terminal)."""
     script = (
         "import sys; from archiver.cli.main import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('httpx', 'tqdm') if m in sys.modules))"
+        "print(sorted(m for m in ('httpx', 'http.client', 'tqdm') if m in sys.modules))"
     )
-    for args in (["ls", str(SAMPLES / "bundle.tar.zst")], ["verify", "-q", str(SAMPLES / "oci")]):
+    pack = ["pack", "-q", str(SAMPLES / "legacy.tar"), "-o", str(tmp_path / "b.tar.zst")]
+    for args in (
+        ["ls", str(SAMPLES / "bundle.tar.zst")],
+        ["verify", "-q", str(SAMPLES / "oci")],
+        pack,
+    ):
         out = subprocess.run(
             [sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=ROOT
         )
