@@ -284,6 +284,14 @@ def test_local_verbs_leave_the_registry_client_and_bars_unimported(tmp_path: Pat
         assert out.stdout.splitlines()[-1] == "[]", out.stdout + out.stderr
 
 
+def test_save_asks_the_daemon_before_importing_jsonschema() -> None:
+    """jsonschema (~0.05 s) is imported at the first validation, so `save` sends its
+    request first and pays for it while the daemon writes its temporary files."""
+    script = "import sys, archiver.cli.save; print('jsonschema' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
+
+
 def test_public_api_is_pinned() -> None:
     assert sorted(archiver.__all__) == sorted(
         [
