@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform as _host
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,7 @@ class Platform:
 
     @classmethod
     def host(cls) -> Platform:
-        machine = _host.machine().lower()
+        machine = os.uname().machine.lower()  # as platform.machine(), without its import
         return cls("linux", _MACHINE_TO_ARCH.get(machine, machine))
 
     def to_json(self) -> dict[str, str]:

@@ -186,8 +186,8 @@ def of_daemon(client: DaemonClient, names: list[str] | None = None) -> Inventory
     images = []
     if names is None:
         held = [client.inspect(image["Id"]) for image in client.images(all_images=True)]
-    else:
-        held = [client.inspect(name) for name in names]
+    else:  # one image named twice (by two tags, say) is one image
+        held = list({d["Id"]: d for d in (client.inspect(name) for name in names)}.values())
     for details in held:
         layers = (details.get("RootFS") or {}).get("Layers") or []
         diff_ids.update(layers)

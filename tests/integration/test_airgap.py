@@ -94,7 +94,7 @@ def test_the_whole_round_trip(
     assert inv["kind"] == "daemon" and len(inv["chains"]) >= 4
     # docker-daemon:REF is the inventory of that image alone
     one = tmp_path / "one.json"
-    assert run("inventory", "docker-daemon:gap/app:1", "-o", one).code == 0
+    assert run("inventory", "docker-daemon:gap/app:1,gap/app:1", "-o", one).code == 0
     scoped = json.loads(one.read_text())
     assert [i["reference"] for i in scoped["images"]] == ["gap/app:1"]
     assert len(scoped["chains"]) == 3 and set(scoped["chains"]) < set(inv["chains"])
