@@ -43,7 +43,7 @@ def skippable_layers(roots: list[Root], chains: set[str]) -> set[Digest]:
 
 
 class DaemonSink:
-    """Load images into a daemon: a hybrid tar streamed through a pipe to /images/load."""
+    """Load images into a daemon: a hybrid tar streamed onto the connection of /images/load."""
 
     def __init__(
         self,
