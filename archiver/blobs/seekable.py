@@ -38,6 +38,9 @@ DEFAULT_FRAME_SIZE = 4 * 1024 * 1024
 """Decompressed bytes per frame: small enough to seek finely, large enough to compress well."""
 _PARTIAL_LIMIT = 64 * 1024
 """Reads this close to a frame's start decompress only a prefix (tar headers near frame starts)."""
+_STREAMS = 4
+"""Streams a reader keeps a frame (and frames ahead) for at once: parallel loads read one
+bundle several members at a time; more than this are streams given up part way."""
 
 
 def default_threads() -> int:
@@ -299,8 +302,10 @@ class SeekableReader:
         self._frames = frames
         self._starts = [f.offset for f in frames]
         self._origin = origin
-        self._cached: tuple[int, bytes] | None = None
-        self._ahead: dict[int, Future[bytes]] = {}
+        # per stream (a member read sequentially, known by where it ends; None for the
+        # rest): the frame last read, and the frames decoding ahead of it
+        self._cached: dict[int | None, tuple[int, bytes]] = {}
+        self._ahead: dict[int, tuple[int | None, Future[bytes]]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.size = frames[-1].offset + frames[-1].size if frames else 0
@@ -321,23 +326,32 @@ class SeekableReader:
             raise IntegrityError(self._origin, f"frame at {frame.compressed_offset}", "truncated")
         return data
 
+    def _is_cached(self, index: int, end: int | None) -> bool:
+        cached = self._cached.get(end)
+        return cached is not None and cached[0] == index
+
     def _frame(self, index: int, end: int | None = None) -> bytes:
-        if self._cached is not None and self._cached[0] == index:
-            return self._cached[1]
-        future = self._ahead.pop(index, None)
+        cached = self._cached.get(end)
+        if cached is not None and cached[0] == index:
+            return cached[1]
+        _, future = self._ahead.pop(index, (None, None))
         if future is None:
             self.compressed_bytes_read += self._frames[index].compressed_size
         if end is not None:  # sequential from here: the next frames decode meanwhile
             self._read_ahead(index, end)
         data = future.result() if future is not None else self._decode(index)
-        self._cached = (index, data)
+        self._cached.pop(end, None)
+        self._cached[end] = (index, data)
+        if len(self._cached) > _STREAMS:  # streams that stopped early: the oldest goes
+            del self._cached[next(iter(self._cached))]
         return data
 
     def _read_ahead(self, index: int, end: int) -> None:
         """Reading goes on frame after frame up to ``end``: decompress the next frames on
-        other cores meanwhile (never past ``end``, so other images' frames stay unread)."""
-        for stale in [i for i in self._ahead if i <= index]:
-            self._ahead.pop(stale).cancel()
+        other cores meanwhile (never past ``end``, so other images' frames stay unread).
+        Several streams may read at once (parallel loads): each has frames ahead of its own."""
+        for stale in [i for i, (e, _) in self._ahead.items() if e == end and i <= index]:
+            self._ahead.pop(stale)[1].cancel()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max(1, (os.cpu_count() or 1)))
         depth = self._pool._max_workers + 1
@@ -346,7 +360,9 @@ class SeekableReader:
                 break
             if ahead not in self._ahead:
                 self.compressed_bytes_read += self._frames[ahead].compressed_size
-                self._ahead[ahead] = self._pool.submit(self._decode, ahead)
+                self._ahead[ahead] = (end, self._pool.submit(self._decode, ahead))
+        while len(self._ahead) > depth * _STREAMS:  # of streams given up: the oldest go
+            self._ahead.pop(next(iter(self._ahead)))[1].cancel()
 
     def _decode(self, index: int) -> bytes:
         frame = self._frames[index]
@@ -417,7 +433,7 @@ class SeekableReader:
             frame = self._frames[index]
             within = offset - frame.offset
             take = min(length, frame.size - within)
-            cached = self._cached is not None and self._cached[0] == index
+            cached = self._is_cached(index, end)
             if not cached and within + take <= _PARTIAL_LIMIT and take < frame.size:
                 data = self._prefix(index, within + take)[within:]
             else:
@@ -425,6 +441,8 @@ class SeekableReader:
             out.append(data)
             offset += take
             length -= take
+        if end is not None and offset >= end:  # the stream is read: its frame is let go
+            self._cached.pop(end, None)
         return b"".join(out)
 
 

@@ -24,7 +24,7 @@ from archiver.engine import catalog
 from archiver.engine.copy import CopyReport, copy
 from archiver.engine.graph import Root
 from archiver.engine.verify import verify
-from archiver.errors import ArchiverError, InputError, PeerError
+from archiver.errors import ArchiverError, InputError
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.places import inventory
@@ -474,23 +474,20 @@ def _each_image(
 def _load(
     source: Source, entries: list[ImageEntry], wanted: list[Platform] | None, quiet: bool
 ) -> tuple[CopyReport, list[str]]:
-    """Into the daemon, leaving out the layers it holds; if it refuses such a partial
-    archive (a daemon that reads the OCI side, say), send everything once more."""
+    """Into the daemon, leaving out the layers it holds."""
     from archiver.places.daemon.client import DaemonClient  # http.client: daemon verbs only
-    from archiver.places.daemon.place import DaemonSink
+    from archiver.places.daemon.place import load_images
 
-    client = DaemonClient()
     with common.progress("send", quiet) as bar, common.daemon_progress(quiet) as shown:
-        sink = DaemonSink(client, on_message=shown)
-        try:
-            report = copy(source, sink, entries, wanted, progress=bar)
-        except PeerError as exc:
-            if not sink.skipped:
-                raise
-            click.echo(f"The daemon refused a partial archive ({exc}); sending all.", err=True)
-            sink = DaemonSink(client, send_known_layers=True, on_message=shown)
-            report = copy(source, sink, entries, wanted, progress=bar)
-    return report, sink.loaded()
+        return load_images(
+            DaemonClient(),
+            source,
+            entries,
+            wanted,
+            progress=bar,
+            on_message=shown,
+            notice=lambda line: click.echo(line, err=True),
+        )
 
 
 __all__ = [

@@ -78,6 +78,7 @@ def copy(
     progress: Progress | None = None,
     jobs: int = 1,
     leave_out: Callable[[list[Root]], dict[str, int]] | None = None,
+    roots: list[Root] | None = None,
 ) -> CopyReport:
     """Copy ``entries`` of ``source`` into ``sink``; commit on success, abort on any error.
 
@@ -87,11 +88,13 @@ def copy(
     A sink that says it is ``parallel`` (a registry) gets up to ``jobs`` layers at once.
     ``leave_out`` names layers not to write (a delta: its base holds them). A layer that
     the source lacks (a delta read without its base) and the sink lacks too stops the copy
-    before any blob is sent, naming them all.
+    before any blob is sent, naming them all. ``roots`` are ``entries`` already resolved
+    (by a caller that had to look at them first).
     """
     report = CopyReport()
     try:
-        roots = [resolve(source, entry, platforms) for entry in entries]
+        if roots is None:
+            roots = [resolve(source, entry, platforms) for entry in entries]
         report.bytes_referenced = sum(d.size for root in roots for d, _ in root.blobs())
         blobs = plan(roots)
         omitted = leave_out(roots) if leave_out is not None else {}

@@ -114,6 +114,53 @@ def test_load_sends_only_missing_layers_and_the_image_runs(
     assert ("ld/tool", "1") not in {(r[0], r[1]) for r in listing(dockerd, "ld/")}  # one of many
 
 
+def test_images_needing_different_layers_load_side_by_side(
+    dockerd: Dockerd, saved: Path, run: Run, images: dict[str, str]
+) -> None:
+    from archiver.engine.graph import resolve
+    from archiver.places import inventory
+    from archiver.places.archive import open_source
+    from archiver.places.daemon.client import DaemonClient
+    from archiver.places.daemon.place import side_by_side
+
+    remove(dockerd, "ld/tool:1", "ld/app:1")
+    held = inventory.of_daemon(DaemonClient(dockerd.host)).chains
+    with open_source(str(saved)) as source:
+        loads = side_by_side([resolve(source, e) for e in source.images()], held)
+    assert len(loads) == 3  # app, tool, and base (the daemon lacks none of its layers)
+    summary = load_json(run, saved)
+    assert summary["layers_already_there"] == 1
+    assert sorted(summary["loaded"]) == [f"Loaded image: ld/{n}:1" for n in ("app", "base", "tool")]
+    assert {r[2] for r in listing(dockerd, "ld/")} >= set(images.values())
+    for name in ("app", "tool"):
+        out = dockerd.docker(
+            "run", "--rm", "--network", "none", f"ld/{name}:1", "/data/busybox", "ls", "/data"
+        )
+        assert out.split() == sorted(["base.txt", "busybox", f"{name}.txt"])
+
+
+def test_a_corrupt_layer_in_one_load_stops_the_loads_beside_it(
+    dockerd: Dockerd, run: Run, tmp_path: Path
+) -> None:
+    """Loads side by side end together: the small one, complete long before the corrupt
+    layer of the other is found out, is not loaded either."""
+    from tests.factory import docker_save, random_layer
+
+    big = random_layer(32 * 1024 * 1024, seed=7)
+    path = docker_save(
+        tmp_path / "two.tar",
+        [(["ld/small:1"], [random_layer(4096, seed=8)]), (["ld/big:1"], [big])],
+    )
+    data = bytearray(path.read_bytes())
+    data[data.index(big[-4096:]) + 100] ^= 0xFF  # near the big layer's end
+    path.write_bytes(bytes(data))
+    before = listing(dockerd)
+    result = run("load", path)
+    assert result.code == 3 and "digest mismatch" in result.err, result.err
+    assert result.err.count("\n") == 1
+    assert listing(dockerd) == before
+
+
 def test_load_legacy_and_hybrid_archives(dockerd: Dockerd, run: Run, tmp_path: Path) -> None:
     for sample in ("legacy.tar", "hybrid.tar"):
         remove(dockerd, *SAMPLE_NAMES)

@@ -11,24 +11,27 @@ import contextlib
 import http.client
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import fields
 from typing import Any, BinaryIO
 
 from archiver.blobs.seekable import ZstdOptions
 from archiver.blobs.tarsafe import TarTree
 from archiver.engine import catalog
-from archiver.engine.graph import Root
+from archiver.engine.copy import CopyReport, Progress, copy
+from archiver.engine.graph import Root, resolve
 from archiver.errors import ArchiverError, PeerError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest, chain_ids
+from archiver.model.platform import Platform
 from archiver.places import inventory
 from archiver.places.archive import ArchiveSource
-from archiver.places.base import ImageEntry
+from archiver.places.base import ImageEntry, Source
 from archiver.places.daemon.client import DaemonClient, Upload
 from archiver.places.layout_writer import TarLayoutSink
 
 
-def skippable_layers(roots: list[Root], chains: set[str]) -> set[Digest]:
+def skippable_layers(roots: list[Root], chains: Collection[str]) -> set[Digest]:
     """Layer blobs every image using them can do without: the daemon has their chain."""
     skip: set[Digest] = set()
     needed: set[Digest] = set()
@@ -43,19 +46,26 @@ def skippable_layers(roots: list[Root], chains: set[str]) -> set[Digest]:
 
 
 class DaemonSink:
-    """Load images into a daemon: a hybrid tar streamed onto the connection of /images/load."""
+    """Load images into a daemon: a hybrid tar streamed onto the connection of /images/load,
+    without the layers whose chains are ``held`` (all are sent when none are given).
+    ``before_end`` is called when every blob is sent, before the tar's end lets the daemon
+    start loading (loads side by side end together)."""
 
     def __init__(
         self,
         client: DaemonClient,
-        send_known_layers: bool = False,
+        held: Collection[str] = (),
         on_message: Callable[[dict[str, Any]], None] | None = None,
+        before_end: Callable[[], object] | None = None,
     ) -> None:
         self.origin = f"docker-daemon ({client.host})"
         self._client = client
         self._on_message = on_message
-        self._send_all = send_known_layers
+        self._held = held
+        self._before_end = before_end
         self.skipped: set[Digest] = set()
+        self.ended = False
+        """Every blob was sent: the daemon was let load (what it says now is about that)."""
         self.messages: list[dict[str, Any]] = []
         self._error: BaseException | None = None
         self._roots: list[Root] = []
@@ -99,9 +109,7 @@ class DaemonSink:
         return None
 
     def begin(self, roots: list[Root]) -> None:
-        if not self._send_all:
-            held = set(inventory.of_daemon(self._client).chains)
-            self.skipped = skippable_layers(roots, held)
+        self.skipped = skippable_layers(roots, self._held)
         self._roots = roots
         self._documents = {d.digest for root in roots for d, data in root.blobs() if data}
 
@@ -126,6 +134,9 @@ class DaemonSink:
 
     def commit(self) -> None:
         tar = self._start()
+        if self._before_end is not None:
+            self._before_end()
+        self.ended = True
         self._write(tar.commit)
         upload = self._upload
         if upload is not None:
@@ -147,6 +158,157 @@ class DaemonSink:
     def loaded(self) -> list[str]:
         """The daemon's own report lines (``Loaded image: ...``)."""
         return [m["stream"].strip() for m in self.messages if m.get("stream", "").strip()]
+
+
+MOST_LOADS = 3
+"""Loads sent to a daemon side by side. It registers the layers of one load one after the
+other, of several loads at once: docker loading three images of 10-30 MB of layers took
+0.62 s in one load and 0.50 s in three at once, on 2 cores."""
+
+
+def load_images(
+    client: DaemonClient,
+    source: Source,
+    entries: list[ImageEntry],
+    platforms: list[Platform] | None = None,
+    progress: Progress | None = None,
+    on_message: Callable[[dict[str, Any]], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> tuple[CopyReport, list[str]]:
+    """Load ``entries`` into the daemon without the layers it holds, in up to MOST_LOADS
+    loads at once (see ``side_by_side``); the daemon's ``Loaded image`` lines, load by load.
+
+    Loads end together: each sends all its blobs, then waits for the others before the end
+    of its tar lets the daemon load it, so a corrupt blob found in any load stops them all
+    before the daemon tags anything. A daemon that refuses an archive without the layers it
+    holds is sent that load again, whole (``notice`` says so)."""
+    roots = [resolve(source, entry, platforms) for entry in entries]
+    held = inventory.of_daemon(client).chains
+    loads = side_by_side(roots, held)
+    if len(loads) <= 1:
+        return _load(client, source, roots, held, progress, on_message, notice)
+    if progress is not None:
+        todo = {d.digest: d.size for r in roots for d, data in r.blobs() if data is None}
+        for digest in skippable_layers(roots, held):
+            todo.pop(digest, None)
+        progress.planned(len(roots), len(todo), sum(todo.values()))
+        progress = _PlannedAlready(progress)
+    barrier = threading.Barrier(len(loads))
+    results: list[tuple[CopyReport, list[str]] | BaseException | None] = [None] * len(loads)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = _load(
+                client, source, loads[i], held, progress, on_message, notice, barrier.wait
+            )
+        except BaseException as exc:  # raised below, in the caller's thread
+            results[i] = exc
+            barrier.abort()  # the other loads stop at the barrier: the daemon loads none
+
+    threads = [
+        threading.Thread(target=run, args=(i,), name=f"docker-load-{i}", daemon=True)
+        for i in range(len(loads))
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:  # interrupted: loads still sending never end their tar
+        barrier.abort()
+        raise
+    failed = [r for r in results if isinstance(r, BaseException)]
+    stopped = [e for e in failed if not isinstance(e, threading.BrokenBarrierError)]
+    if failed:  # the error that stopped the others, not theirs
+        raise (stopped or failed)[0]
+    done = [r for r in results if isinstance(r, tuple)]
+    report = CopyReport(
+        **{f.name: sum(getattr(r, f.name) for r, _ in done) for f in fields(CopyReport)}
+    )
+    report.blobs_skipped = len(skippable_layers(roots, held))  # once, not once per load
+    return report, [line for _, lines in done for line in lines]
+
+
+def _load(
+    client: DaemonClient,
+    source: Source,
+    roots: list[Root],
+    held: Collection[str],
+    progress: Progress | None,
+    on_message: Callable[[dict[str, Any]], None] | None,
+    notice: Callable[[str], None] | None,
+    before_end: Callable[[], object] | None = None,
+) -> tuple[CopyReport, list[str]]:
+    entries = [root.entry for root in roots]
+    sink = DaemonSink(client, held, on_message, before_end)
+    try:
+        report = copy(source, sink, entries, progress=progress, roots=roots)
+    except PeerError as exc:
+        # side by side, only once the others have ended too (they wait for this one)
+        if not sink.skipped or (before_end is not None and not sink.ended):
+            raise
+        if notice is not None:
+            notice(f"The daemon refused a partial archive ({exc}); sending all.")
+        sink = DaemonSink(client, on_message=on_message)
+        report = copy(source, sink, entries, progress=progress, roots=roots)
+    return report, sink.loaded()
+
+
+def side_by_side(
+    roots: list[Root], held: Collection[str], most: int = MOST_LOADS
+) -> list[list[Root]]:
+    """The images in up to ``most`` loads a daemon can take at once. Images sharing a layer
+    it lacks go in one load (no layer is sent twice, no load needs another's layers), as do
+    the images of one config, and the images it lacks no layer of; the loads are balanced by
+    the bytes they send (the heaviest first, each into the lightest load so far)."""
+    skip = skippable_layers(roots, held)
+    sends = [
+        {d.digest: d.size for d, data in root.blobs() if data is None and d.digest not in skip}
+        for root in roots
+    ]
+    group = list(range(len(roots)))
+
+    def find(i: int) -> int:
+        while group[i] != i:
+            group[i] = group[group[i]]
+            i = group[i]
+        return i
+
+    first: dict[Digest | None, int] = {}
+    for i, root in enumerate(roots):
+        configs = [node.manifest.config.digest for node in root.images]
+        for key in [*sends[i], *configs] if sends[i] else [None]:
+            group[find(i)] = find(first.setdefault(key, i))
+    members: dict[int, list[int]] = {}
+    for i in range(len(roots)):
+        members.setdefault(find(i), []).append(i)
+
+    def weight(indexes: list[int]) -> int:
+        return sum({d: size for i in indexes for d, size in sends[i].items()}.values())
+
+    bins: list[list[int]] = [[] for _ in range(min(most, len(members)))]
+    loads = [0] * len(bins)
+    for indexes in sorted(members.values(), key=weight, reverse=True):
+        lightest = loads.index(min(loads))
+        bins[lightest] += indexes
+        loads[lightest] += weight(indexes)
+    return [[roots[i] for i in sorted(b)] for b in sorted(bins, key=min) if b]
+
+
+class _PlannedAlready:
+    """The progress of loads side by side: one plan for all, made before they start."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def planned(self, images: int, blobs: int, size: int) -> None:
+        pass
+
+    def advanced(self, size: int) -> None:
+        self._progress.advanced(size)
+
+    def moved(self, descriptor: Descriptor) -> None:
+        self._progress.moved(descriptor)
 
 
 @contextlib.contextmanager
