@@ -18,6 +18,7 @@ from archiver.model.descriptor import Descriptor
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.places.archive import ArchiveSource, open_source
+from archiver.places.multi import MultiSource
 from archiver.places.oci_layout import DELTA_BASE, DELTA_BASE_ORIGIN
 from archiver.places.transports import DAEMON, REGISTRY, parse_place
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:  # imported when used: a command that never shows a bar or rea
 @contextlib.contextmanager
 def opened(
     name: str, zstd: ZstdOptions | None = None
-) -> Iterator[tuple[ArchiveSource | RegistrySource, str | None]]:
+) -> Iterator[tuple[ArchiveSource | MultiSource | RegistrySource, str | None]]:
     """Open an input named on the command line (transport prefix and ``:ref`` allowed)."""
     place = parse_place(name)
     if place.format == REGISTRY:

@@ -6,13 +6,13 @@ images (a conflict: an error listing them all, unless ``prefer`` says which inpu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 from archiver.engine.graph import resolve
 from archiver.errors import Conflict, NotFound
 from archiver.model.digest import Digest
-from archiver.places.base import ImageEntry, Source
+from archiver.places.base import ImageEntry, Precompressed, Source
 
 PREFER = ("error", "first", "last")
 
@@ -43,6 +43,15 @@ class MultiSource:
 
     def images(self) -> list[ImageEntry]:
         return list(self._entries)
+
+    def reorder(self, key: Callable[[ImageEntry], int]) -> None:
+        """List the images sorted by ``key`` (stable: ties keep the inputs' order)."""
+        self._entries.sort(key=key)
+
+    def precompressed(self, digest: Digest) -> Precompressed | None:
+        """The blob's frames as the input holding it has them (see ArchiveSource)."""
+        find = getattr(self._holder(digest), "precompressed", None)
+        return find(digest) if find is not None else None
 
     def _holder(self, digest: Digest) -> Source:
         for source in self._sources:

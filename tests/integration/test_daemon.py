@@ -214,6 +214,36 @@ def test_save_images_sharing_layers_into_one_bundle(
     ]
 
 
+def test_images_sharing_no_layer_are_saved_side_by_side(
+    dockerd: Dockerd, saved: Path, run: Run, tmp_path: Path
+) -> None:
+    from archiver.places.daemon.client import DaemonClient
+    from archiver.places.daemon.place import saved_side_by_side
+
+    load_json(run, saved)
+    dockerd.build("ld/lone:1", {"lone.txt": payload("ld-lone")})
+    names = ["ld/app:1", "ld/lone:1", "ld/base:1"]
+    assert saved_side_by_side(DaemonClient(dockerd.host), names) == [
+        ["ld/app:1", "ld/base:1"],
+        ["ld/lone:1"],
+    ]
+    bundle, again = tmp_path / "two.tar.zst", tmp_path / "again.tar.zst"
+    for path in (bundle, again):
+        result = run("save", *names, "-o", path)
+        assert result.code == 0, result.err
+    assert bundle.read_bytes() == again.read_bytes()
+    rows = json.loads(run("ls", "--json", bundle).out)
+    assert [f"{r['repository']}:{r['tag']}" for r in rows] == names  # as asked
+    ids = {(r["repository"], r["tag"], r["id"]) for r in rows}
+    assert ids == {row for row in listing(dockerd, "ld/") if f"{row[0]}:{row[1]}" in names}
+    assert run("verify", bundle).code == 0
+    # a name the daemon lacks: said (by name) before anything is saved
+    missing = run("save", "ld/lone:1", "ld/nothing:1", "-o", tmp_path / "no.tar.zst")
+    assert missing.code == 4 and missing.err.count("\n") == 1, missing.err
+    assert "no such image: ld/nothing:1" in missing.err
+    assert not (tmp_path / "no.tar.zst").exists()
+
+
 def test_corrupt_archive_is_stopped_before_the_daemon_tags_anything(
     dockerd: Dockerd, run: Run, tmp_path: Path
 ) -> None:

@@ -29,6 +29,7 @@ from archiver.places.archive import ArchiveSource
 from archiver.places.base import ImageEntry, Source
 from archiver.places.daemon.client import DaemonClient, Upload
 from archiver.places.layout_writer import TarLayoutSink
+from archiver.places.multi import MultiSource
 
 
 def skippable_layers(roots: list[Root], chains: Collection[str]) -> set[Digest]:
@@ -286,13 +287,7 @@ def side_by_side(
     def weight(indexes: list[int]) -> int:
         return sum({d: size for i in indexes for d, size in sends[i].items()}.values())
 
-    bins: list[list[int]] = [[] for _ in range(min(most, len(members)))]
-    loads = [0] * len(bins)
-    for indexes in sorted(members.values(), key=weight, reverse=True):
-        lightest = loads.index(min(loads))
-        bins[lightest] += indexes
-        loads[lightest] += weight(indexes)
-    return [[roots[i] for i in sorted(b)] for b in sorted(bins, key=min) if b]
+    return [[roots[i] for i in b] for b in _balanced(list(members.values()), weight, most)]
 
 
 class _PlannedAlready:
@@ -314,24 +309,107 @@ class _PlannedAlready:
 @contextlib.contextmanager
 def open_daemon_source(
     client: DaemonClient, names: list[str], options: ZstdOptions | None = None
-) -> Iterator[ArchiveSource]:
+) -> Iterator[ArchiveSource | MultiSource]:
     """Images from the daemon: ``GET /images/get`` read as it streams, every member hashed
     and compressed into zstd frames of its own in a temporary file while the daemon is still
     writing (docker writes manifest.json last, so nothing can be written out before the
-    end); a bundle made with the same ``options`` then copies those frames as they are."""
+    end); a bundle made with the same ``options`` then copies those frames as they are.
+    Images that share no layer are asked for side by side (see ``saved_side_by_side``)."""
     options = options or ZstdOptions()
-    origin = f"docker-daemon:{','.join(names)}"
-    with tempfile.TemporaryFile(prefix="archiver-save-") as spool, client.get(names) as stream:
-        try:
-            tree = TarTree.from_stream(stream, origin, spool, options)
-        except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
-            raise PeerError(f"{origin}: the daemon's stream broke off ({exc!r})") from None
-        source = ArchiveSource(tree, spool_options=options)
+    groups = saved_side_by_side(client, names)
+    with contextlib.ExitStack() as stack:
+        sources = _spooled(client, groups, options, stack)
+        source = sources[0] if len(sources) == 1 else MultiSource(sources)
         source.reorder(_asked_order(source, names))
         yield source
 
 
-def _asked_order(source: ArchiveSource, names: list[str]) -> Callable[[ImageEntry], int]:
+def saved_side_by_side(
+    client: DaemonClient, names: list[str], most: int = MOST_LOADS
+) -> list[list[str]]:
+    """``names`` in up to ``most`` saves the daemon makes at once (it writes each image's
+    layers out before it sends the first byte): images sharing a layer are in one save (no
+    layer is written twice), balanced by their size. A name the daemon lacks is NotFound,
+    before anything is saved."""
+    details = [client.inspect(name) for name in names]
+    group = list(range(len(names)))
+
+    def find(i: int) -> int:
+        while group[i] != i:
+            group[i] = group[group[i]]
+            i = group[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, image in enumerate(details):
+        for key in [image["Id"], *((image.get("RootFS") or {}).get("Layers") or [])]:
+            group[find(i)] = find(first.setdefault(key, i))
+    members: dict[int, list[int]] = {}
+    for i in range(len(names)):
+        members.setdefault(find(i), []).append(i)
+
+    def weight(indexes: list[int]) -> int:
+        return sum({details[i]["Id"]: details[i].get("Size") or 0 for i in indexes}.values())
+
+    return [[names[i] for i in b] for b in _balanced(list(members.values()), weight, most)]
+
+
+def _balanced(
+    groups: list[list[int]], weight: Callable[[list[int]], int], most: int
+) -> list[list[int]]:
+    """Groups (of indexes) into up to ``most`` bins, the heaviest first, each into the
+    lightest bin so far; bins in the order of their first index, indexes in order."""
+    bins: list[list[int]] = [[] for _ in range(min(most, len(groups)))]
+    loads = [0] * len(bins)
+    for indexes in sorted(groups, key=weight, reverse=True):
+        lightest = loads.index(min(loads))
+        bins[lightest] += indexes
+        loads[lightest] += weight(indexes)
+    return [sorted(b) for b in sorted(bins, key=min) if b]
+
+
+def _spooled(
+    client: DaemonClient,
+    groups: list[list[str]],
+    options: ZstdOptions,
+    stack: contextlib.ExitStack,
+) -> list[ArchiveSource]:
+    """One source per group, read from the daemon at the same time; the first error."""
+    spools = [
+        stack.enter_context(tempfile.TemporaryFile(prefix="archiver-save-"))  # noqa: SIM115
+        for _ in groups
+    ]
+    results: list[ArchiveSource | BaseException | None] = [None] * len(groups)
+
+    def run(i: int) -> None:
+        origin = f"docker-daemon:{','.join(groups[i])}"
+        try:
+            with client.get(groups[i]) as stream:
+                tree = TarTree.from_stream(stream, origin, spools[i], options)
+            results[i] = ArchiveSource(tree, spool_options=options)
+        except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+            results[i] = PeerError(f"{origin}: the daemon's stream broke off ({exc!r})")
+        except BaseException as exc:  # raised below, in the caller's thread
+            results[i] = exc
+
+    if len(groups) == 1:
+        run(0)
+    else:
+        threads = [
+            threading.Thread(target=run, args=(i,), name=f"docker-save-{i}", daemon=True)
+            for i in range(len(groups))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if isinstance(r, ArchiveSource)]
+
+
+def _asked_order(source: Source, names: list[str]) -> Callable[[ImageEntry], int]:
     """Images by the first name that asks for them: docker's tar lists them in no stable
     order (a Go map's, in docker 20.10), and the same save should give the same bundle."""
     position: dict[Digest, int] = {}
