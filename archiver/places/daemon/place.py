@@ -11,7 +11,7 @@ import contextlib
 import http.client
 import tempfile
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 from dataclasses import fields
 from typing import Any, BinaryIO
 
@@ -194,17 +194,16 @@ def load_images(
             todo.pop(digest, None)
         progress.planned(len(roots), len(todo), sum(todo.values()))
         progress = _PlannedAlready(progress)
-    barrier = threading.Barrier(len(loads))
-    results: list[tuple[CopyReport, list[str]] | BaseException | None] = [None] * len(loads)
+    together = _Together(len(loads))
+    results: list[tuple[CopyReport, list[str]] | None] = [None] * len(loads)
 
     def run(i: int) -> None:
         try:
             results[i] = _load(
-                client, source, loads[i], held, progress, on_message, notice, barrier.wait
+                client, source, loads[i], held, progress, on_message, notice, together
             )
         except BaseException as exc:  # raised below, in the caller's thread
-            results[i] = exc
-            barrier.abort()  # the other loads stop at the barrier: the daemon loads none
+            together.failed(exc)
 
     threads = [
         threading.Thread(target=run, args=(i,), name=f"docker-load-{i}", daemon=True)
@@ -215,19 +214,50 @@ def load_images(
     try:
         for thread in threads:
             thread.join()
-    except BaseException:  # interrupted: loads still sending never end their tar
-        barrier.abort()
+    except BaseException as exc:  # interrupted: loads still sending never end their tar
+        together.failed(exc)
         raise
-    failed = [r for r in results if isinstance(r, BaseException)]
-    stopped = [e for e in failed if not isinstance(e, threading.BrokenBarrierError)]
-    if failed:  # the error that stopped the others, not theirs
-        raise (stopped or failed)[0]
-    done = [r for r in results if isinstance(r, tuple)]
+    if together.error is not None:
+        raise together.error
+    done = [r for r in results if r is not None]
     report = CopyReport(
         **{f.name: sum(getattr(r, f.name) for r, _ in done) for f in fields(CopyReport)}
     )
     report.blobs_skipped = len(skippable_layers(roots, held))  # once, not once per load
     return report, [line for _, lines in done for line in lines]
+
+
+class _Together:
+    """Loads sent side by side: each, its blobs sent, waits for the others before it lets
+    the daemon load; the first to fail before then cuts them all (the daemon loads none)."""
+
+    def __init__(self, count: int) -> None:
+        self._barrier = threading.Barrier(count, action=self._passed)
+        self._lock = threading.Lock()
+        self._sinks: list[DaemonSink] = []
+        self._loading = False
+        self.error: BaseException | None = None
+        """The first error: the one that stopped the others (theirs come after)."""
+
+    def _passed(self) -> None:
+        self._loading = True
+
+    def joined(self, sink: DaemonSink) -> None:
+        with self._lock:
+            self._sinks.append(sink)
+
+    def wait(self) -> None:
+        self._barrier.wait()
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = error
+            if self._loading:  # the daemon has every load: the others finish theirs
+                return
+        self._barrier.abort()
+        for sink in self._sinks:
+            sink.abort()
 
 
 def _load(
@@ -238,15 +268,17 @@ def _load(
     progress: Progress | None,
     on_message: Callable[[dict[str, Any]], None] | None,
     notice: Callable[[str], None] | None,
-    before_end: Callable[[], object] | None = None,
+    together: _Together | None = None,
 ) -> tuple[CopyReport, list[str]]:
     entries = [root.entry for root in roots]
-    sink = DaemonSink(client, held, on_message, before_end)
+    sink = DaemonSink(client, held, on_message, together.wait if together else None)
+    if together is not None:
+        together.joined(sink)
     try:
         report = copy(source, sink, entries, progress=progress, roots=roots)
     except PeerError as exc:
         # side by side, only once the others have ended too (they wait for this one)
-        if not sink.skipped or (before_end is not None and not sink.ended):
+        if not sink.skipped or (together is not None and not sink.ended):
             raise
         if notice is not None:
             notice(f"The daemon refused a partial archive ({exc}); sending all.")
@@ -267,27 +299,15 @@ def side_by_side(
         {d.digest: d.size for d, data in root.blobs() if data is None and d.digest not in skip}
         for root in roots
     ]
-    group = list(range(len(roots)))
-
-    def find(i: int) -> int:
-        while group[i] != i:
-            group[i] = group[group[i]]
-            i = group[i]
-        return i
-
-    first: dict[Digest | None, int] = {}
-    for i, root in enumerate(roots):
-        configs = [node.manifest.config.digest for node in root.images]
-        for key in [*sends[i], *configs] if sends[i] else [None]:
-            group[find(i)] = find(first.setdefault(key, i))
-    members: dict[int, list[int]] = {}
-    for i in range(len(roots)):
-        members.setdefault(find(i), []).append(i)
+    keys = [
+        [*sends[i], *(node.manifest.config.digest for node in root.images)] if sends[i] else [None]
+        for i, root in enumerate(roots)
+    ]
 
     def weight(indexes: list[int]) -> int:
         return sum({d: size for i in indexes for d, size in sends[i].items()}.values())
 
-    return [[roots[i] for i in b] for b in _balanced(list(members.values()), weight, most)]
+    return [[roots[i] for i in b] for b in _balanced(_connected(keys), weight, most)]
 
 
 class _PlannedAlready:
@@ -332,7 +352,18 @@ def saved_side_by_side(
     layer is written twice), balanced by their size. A name the daemon lacks is NotFound,
     before anything is saved."""
     details = [client.inspect(name) for name in names]
-    group = list(range(len(names)))
+    keys = [[image["Id"], *((image.get("RootFS") or {}).get("Layers") or [])] for image in details]
+
+    def weight(indexes: list[int]) -> int:
+        return sum({details[i]["Id"]: details[i].get("Size") or 0 for i in indexes}.values())
+
+    return [[names[i] for i in b] for b in _balanced(_connected(keys), weight, most)]
+
+
+def _connected(keys: Sequence[Sequence[Hashable]]) -> list[list[int]]:
+    """The indexes of ``keys`` grouped: two sharing a key, directly or through others, are
+    in one group."""
+    group = list(range(len(keys)))
 
     def find(i: int) -> int:
         while group[i] != i:
@@ -340,18 +371,14 @@ def saved_side_by_side(
             i = group[i]
         return i
 
-    first: dict[str, int] = {}
-    for i, image in enumerate(details):
-        for key in [image["Id"], *((image.get("RootFS") or {}).get("Layers") or [])]:
+    first: dict[Hashable, int] = {}
+    for i, own in enumerate(keys):
+        for key in own:
             group[find(i)] = find(first.setdefault(key, i))
     members: dict[int, list[int]] = {}
-    for i in range(len(names)):
+    for i in range(len(keys)):
         members.setdefault(find(i), []).append(i)
-
-    def weight(indexes: list[int]) -> int:
-        return sum({details[i]["Id"]: details[i].get("Size") or 0 for i in indexes}.values())
-
-    return [[names[i] for i in b] for b in _balanced(list(members.values()), weight, most)]
+    return list(members.values())
 
 
 def _balanced(
