@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archiver.blobs.atomic import replace_file
+from archiver.blobs.atomic import WrittenBack, replace_file
 from archiver.errors import InputError, IntegrityError, NotFound
 
 FAT32 = 4 * 1024**3 - 1
@@ -84,7 +84,7 @@ class SplitWriter:
                 prefix=f".{self._parts[-1]['name']}.", suffix=".tmp", dir=self._target.parent
             )
             self._temps.append(temp)
-            self._file = os.fdopen(fd, "wb")
+            self._file = WrittenBack(fd)
         else:
             self._file = None
 
@@ -93,8 +93,7 @@ class SplitWriter:
             return
         self._parts[-1]["sha256"] = self._hasher.hexdigest()
         if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            self._file.sync()
             self._file.close()
         self._file = None
         self._hasher = None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from archiver.blobs import limits
-from archiver.blobs.atomic import replace_file, umask
+from archiver.blobs.atomic import WrittenBack, replace_file, umask
 from archiver.blobs.parts import Split, SplitWriter
 from archiver.blobs.seekable import SeekableWriter, ZstdOptions
 from archiver.blobs.tarwriter import TarWriter
@@ -148,7 +148,7 @@ class TarLayoutSink:
             self.origin = target
             self._target = Path(target)
             self._temp = _temp_file_beside(self._target)
-            self._file = open(self._temp, "wb")  # noqa: SIM115 - closed in commit/abort
+            self._file = WrittenBack(self._temp)  # closed in commit/abort
         self._frames = SeekableWriter(self._file, zstd) if zstd is not None else None
         self._tar = TarWriter(self._frames or self._file)
         self.stats: dict[str, int] = {}
@@ -211,7 +211,8 @@ class TarLayoutSink:
             return
         if self._temp is None or self._target is None:
             return
-        os.fsync(self._file.fileno())
+        assert isinstance(self._file, WrittenBack)
+        self._file.sync()
         self._file.close()
         os.chmod(self._temp, self._mode)
         os.replace(self._temp, self._target)
@@ -223,7 +224,8 @@ class TarLayoutSink:
             self._split.discard()
         if self._temp is None:
             return
-        self._file.close()
+        with contextlib.suppress(OSError):  # bytes still buffered fail again (disk full)
+            self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._temp)
 
