@@ -330,6 +330,29 @@ def test_daemon_rejecting_the_archive_mid_stream_is_one_line(
     assert listing(dockerd) == before
 
 
+def test_daemon_rejecting_one_of_the_loads_side_by_side(
+    dockerd: Dockerd, run: Run, tmp_path: Path
+) -> None:
+    """Its digests hold, so every load reaches the daemon; it refuses one: one line, a
+    failing exit, that load's image not tagged; the image of the other load is loaded
+    whole (as docker load keeps the images before a bad one)."""
+    from tests.factory import docker_save, random_layer
+
+    bad = docker_save(
+        tmp_path / "half.tar",
+        [
+            (["ld/fine:1"], [random_layer(64 * 1024, seed=11)]),
+            (["ld/broken:2"], [b"\x00not a tar" * 10_000]),
+        ],
+    )
+    remove(dockerd, "ld/fine:1")
+    result = run("load", bad)
+    assert result.code == 5, result.err
+    assert result.err.startswith("Error: Docker daemon") and result.err.count("\n") == 1
+    names = {f"{r[0]}:{r[1]}" for r in listing(dockerd, "ld/")}
+    assert "ld/broken:2" not in names and "ld/fine:1" in names
+
+
 def test_load_and_save_over_tcp_with_tls(
     dockerd: Dockerd, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
