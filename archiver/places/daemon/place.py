@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from archiver.blobs.seekable import ZstdOptions
 from archiver.blobs.tarsafe import TarTree
 from archiver.engine import catalog
-from archiver.engine.copy import CopyReport, Progress, copy
+from archiver.engine.copy import CopyReport, Progress, copy, plan
 from archiver.engine.graph import Root, resolve
 from archiver.errors import ArchiverError, PeerError
 from archiver.model.descriptor import Descriptor
@@ -188,11 +188,10 @@ def load_images(
     loads = side_by_side(roots, held)
     if len(loads) <= 1:
         return _load(client, source, roots, held, progress, on_message, notice)
+    skipped = skippable_layers(roots, held)
     if progress is not None:
-        todo = {d.digest: d.size for r in roots for d, data in r.blobs() if data is None}
-        for digest in skippable_layers(roots, held):
-            todo.pop(digest, None)
-        progress.planned(len(roots), len(todo), sum(todo.values()))
+        todo = [d for d, data in plan(roots) if data is None and d.digest not in skipped]
+        progress.planned(len(roots), len(todo), sum(d.size for d in todo))
         progress = _PlannedAlready(progress)
     together = _Together(len(loads))
     results: list[tuple[CopyReport, list[str]] | None] = [None] * len(loads)
@@ -205,15 +204,8 @@ def load_images(
         except BaseException as exc:  # raised below, in the caller's thread
             together.failed(exc)
 
-    threads = [
-        threading.Thread(target=run, args=(i,), name=f"docker-load-{i}", daemon=True)
-        for i in range(len(loads))
-    ]
-    for thread in threads:
-        thread.start()
     try:
-        for thread in threads:
-            thread.join()
+        _on_threads("docker-load", len(loads), run)
     except BaseException as exc:  # interrupted: loads still sending never end their tar
         together.failed(exc)
         raise
@@ -223,7 +215,7 @@ def load_images(
     report = CopyReport(
         **{f.name: sum(getattr(r, f.name) for r, _ in done) for f in fields(CopyReport)}
     )
-    report.blobs_skipped = len(skippable_layers(roots, held))  # once, not once per load
+    report.blobs_skipped = len(skipped)  # once, not once per load
     return report, [line for _, lines in done for line in lines]
 
 
@@ -422,18 +414,24 @@ def _spooled(
     if len(groups) == 1:
         run(0)
     else:
-        threads = [
-            threading.Thread(target=run, args=(i,), name=f"docker-save-{i}", daemon=True)
-            for i in range(len(groups))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        _on_threads("docker-save", len(groups), run)
     for result in results:
         if isinstance(result, BaseException):
             raise result
     return [r for r in results if isinstance(r, ArchiveSource)]
+
+
+def _on_threads(name: str, count: int, run: Callable[[int], None]) -> None:
+    """``run(0)`` ... ``run(count - 1)`` at once, each on a thread of its own; back when all
+    are (a thread that outlives an interrupted caller does not hold the process up)."""
+    threads = [
+        threading.Thread(target=run, args=(i,), name=f"{name}-{i}", daemon=True)
+        for i in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def _asked_order(source: Source, names: list[str]) -> Callable[[ImageEntry], int]:
