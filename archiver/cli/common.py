@@ -1,59 +1,33 @@
-"""What several commands share: opening inputs, choosing images, progress bars."""
+"""What several commands share: opening inputs, options, progress bars."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from archiver.blobs.seekable import ZstdOptions
-from archiver.engine import catalog
-from archiver.engine.catalog import ImageRecord
-from archiver.errors import InputError
+from archiver.engine.opening import open_place
 from archiver.model.descriptor import Descriptor
 from archiver.model.platform import Platform
-from archiver.model.reference import Reference
-from archiver.places.archive import ArchiveSource, open_source
-from archiver.places.multi import MultiSource
+from archiver.places.base import Source
 from archiver.places.oci_layout import DELTA_BASE, DELTA_BASE_ORIGIN
-from archiver.places.transports import DAEMON, REGISTRY, parse_place
+from archiver.places.transports import parse_place
 
-if TYPE_CHECKING:  # imported when used: a command that never shows a bar or reaches a
-    # registry does not pay for tqdm's and httpx's imports
+if TYPE_CHECKING:  # imported when used: a command that never shows a bar does not pay
+    # for tqdm's import
     from tqdm import tqdm
-
-    from archiver.places.registry.place import RegistrySource
 
 
 @contextlib.contextmanager
-def opened(
-    name: str, zstd: ZstdOptions | None = None
-) -> Iterator[tuple[ArchiveSource | MultiSource | RegistrySource, str | None]]:
-    """Open an input named on the command line (transport prefix and ``:ref`` allowed)."""
+def opened(name: str) -> Iterator[tuple[Source, str | None]]:
+    """Open an input named on the command line (transport prefix and ``:ref`` allowed);
+    the image the ``:ref`` names, if any."""
     place = parse_place(name)
-    if place.format == REGISTRY:
-        from archiver.places.registry.client import client_for
-        from archiver.places.registry.place import RegistrySource
-
-        refs = [Reference.parse(text) for text in place.path.split(",")]
-        if len({ref.registry for ref in refs}) != 1:
-            raise InputError(f"{name}: one registry per docker:// input")
-        yield RegistrySource(client_for(refs[0].registry), refs), None
-        return
-    if place.format == DAEMON:
-        if not place.path:
-            raise InputError("docker-daemon: name the image to read, docker-daemon:REF")
-        from archiver.places.daemon.client import DaemonClient  # http.client: daemon verbs only
-        from archiver.places.daemon.place import open_daemon_source
-
-        with open_daemon_source(DaemonClient(), place.path.split(","), zstd) as daemon:
-            yield daemon, None
-        return
-    with open_source(place.path) as source:
+    with open_place(place) as source:
         yield source, place.ref
 
 
@@ -77,17 +51,6 @@ def insecure_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def parse_platform(text: str | None) -> Platform | None:
     return Platform.parse(text) if text else None
-
-
-def select(records: Sequence[ImageRecord], wanted: Sequence[str], origin: str) -> list[ImageRecord]:
-    """The records named by ``wanted`` (all when empty), in archive order, each once."""
-    if not wanted:
-        return list(records)
-    chosen: dict[int, ImageRecord] = {}
-    for name in wanted:
-        for record in catalog.find_all(records, name, origin):
-            chosen[id(record)] = record
-    return [r for r in records if id(r) in chosen]
 
 
 class Bar:
@@ -197,9 +160,9 @@ def daemon_progress(quiet: bool = False) -> Iterator[Callable[[dict[str, Any]], 
         yield show
 
 
-def is_delta(source: object) -> str | None:
+def is_delta(source: Source) -> str | None:
     """The base a delta was made against (its origin and checksum), or None."""
-    annotations = getattr(source, "annotations", None) or {}
+    annotations = source.annotations
     checksum = annotations.get(DELTA_BASE)
     if checksum is None:
         return None

@@ -6,13 +6,10 @@ import click
 
 from archiver.blobs.parts import Split
 from archiver.blobs.seekable import ZstdOptions
-from archiver.cli.transfer import (
-    FORMATS,
-    Request,
-    Selection,
-    transfer,
-    writer_options,
-)
+from archiver.cli.transfer import request, run
+from archiver.cli.transfer_options import Selection, writer_options
+from archiver.places.layout_writer import FORMATS
+from archiver.places.transports import parse_place
 
 
 @click.command("convert")
@@ -36,8 +33,17 @@ def command(
     seekable zstd file). Prefixes docker-archive:, oci-archive:, oci:, bundle: and
     docker-daemon: choose the place too. OUTPUT "-" writes a tar to standard output.
     """
-    request = Request([source_name], target_name, fmt, selection, zstd, base=base, split=split)
-    transfer(request)
+    target = parse_place(target_name)
+    wanted = request(
+        [parse_place(source_name)],
+        target,
+        fmt or target.format or "docker",
+        selection,
+        zstd=zstd,
+        base=parse_place(base) if base else None,
+        split=split,
+    )
+    run(wanted, selection)
 
 
 copy_command = click.Command(

@@ -9,8 +9,8 @@ import click
 from archiver.cli import common, output
 from archiver.cli.ls import rows as image_rows
 from archiver.engine.image_store import ImageStore, Usage
+from archiver.engine.rewrite import stored_blobs
 from archiver.places.archive import ArchiveSource
-from archiver.places.rewrite import stored_blobs
 
 SUMMARY_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
 SUMMARY_HEADERS = {"TotalCount": "TOTAL"}

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import click
 
-from archiver.cli.transfer import (
-    Request,
-    Selection,
-    keep_going_option,
-    selection_options,
-    transfer,
-)
-from archiver.places.transports import DAEMON
+from archiver.cli.transfer import request, run
+from archiver.cli.transfer_options import Selection, keep_going_option, selection_options
+from archiver.places.transports import DAEMON, Place, parse_place
 
 
 @click.command("load")
@@ -25,6 +20,12 @@ def command(archive: str, retag: str | None, keep_going: bool, selection: Select
     Layers whose chains the daemon already holds are not sent. Prints docker's
     `Loaded image: REF` lines.
     """
-    transfer(
-        Request([archive], f"{DAEMON}:", DAEMON, selection, retag=retag, keep_going=keep_going)
+    wanted = request(
+        [parse_place(archive)],
+        Place.daemon(),
+        DAEMON,
+        selection,
+        retag=retag,
+        keep_going=keep_going,
     )
+    run(wanted, selection)

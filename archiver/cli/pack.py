@@ -9,16 +9,16 @@ import click
 
 from archiver.blobs.parts import Split
 from archiver.blobs.seekable import ZstdOptions
-from archiver.cli.transfer import (
-    PREFER,
-    Request,
+from archiver.cli.transfer import request, run
+from archiver.cli.transfer_options import (
     Selection,
     base_option,
     selection_options,
     split_options,
-    transfer,
     zstd_options,
 )
+from archiver.engine.merge import PREFER
+from archiver.places.transports import parse_place
 
 
 def _pack(
@@ -32,20 +32,19 @@ def _pack(
     complete: bool,
     split: Split | None,
 ) -> None:
-    transfer(
-        Request(
-            list(inputs),
-            output_path,
-            "bundle",
-            selection,
-            zstd,
-            prefer=prefer,
-            keep_going=keep_going,
-            base=base,
-            complete=complete,
-            split=split,
-        )
+    wanted = request(
+        [parse_place(name) for name in inputs],
+        parse_place(output_path),
+        "bundle",
+        selection,
+        zstd=zstd,
+        prefer=prefer,
+        keep_going=keep_going,
+        base=parse_place(base) if base else None,
+        complete=complete,
+        split=split,
     )
+    run(wanted, selection)
 
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,18 +10,18 @@ import click
 from archiver.blobs.parts import Split
 from archiver.blobs.seekable import ZstdOptions
 from archiver.cli.common import insecure_option
-from archiver.cli.transfer import (
-    FORMATS,
-    Request,
+from archiver.cli.transfer import request, run
+from archiver.cli.transfer_options import (
     Selection,
     keep_going_option,
-    transfer,
     writer_options,
 )
 from archiver.errors import InputError
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
+from archiver.places.layout_writer import FORMATS
 from archiver.places.registry.client import allow_insecure, client_for
+from archiver.places.transports import Place, parse_place
 
 
 def expand(
@@ -53,12 +53,12 @@ def _tags(repository: str) -> list[Reference]:
     return [ref.with_tag(tag) for tag in sorted(tags)]
 
 
-def registry_inputs(refs: list[Reference]) -> list[str]:
-    """One ``docker://`` input per registry (its references joined by commas)."""
+def registry_inputs(refs: list[Reference]) -> list[Place]:
+    """One registry place per registry, holding its references."""
     by_registry: dict[str, list[str]] = {}
     for ref in refs:
         by_registry.setdefault(ref.registry, []).append(str(ref))
-    return ["docker://" + ",".join(names) for names in by_registry.values()]
+    return [Place.registry(tuple(names)) for names in by_registry.values()]
 
 
 @click.command("pull")
@@ -100,16 +100,15 @@ def command(
     if all_platforms:
         selection = replace(selection, platforms=())
     # going on past a reference that fails needs each one opened on its own
-    inputs = [f"docker://{n}" for n in names] if keep_going else registry_inputs(names)
-    transfer(
-        Request(
-            inputs,
-            output_path,
-            fmt,
-            selection,
-            zstd,
-            keep_going=keep_going,
-            base=base,
-            split=split,
-        )
+    inputs = [Place.registry((str(n),)) for n in names] if keep_going else registry_inputs(names)
+    wanted = request(
+        inputs,
+        parse_place(output_path),
+        fmt,
+        selection,
+        zstd=zstd,
+        keep_going=keep_going,
+        base=parse_place(base) if base else None,
+        split=split,
     )
+    run(wanted, selection)

@@ -5,16 +5,12 @@ from __future__ import annotations
 import click
 
 from archiver.cli.common import insecure_option
-from archiver.cli.transfer import (
-    PushOptions,
-    Request,
-    Selection,
-    keep_going_option,
-    selection_options,
-    transfer,
-)
+from archiver.cli.transfer import request, run
+from archiver.cli.transfer_options import Selection, keep_going_option, selection_options
+from archiver.engine.transfer import PushOptions
 from archiver.places.registry import DEFAULT_JOBS
-from archiver.places.transports import REGISTRY
+from archiver.places.registry.client import allow_insecure
+from archiver.places.transports import REGISTRY, Place, parse_place
 
 
 @click.command("push")
@@ -40,13 +36,13 @@ def command(
     moved to another registry and namespace. Layers the registry has are skipped ("Layer
     already exists"), those another repository of it has are mounted, the rest uploaded
     in parallel, resuming where an interrupted upload stopped; manifests go last."""
-    transfer(
-        Request(
-            [source_name],
-            "",
-            REGISTRY,
-            selection,
-            keep_going=keep_going,
-            push=PushOptions(to, tag, jobs, insecure),
-        )
+    allow_insecure(insecure)
+    wanted = request(
+        [parse_place(source_name)],
+        Place.registry(),
+        REGISTRY,
+        selection,
+        keep_going=keep_going,
+        push=PushOptions(to, tag, jobs),
     )
+    run(wanted, selection)

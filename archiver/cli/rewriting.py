@@ -15,8 +15,8 @@ import click
 
 from archiver.cli import common
 from archiver.engine.image_store import DELETED, UNTAGGED, Event, ImageStore
+from archiver.engine.rewrite import open_for_rewrite
 from archiver.model.digest import Digest
-from archiver.places.rewrite import open_writable
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Change:
 @contextlib.contextmanager
 def changing(archive: str, dry_run: bool = False, quiet: bool = False) -> Iterator[Change]:
     """An ``ImageStore`` of ``archive`` to change; written back when the block ends well."""
-    with open_writable(archive) as target:
+    with open_for_rewrite(archive) as target:
         store = ImageStore(target.source)
         before = store.entries()
         change = Change(store, target.stored_blobs() | store.blob_sizes())

@@ -6,15 +6,11 @@ import click
 
 from archiver.blobs.parts import Split
 from archiver.blobs.seekable import ZstdOptions
-from archiver.cli.transfer import (
-    Request,
-    Selection,
-    transfer,
-    writer_options,
-)
+from archiver.cli.transfer import request, run
+from archiver.cli.transfer_options import Selection, writer_options
 from archiver.errors import InputError
 from archiver.places.daemon.client import DaemonClient
-from archiver.places.transports import DAEMON
+from archiver.places.transports import Place, parse_place
 
 _FORMATS = ("bundle", "docker", "oci", "oci-dir")
 _UNTAGGED = "<none>:<none>"
@@ -56,5 +52,13 @@ def command(
         names += daemon_names(DaemonClient(), untagged)
     if not names:
         raise InputError("name the images to save, or use --all")
-    daemon = f"{DAEMON}:{','.join(names)}"
-    transfer(Request([daemon], output_path, fmt, selection, zstd, base=base, split=split))
+    wanted = request(
+        [Place.daemon(tuple(names))],
+        parse_place(output_path),
+        fmt,
+        selection,
+        zstd=zstd,
+        base=parse_place(base) if base else None,
+        split=split,
+    )
+    run(wanted, selection)

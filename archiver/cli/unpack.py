@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from archiver.cli.transfer import Request, Selection, base_option, selection_options, transfer
+from archiver.cli.transfer import request, run
+from archiver.cli.transfer_options import Selection, base_option, selection_options
+from archiver.places.transports import parse_place
 
 _FORMATS = ("docker", "oci", "oci-dir")
 
@@ -27,4 +29,13 @@ def command(
 ) -> None:
     """Unpack BUNDLE (or any archive); only the frames of the chosen images are read.
     A delta is unpacked whole with --base (the bundle or archive it was made against)."""
-    transfer(Request([bundle], output_path, fmt, selection, base=base, complete=True))
+    target = parse_place(output_path)
+    wanted = request(
+        [parse_place(bundle)],
+        target,
+        fmt or target.format or "docker",
+        selection,
+        base=parse_place(base) if base else None,
+        complete=True,
+    )
+    run(wanted, selection)

@@ -5,20 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from archiver.engine.graph import ImageNode, Root, resolve
+from archiver.engine.graph import resolve
 from archiver.errors import Conflict, InputError, NotFound
 from archiver.model.digest import Digest
 from archiver.model.documents import ImageConfig
+from archiver.model.image import ImageEntry, ImageNode, ResolvedImage
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
-from archiver.places.base import ImageEntry, Source
+from archiver.places.base import Source
 
 
 @dataclass(frozen=True)
 class ImageRecord:
     """One top-level image, seen as docker shows it (the chosen platform's config)."""
 
-    root: Root
+    root: ResolvedImage
     image: ImageNode
 
     @property
@@ -114,3 +115,14 @@ def _unique(found: list[ImageRecord]) -> list[ImageRecord]:
     for record in found:
         by_id.setdefault(record.id, record)
     return list(by_id.values())
+
+
+def select(records: Sequence[ImageRecord], wanted: Sequence[str], origin: str) -> list[ImageRecord]:
+    """The records named by ``wanted`` (all when empty), in archive order, each once."""
+    if not wanted:
+        return list(records)
+    chosen: dict[int, ImageRecord] = {}
+    for name in wanted:
+        for record in find_all(records, name, origin):
+            chosen[id(record)] = record
+    return [r for r in records if id(r) in chosen]

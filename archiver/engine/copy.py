@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import io
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, TypeVar
 
 from archiver.blobs.verify import VerifyingReader
-from archiver.engine.graph import Root, resolve
+from archiver.engine.graph import resolve
 from archiver.errors import IntegrityError, NotFound
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
-from archiver.model.digest import Digest
+from archiver.model.holdings import Holdings
+from archiver.model.image import ImageEntry, ResolvedImage, write_order
 from archiver.model.platform import Platform
-from archiver.places.base import ImageEntry, Precompressed, Sink, Source
+from archiver.places.base import Precompressed, Sink, Source
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,29 +45,19 @@ class CopyReport:
     bytes_referenced: int = 0
     """Bytes of every blob of every image, counted once per image that uses it."""
     foreign_skipped: int = 0
-    left_out: int = 0
+    left_to_base: int = 0
     """Layers not written because the base the output is a delta against holds them."""
-    bytes_left_out: int = 0
+    bytes_left_to_base: int = 0
 
     @property
     def bytes_deduplicated(self) -> int:
         """What sharing saved: bytes referenced beyond the bytes stored."""
-        return max(0, self.bytes_referenced - self.bytes_written - self.bytes_left_out)
+        return max(0, self.bytes_referenced - self.bytes_written - self.bytes_left_to_base)
 
 
-def plan(roots: Sequence[Root]) -> list[tuple[Descriptor, bytes | None]]:
-    """Every blob once: layers first, the most shared ahead (base layers lead), then the
-    documents children before parents (configs, manifests, indexes)."""
-    users: Counter[Digest] = Counter()
-    first: dict[Digest, tuple[Descriptor, bytes | None]] = {}
-    for root in roots:
-        for descriptor, data in root.blobs():
-            users[descriptor.digest] += 1
-            first.setdefault(descriptor.digest, (descriptor, data))
-    blobs = list(first.values())
-    layers = [b for b in blobs if b[1] is None]
-    layers.sort(key=lambda b: -users[b[0].digest])  # stable: ties keep first-seen order
-    return layers + [b for b in blobs if b[1] is not None]
+def plan(images: Sequence[ResolvedImage]) -> list[tuple[Descriptor, bytes | None]]:
+    """Every blob once, in the order writers put them (see ``model.image.write_order``)."""
+    return write_order(images)
 
 
 def copy(
@@ -77,8 +67,8 @@ def copy(
     platforms: list[Platform] | None = None,
     progress: Progress | None = None,
     jobs: int = 1,
-    leave_out: Callable[[list[Root]], dict[str, int]] | None = None,
-    roots: list[Root] | None = None,
+    leave_out: Holdings | None = None,
+    roots: list[ResolvedImage] | None = None,
 ) -> CopyReport:
     """Copy ``entries`` of ``source`` into ``sink``; commit on success, abort on any error.
 
@@ -86,7 +76,7 @@ def copy(
     sink with ``begin``; then every blob streams once, verified against its digest and size
     as it flows; blobs the sink already has are skipped; the sink commits at the end.
     A sink that says it is ``parallel`` (a registry) gets up to ``jobs`` layers at once.
-    ``leave_out`` names layers not to write (a delta: its base holds them). A layer that
+    ``leave_out`` is what a base holds: its layers are not written (a delta). A layer that
     the source lacks (a delta read without its base) and the sink lacks too stops the copy
     before any blob is sent, naming them all. ``roots`` are ``entries`` already resolved
     (by a caller that had to look at them first).
@@ -97,10 +87,10 @@ def copy(
             roots = [resolve(source, entry, platforms) for entry in entries]
         report.bytes_referenced = sum(d.size for root in roots for d, _ in root.blobs())
         blobs = plan(roots)
-        omitted = leave_out(roots) if leave_out is not None else {}
-        report.left_out = len(omitted)
-        report.bytes_left_out = sum(omitted.values())
-        blobs = [b for b in blobs if str(b[0].digest) not in omitted]
+        omitted = leave_out.held_layers(roots) if leave_out is not None else {}
+        report.left_to_base = len(omitted)
+        report.bytes_left_to_base = sum(omitted.values())
+        blobs = [b for b in blobs if b[0].digest not in omitted]
         sink.begin(roots)
         layers = [d for d, data in blobs if data is None]
         # layers the sink already holds are skipped; documents it holds now were written
@@ -147,7 +137,7 @@ def _check_complete(source: Source, sink: Sink, needed: list[Descriptor]) -> Non
 
 def _each(work: Callable[[T], R], items: list[T], jobs: int, sink: Sink) -> list[R]:
     """``work`` on every item, on up to ``jobs`` threads when the sink takes that."""
-    if jobs <= 1 or len(items) <= 1 or not getattr(sink, "parallel", False):
+    if jobs <= 1 or len(items) <= 1 or not sink.parallel:
         return [work(item) for item in items]
     with ThreadPoolExecutor(min(jobs, len(items))) as pool:
         futures = [pool.submit(work, item) for item in items]
@@ -173,7 +163,7 @@ def _copy_blob(
     elif data is not None:
         _put(sink, source, descriptor, io.BytesIO(data), progress)
     elif (frames := _precompressed(source, sink, descriptor)) is not None:
-        sink.put_frames(descriptor, frames)  # type: ignore[attr-defined]
+        sink.put_frames(descriptor, frames)
         if progress is not None:
             progress.advanced(descriptor.size)
     elif source.has_blob(descriptor.digest):
@@ -198,12 +188,8 @@ def _precompressed(source: Source, sink: Sink, descriptor: Descriptor) -> Precom
     """Frames the sink can take as they are (a bundle fed from a spooled stream, or a bundle
     rewritten in place), after checking the size, and the digest the bytes had when they
     arrived where one was taken."""
-    find = getattr(source, "precompressed", None)
-    accepts = getattr(sink, "accepts_frames", None)
-    if find is None or accepts is None:
-        return None
-    found: Precompressed | None = find(descriptor.digest)
-    if found is None or not accepts(found.options):
+    found = source.precompressed(descriptor.digest)
+    if found is None or not sink.accepts_frames(found.options):
         return None
     origin = source.blob_origin(descriptor.digest)
     if found.size != descriptor.size:
@@ -231,20 +217,15 @@ def _put(
 ) -> None:
     origin = source.blob_origin(descriptor.digest)
     on_read = progress.advanced if progress is not None else None
-    restartable = getattr(sink, "put_blob_from", None)
-    if restartable is not None:
-        first = [stream]
+    first = [stream]
 
-        def opener() -> VerifyingReader:
-            # the first opening is the stream at hand; a sink that must start again (a
-            # registry upload cut off) gets the blob opened anew, verified anew
-            opened = first.pop() if first else source.open_blob(descriptor.digest)
-            return _verifying(opened, descriptor, origin, on_read)
+    def opener() -> BinaryIO:
+        # the first opening is the stream at hand; a sink that must start again (a
+        # registry upload cut off) gets the blob opened anew, verified anew
+        opened = first.pop() if first else source.open_blob(descriptor.digest)
+        return _verifying(opened, descriptor, origin, on_read)  # type: ignore[return-value]
 
-        restartable(descriptor, opener)
-        return
-    with _verifying(stream, descriptor, origin, on_read) as reader:
-        sink.put_blob(descriptor, reader)  # type: ignore[arg-type]
+    sink.put_blob_from(descriptor, opener)
 
 
 def _verifying(

@@ -1,161 +1,134 @@
 """From a top-level entry to the graph below it: indexes, manifests, configs, layers.
 
 Documents are small and read whole (capped, verified); layers are only described here and
-streamed later by the copy engine.
+streamed later by the copy engine. An image is resolved once per source and platform
+filter: catalog, merge, copy and rewrite within one command share the documents read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+import threading
+import weakref
+from dataclasses import dataclass
 
 from archiver.blobs import limits
-from archiver.blobs.verify import VerifyingReader
 from archiver.errors import InputError, IntegrityError, NotFound
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.documents import ImageConfig, Index, Manifest, parse_document
+from archiver.model.image import ImageEntry, ImageNode, ResolvedImage, is_image
 from archiver.model.platform import Platform
-from archiver.places.base import ImageEntry, Source
+from archiver.places.base import Source, read_document
 
-
-def read_blob(source: Source, descriptor: Descriptor, limit: int = limits.MAX_DOCUMENT) -> bytes:
-    """Read a small blob whole, verified against its descriptor and capped at ``limit``."""
-    if descriptor.size > limit:
-        raise InputError(
-            f"{source.origin}: blob {descriptor.digest}: {descriptor.size} bytes is over the "
-            f"{limit}-byte limit for a document"
-        )
-    with VerifyingReader(
-        source.open_blob(descriptor.digest), descriptor.digest, descriptor.size, source.origin
-    ) as reader:
-        chunks = []
-        while chunk := reader.read(limits.COPY_CHUNK):
-            chunks.append(chunk)
-    return b"".join(chunks)
+MAX_DOCUMENTS = 100_000
+"""Documents (indexes and manifests) below one top-level entry."""
 
 
 @dataclass(frozen=True)
-class ImageNode:
-    """One platform image: a manifest, and its config when the config is an image config."""
+class _Graph:
+    """What resolving found below one descriptor (the entry's names apart)."""
 
-    descriptor: Descriptor
-    manifest: Manifest
-    config: ImageConfig | None
-    config_raw: bytes
-
-    @property
-    def platform(self) -> Platform | None:
-        if self.config is not None:
-            return self.config.platform
-        return self.descriptor.platform
-
-
-@dataclass
-class Root:
-    """A top-level entry resolved: its document and everything below it that is present."""
-
-    entry: ImageEntry
     document: Manifest | Index
-    images: list[ImageNode] = field(default_factory=list)
-    indexes: list[Index] = field(default_factory=list)
-    missing: list[Descriptor] = field(default_factory=list)
-
-    @property
-    def descriptor(self) -> Descriptor:
-        """The root as its document says it is (own media type, exact bytes)."""
-        return self.document.descriptor()
-
-    def default_image(self, wanted: Platform | None = None) -> ImageNode | None:
-        """The image ``docker images`` would show: the wanted (or host) platform, else the first."""
-        images = [n for n in self.images if n.config is not None]
-        if not images:
-            return None
-        for target in (wanted, Platform.host()):
-            if target is None:
-                continue
-            for node in images:
-                if node.platform is not None and node.platform.matches(target):
-                    return node
-        return images[0]
-
-    def blobs(self) -> Iterator[tuple[Descriptor, bytes | None]]:
-        """Every blob once, children before parents: layers, configs, manifests, indexes.
-
-        Documents come with their (already verified) bytes; layers with None.
-        """
-        seen: set[Digest] = set()
-
-        def once(
-            items: Iterable[tuple[Descriptor, bytes | None]],
-        ) -> Iterator[tuple[Descriptor, bytes | None]]:
-            for desc, data in items:
-                if desc.digest not in seen:
-                    seen.add(desc.digest)
-                    yield desc, data
-
-        for node in self.images:
-            yield from once((layer, None) for layer in node.manifest.layers)
-        for node in self.images:
-            yield from once([(node.manifest.config, node.config_raw)])
-        for node in self.images:
-            yield from once([(node.manifest.descriptor(), node.manifest.raw)])
-        for index in reversed(self.indexes):
-            yield from once([(index.descriptor(), index.raw)])
+    images: tuple[ImageNode, ...]
+    indexes: tuple[Index, ...]
+    missing: tuple[Descriptor, ...]
 
 
-def resolve(source: Source, entry: ImageEntry, platforms: list[Platform] | None = None) -> Root:
-    """Read the documents below ``entry``; keep only ``platforms`` (all when None)."""
+_Key = tuple[Digest, tuple[str, ...] | None]
+_resolved: weakref.WeakKeyDictionary[Source, dict[_Key, _Graph]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def resolve(
+    source: Source, entry: ImageEntry, platforms: list[Platform] | None = None
+) -> ResolvedImage:
+    """Read the documents below ``entry``; keep only ``platforms`` (all when None). The
+    documents of an entry are read once per source: a second resolve of the same image
+    (under other names, say) reuses them."""
+    key: _Key = (
+        entry.descriptor.digest,
+        None if platforms is None else tuple(str(p) for p in platforms),
+    )
+    with _lock:
+        known = _resolved.setdefault(source, {})
+        graph = known.get(key)
+    if graph is None:
+        graph = _resolve(source, entry, platforms)
+        with _lock:
+            known[key] = graph
+    return ResolvedImage(
+        entry, graph.document, list(graph.images), list(graph.indexes), list(graph.missing)
+    )
+
+
+def _resolve(source: Source, entry: ImageEntry, platforms: list[Platform] | None) -> _Graph:
     document = _read_document(source, entry.descriptor)
-    root = Root(entry, document)
-    _walk(source, entry.descriptor, document, platforms, root, depth=0, seen=set())
-    if platforms and not root.images:
+    walk = _Walk(source, platforms)
+    walk.visit(entry.descriptor, document, depth=0, ancestors=frozenset())
+    if platforms and not walk.images:
         wanted = ", ".join(str(p) for p in platforms)
         offered = sorted(
             {
                 str(child.platform)
-                for index in root.indexes
+                for index in walk.indexes
                 for child in index.manifests
                 if child.platform
             }
         )
         has = f" (it has {', '.join(offered)})" if offered else ""
         raise NotFound(f"{source.origin}: {entry.label} has no image for platform {wanted}{has}")
-    return root
+    return _Graph(document, tuple(walk.images), tuple(walk.indexes), tuple(walk.missing))
 
 
 def _read_document(source: Source, descriptor: Descriptor) -> Manifest | Index:
-    raw = read_blob(source, descriptor)
+    raw = read_document(source, descriptor)
     return parse_document(raw, f"{source.origin}: {descriptor.digest}", descriptor.media_type)
 
 
-def _walk(
-    source: Source,
-    descriptor: Descriptor,
-    document: Manifest | Index,
-    platforms: list[Platform] | None,
-    root: Root,
-    depth: int,
-    seen: set[Digest],
-) -> None:
-    if descriptor.digest in seen:
-        raise InputError(f"{source.origin}: index {descriptor.digest} refers to itself (a cycle)")
-    if depth > limits.MAX_INDEX_DEPTH:
-        raise InputError(f"{source.origin}: indexes nested deeper than {limits.MAX_INDEX_DEPTH}")
-    seen = seen | {descriptor.digest}
-    if isinstance(document, Manifest):
-        root.images.append(_image_node(source, descriptor, document))
-        return
-    root.indexes.append(document)
-    for child in document.manifests:
-        if not _wanted(child, platforms):
-            continue
-        if not source.has_blob(child.digest):
-            root.missing.append(child)
-            continue
-        child_doc = _read_document(source, child)
-        _walk(source, child, child_doc, platforms, root, depth + 1, seen)
+class _Walk:
+    """One walk down from an entry: every document visited once, however many indexes
+    name it (a hostile index fanning out to one child many times over costs one read)."""
+
+    def __init__(self, source: Source, platforms: list[Platform] | None) -> None:
+        self.source = source
+        self.platforms = platforms
+        self.images: list[ImageNode] = []
+        self.indexes: list[Index] = []
+        self.missing: list[Descriptor] = []
+        self.visited: set[Digest] = set()
+
+    def visit(
+        self,
+        descriptor: Descriptor,
+        document: Manifest | Index,
+        depth: int,
+        ancestors: frozenset[Digest],
+    ) -> None:
+        origin = self.source.origin
+        if descriptor.digest in ancestors:
+            raise InputError(f"{origin}: index {descriptor.digest} refers to itself (a cycle)")
+        if depth > limits.MAX_INDEX_DEPTH:
+            raise InputError(f"{origin}: indexes nested deeper than {limits.MAX_INDEX_DEPTH}")
+        if len(self.visited) >= MAX_DOCUMENTS:
+            raise InputError(f"{origin}: more than {MAX_DOCUMENTS} documents below one image")
+        self.visited.add(descriptor.digest)
+        if isinstance(document, Manifest):
+            self.images.append(_image_node(self.source, descriptor, document))
+            return
+        self.indexes.append(document)
+        below = ancestors | {descriptor.digest}
+        for child in document.manifests:
+            if child.digest in below:
+                raise InputError(f"{origin}: index {child.digest} refers to itself (a cycle)")
+            if child.digest in self.visited or not _wanted(child, self.platforms):
+                continue
+            if not self.source.has_blob(child.digest):
+                self.missing.append(child)
+                self.visited.add(child.digest)
+                continue
+            child_doc = _read_document(self.source, child)
+            self.visit(child, child_doc, depth + 1, below)
 
 
 def _wanted(child: Descriptor, platforms: list[Platform] | None) -> bool:
@@ -165,21 +138,9 @@ def _wanted(child: Descriptor, platforms: list[Platform] | None) -> bool:
     return any(child.platform.matches(p) for p in platforms)
 
 
-def is_image(descriptor: Descriptor, manifest: Manifest) -> bool:
-    """A runnable image, not an artifact: an image config, layers of layer types, no
-    artifactType, and not one of the ``unknown/unknown`` attestation manifests build tools
-    put in indexes."""
-    if not media.is_image_config(manifest.config.media_type) or manifest.artifact_type:
-        return False
-    if not all(media.is_layer(layer.media_type) for layer in manifest.layers):
-        return False
-    platform = descriptor.platform
-    return platform is None or (platform.os, platform.architecture) != ("unknown", "unknown")
-
-
 def _image_node(source: Source, descriptor: Descriptor, manifest: Manifest) -> ImageNode:
     origin = f"{source.origin}: {descriptor.digest}"
-    config_raw = read_blob(source, manifest.config)
+    config_raw = read_document(source, manifest.config)
     if not is_image(descriptor, manifest):
         return ImageNode(descriptor, manifest, None, config_raw)
     config = ImageConfig.parse(

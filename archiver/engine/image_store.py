@@ -25,11 +25,12 @@ from dataclasses import dataclass, replace
 
 from archiver.engine import catalog
 from archiver.engine.catalog import ImageRecord
-from archiver.engine.graph import Root, resolve
+from archiver.engine.graph import resolve
 from archiver.errors import Conflict, InputError, NotFound
 from archiver.model.digest import Digest, chain_ids
+from archiver.model.image import ImageEntry, ResolvedImage
 from archiver.model.reference import Reference
-from archiver.places.base import ImageEntry, Source
+from archiver.places.base import Source
 
 UNTAGGED = "Untagged"
 DELETED = "Deleted"
@@ -83,7 +84,7 @@ class ImageStore:
 
     def __init__(self, source: Source) -> None:
         self.origin = source.origin
-        self.roots: list[Root] = [resolve(source, entry) for entry in source.images()]
+        self.roots: list[ResolvedImage] = [resolve(source, entry) for entry in source.images()]
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ class ImageStore:
 
     # -- inside ----------------------------------------------------------------------------
 
-    def _roots_of(self, image_id: Digest) -> list[Root]:
+    def _roots_of(self, image_id: Digest) -> list[ResolvedImage]:
         found = []
         for root in self.roots:
             image = root.default_image()
@@ -195,12 +196,12 @@ class ImageStore:
         return found
 
     def _rename(
-        self, root: Root, refs: tuple[Reference, ...], tags: tuple[str, ...] | None = None
+        self, root: ResolvedImage, refs: tuple[Reference, ...], tags: tuple[str, ...] | None = None
     ) -> None:
         entry = root.entry
         root.entry = replace(entry, refs=refs, tags=entry.tags if tags is None else tags)
 
-    def _untag(self, roots: list[Root], wanted: str) -> list[Event]:
+    def _untag(self, roots: list[ResolvedImage], wanted: str) -> list[Event]:
         for root in roots:
             if wanted in root.entry.tags:
                 kept_tags = tuple(t for t in root.entry.tags if t != wanted)
@@ -217,7 +218,7 @@ class ImageStore:
             events += self._drop(roots, lambda r: r.name == ref.name)
         return events
 
-    def _drop(self, roots: list[Root], gone: Callable[[Reference], bool]) -> list[Event]:
+    def _drop(self, roots: list[ResolvedImage], gone: Callable[[Reference], bool]) -> list[Event]:
         events = []
         for root in roots:
             events += [Event(UNTAGGED, r.familiar()) for r in root.entry.refs if gone(r)]

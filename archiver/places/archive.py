@@ -14,11 +14,11 @@ from typing import BinaryIO
 from archiver.blobs.inputs import open_tree
 from archiver.blobs.seekable import ZstdOptions
 from archiver.blobs.tarsafe import TarTree, Tree
-from archiver.engine.graph import read_blob
 from archiver.errors import ArchiverError, InputError, NotFound
 from archiver.model.digest import Digest
 from archiver.model.documents import Manifest, parse_document
-from archiver.places.base import ImageEntry, Precompressed
+from archiver.model.image import ImageEntry
+from archiver.places.base import Precompressed, Source, read_document
 from archiver.places.docker_save import MANIFEST_FILE, Blobs, read_items, synthesize
 from archiver.places.oci_layout import (
     blob_path,
@@ -31,7 +31,7 @@ from archiver.places.oci_layout import (
 REPOSITORIES_FILE = "repositories"
 
 
-class ArchiveSource:
+class ArchiveSource(Source):
     """Images and blobs of an archive tree; blobs are streamed in place, never extracted."""
 
     def __init__(
@@ -59,8 +59,7 @@ class ArchiveSource:
         if tree.exists(REPOSITORIES_FILE):
             read_json(tree, REPOSITORIES_FILE, "docker-save-repositories")
         self._entries = read_entries(tree) if has_layout else []
-        self.annotations = layout_annotations(tree) if has_layout else {}
-        """index.json's own annotations: a delta names its base here (DELTA_BASE)."""
+        self._annotations = layout_annotations(tree) if has_layout else {}
         if has_docker:
             self._merge_docker_save()
 
@@ -90,7 +89,7 @@ class ArchiveSource:
                 try:
                     if not self.has_blob(desc.digest):
                         continue
-                    raw = read_blob(self, desc)
+                    raw = read_document(self, desc)
                     document = parse_document(raw, self.origin, desc.media_type)
                 except ArchiverError:
                     continue  # reported when this entry is actually read
@@ -117,6 +116,11 @@ class ArchiveSource:
             or digest in self._paths
             or self._tree.exists(blob_path(digest))
         )
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        """index.json's own annotations: a delta names its base here (DELTA_BASE)."""
+        return self._annotations
 
     def precompressed(self, digest: Digest) -> Precompressed | None:
         """The blob's own zstd frames: those of a member spooled from a stream (with the

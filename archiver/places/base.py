@@ -1,57 +1,38 @@
 """The two faces every place has: a Source of images and blobs, a Sink that accepts them.
 
-A place is an adapter (docker-save tar, OCI layout, later bundles, daemons, registries).
-Only the copy engine moves bytes between them; places never copy on their own.
+A place is an adapter (a docker-save tar, an OCI layout, a bundle, a daemon, a registry).
+Only the copy engine moves bytes between them; places never copy on their own and never
+import the engine.
+
+What a place can do beyond the minimum is declared here, as members of the protocols with
+a default that says "cannot" (or does the minimum), so the engine asks the type and never
+probes an object: a place that can do more subclasses the protocol and overrides them.
+
+    Source.precompressed(digest)   a blob held as independent zstd frames (see Precompressed)
+    Source.annotations             the top-level index's annotations (a delta names its base)
+    Sink.parallel                  takes puts of several blobs at once (from several threads)
+    Sink.put_blob_from(d, opener)  may re-open a blob to start a put again (a registry
+                                   upload cut off); by default one put of one opening
+    Sink.accepts_frames(options)   takes a Precompressed blob's frames as they are
+    Sink.put_frames(d, blob)       ... and is handed them (only when it accepted them)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import BinaryIO, ClassVar, Protocol
 
+from archiver.blobs import limits
 from archiver.blobs.seekable import Frame, ZstdOptions
+from archiver.blobs.verify import VerifyingReader
+from archiver.errors import InputError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
-from archiver.model.reference import Reference
+from archiver.model.image import ImageEntry, ResolvedImage
 
-if TYPE_CHECKING:
-    from archiver.engine.graph import Root
-
-
-@dataclass(frozen=True)
-class ImageEntry:
-    """One top-level image a place holds: a manifest or an index, and its names.
-
-    ``refs`` are full references (``docker.io/library/nginx:1.25``); ``tags`` are bare
-    OCI layout names (``org.opencontainers.image.ref.name`` = ``v1``) that are not
-    references. No refs and no tags: a dangling image. ``synthetic`` marks a manifest we
-    made up for a docker-save entry that had none (its digest is not a real one).
-    """
-
-    descriptor: Descriptor
-    refs: tuple[Reference, ...] = ()
-    tags: tuple[str, ...] = ()
-    synthetic: bool = False
-
-    @property
-    def dangling(self) -> bool:
-        return not self.refs and not self.tags
-
-    def merged(self, other: ImageEntry) -> ImageEntry:
-        """The same image with both entries' names; a real manifest wins over a synthetic one."""
-        refs = self.refs + tuple(r for r in other.refs if r not in self.refs)
-        tags = self.tags + tuple(t for t in other.tags if t not in self.tags)
-        kept = other if self.synthetic and not other.synthetic else self
-        return ImageEntry(kept.descriptor, refs, tags, kept.synthetic)
-
-    @property
-    def label(self) -> str:
-        """How to name this image in a message: its first name, else its digest."""
-        if self.refs:
-            return self.refs[0].familiar()
-        if self.tags:
-            return self.tags[0]
-        return str(self.descriptor.digest)
+Opener = Callable[[], BinaryIO]
+"""Opens a blob's bytes, verified as they are read (the engine makes it)."""
 
 
 @dataclass(frozen=True)
@@ -90,13 +71,23 @@ class Source(Protocol):
         """The raw bytes of a blob (the engine verifies them); NotFound when absent."""
         ...
 
+    def precompressed(self, digest: Digest) -> Precompressed | None:
+        """The blob as zstd frames a bundle writer may copy as they are; None: read it."""
+        return None
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        """The annotations of the place's top-level index (none by default)."""
+        return {}
+
 
 class Sink(Protocol):
     """A place images are written to; nothing is visible until ``commit``."""
 
     origin: str
+    parallel: ClassVar[bool] = False
 
-    def begin(self, roots: list[Root]) -> None:
+    def begin(self, images: list[ResolvedImage]) -> None:
         """Hear every image to be written before any blob (documents are already read)."""
         ...
 
@@ -106,6 +97,38 @@ class Sink(Protocol):
         """Store a blob; ``stream`` verifies itself and must be read to its end."""
         ...
 
+    def put_blob_from(self, descriptor: Descriptor, opener: Opener) -> None:
+        """Store a blob opened by ``opener``; a sink that can start a put again overrides
+        this and calls ``opener`` once per try."""
+        with opener() as stream:
+            self.put_blob(descriptor, stream)
+
+    def accepts_frames(self, options: ZstdOptions | None) -> bool:
+        """Takes already compressed frames made with ``options`` as they are."""
+        return False
+
+    def put_frames(self, descriptor: Descriptor, blob: Precompressed) -> None:
+        """Store a blob as the frames it is held in (only after ``accepts_frames``)."""
+        raise TypeError(f"{self.origin}: takes no precompressed frames")
+
     def commit(self) -> None: ...
 
     def abort(self) -> None: ...
+
+
+def read_document(
+    source: Source, descriptor: Descriptor, limit: int = limits.MAX_DOCUMENT
+) -> bytes:
+    """Read a small blob whole, verified against its descriptor and capped at ``limit``."""
+    if descriptor.size > limit:
+        raise InputError(
+            f"{source.origin}: blob {descriptor.digest}: {descriptor.size} bytes is over the "
+            f"{limit}-byte limit for a document"
+        )
+    with VerifyingReader(
+        source.open_blob(descriptor.digest), descriptor.digest, descriptor.size, source.origin
+    ) as reader:
+        chunks = []
+        while chunk := reader.read(limits.COPY_CHUNK):
+            chunks.append(chunk)
+    return b"".join(chunks)

@@ -18,8 +18,8 @@ from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.documents import ImageConfig, dump_json
+from archiver.model.image import ImageEntry
 from archiver.model.reference import Reference
-from archiver.places.base import ImageEntry
 from archiver.places.oci_layout import read_json
 
 MANIFEST_FILE = "manifest.json"

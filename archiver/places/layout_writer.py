@@ -20,16 +20,15 @@ from archiver.blobs.atomic import WrittenBack, replace_file, umask
 from archiver.blobs.parts import Split, SplitWriter
 from archiver.blobs.seekable import SeekableWriter, ZstdOptions
 from archiver.blobs.tarwriter import TarWriter
-from archiver.engine.copy import plan
-from archiver.engine.graph import Root
 from archiver.errors import Conflict, InputError
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.documents import dump_json
+from archiver.model.image import ResolvedImage, write_order
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
-from archiver.places.base import Precompressed
+from archiver.places.base import Precompressed, Sink
 from archiver.places.docker_save import MANIFEST_FILE
 from archiver.places.oci_layout import (
     INDEX_FILE,
@@ -48,7 +47,7 @@ class LayoutDocuments:
         self._docker: dict[Digest, dict[str, Any]] = {}
         self._annotations = annotations or {}
 
-    def add(self, root: Root) -> None:
+    def add(self, root: ResolvedImage) -> None:
         descriptor = root.descriptor
         names: list[tuple[Reference | None, str | None]] = [(r, None) for r in root.entry.refs]
         names += [(None, t) for t in root.entry.tags]
@@ -109,7 +108,7 @@ class LayoutDocuments:
         return dump_json(items)
 
 
-class TarLayoutSink:
+class TarLayoutSink(Sink):
     """An OCI layout in a tar (``oci-archive``), plus ``manifest.json`` when ``docker=True``.
 
     The head comes first (``oci-layout``, ``index.json``, ``manifest.json``, then every
@@ -153,7 +152,7 @@ class TarLayoutSink:
         self._tar = TarWriter(self._frames or self._file)
         self.stats: dict[str, int] = {}
 
-    def begin(self, roots: list[Root]) -> None:
+    def begin(self, roots: list[ResolvedImage]) -> None:
         documents = LayoutDocuments(self._annotations)
         for root in roots:
             documents.add(root)
@@ -163,7 +162,7 @@ class TarLayoutSink:
             self._tar.add_bytes(MANIFEST_FILE, documents.docker_manifest())
         self._tar.add_dir("blobs")
         self._tar.add_dir("blobs/sha256")
-        for descriptor, data in plan(roots):
+        for descriptor, data in write_order(roots):
             if data is not None and descriptor.digest not in self._written:
                 self._tar.add_bytes(blob_path(descriptor.digest), data)
                 self._written.add(descriptor.digest)
@@ -230,7 +229,7 @@ class TarLayoutSink:
             os.unlink(self._temp)
 
 
-class DirLayoutSink:
+class DirLayoutSink(Sink):
     """An OCI layout directory, built in a temporary directory and renamed into place."""
 
     def __init__(self, target: str, annotations: dict[str, str] | None = None) -> None:
@@ -245,8 +244,10 @@ class DirLayoutSink:
         )
         self._documents = LayoutDocuments(annotations)
         self._written: set[Digest] = set()
+        self.parts: list[str] = []
+        """Never in parts (only a bundle is split)."""
 
-    def begin(self, roots: list[Root]) -> None:
+    def begin(self, roots: list[ResolvedImage]) -> None:
         for root in roots:
             self._documents.add(root)
 
@@ -269,7 +270,7 @@ class DirLayoutSink:
         shutil.rmtree(self._temp, ignore_errors=True)
 
 
-class DirLayoutRewrite:
+class DirLayoutRewrite(Sink):
     """An OCI layout directory changed in place: the blobs it lacks are added (each under a
     temporary name first), ``index.json`` (and ``manifest.json``, when it has one) replaced
     atomically at ``commit``, and only then the blobs nothing references any more removed.
@@ -283,10 +284,10 @@ class DirLayoutRewrite:
         self._kept: set[Digest] = set()
         self._added: list[Path] = []
 
-    def begin(self, roots: list[Root]) -> None:
+    def begin(self, roots: list[ResolvedImage]) -> None:
         for root in roots:
             self._documents.add(root)
-        self._kept = {descriptor.digest for descriptor, _ in plan(roots)}
+        self._kept = {descriptor.digest for descriptor, _ in write_order(roots)}
 
     def has(self, descriptor: Descriptor) -> bool:
         path = self._root / blob_path(descriptor.digest)

@@ -9,8 +9,8 @@ from archiver.errors import InputError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.documents import load_json
+from archiver.model.image import ImageEntry
 from archiver.model.reference import Reference
-from archiver.places.base import ImageEntry
 
 LAYOUT_FILE = "oci-layout"
 INDEX_FILE = "index.json"

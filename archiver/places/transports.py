@@ -1,7 +1,8 @@
 """Transport prefixes as skopeo names them: ``docker-archive:``, ``oci-archive:``, ``oci:``.
 
 A prefix is only an address (no I/O): the path, an optional ``:ref`` after it, and the
-format it implies for writing.
+format it implies for writing; ``docker-daemon:A,B`` and ``docker://A,B`` name images of a
+daemon or a registry. Commands that know the place build a ``Place`` directly.
 """
 
 from __future__ import annotations
@@ -19,11 +20,31 @@ REGISTRY = "registry"
 
 @dataclass(frozen=True)
 class Place:
+    """Where images are: a file or directory (``path``, with an image ``ref`` after it), or
+    a daemon or a registry with the images ``names`` there."""
+
     path: str
     ref: str | None = None
     format: str | None = None
-    """"docker" (the hybrid tar), "oci", "oci-dir", "bundle", DAEMON or REGISTRY (the path
-    is then an image reference)."""
+    """"docker" (the hybrid tar), "oci", "oci-dir", "bundle", DAEMON or REGISTRY."""
+    names: tuple[str, ...] = ()
+    """Of a daemon: image names or IDs (none: the daemon itself); of a registry: image
+    references (``HOST/REPO[:TAG]``), or one registry host."""
+
+    @classmethod
+    def daemon(cls, names: tuple[str, ...] = ()) -> Place:
+        return cls("", None, DAEMON, names)
+
+    @classmethod
+    def registry(cls, names: tuple[str, ...] = ()) -> Place:
+        return cls("", None, REGISTRY, names)
+
+    def __str__(self) -> str:
+        if self.format == DAEMON:
+            return f"{DAEMON}:{','.join(self.names)}"
+        if self.format == REGISTRY:
+            return f"docker://{','.join(self.names)}"
+        return self.path if self.ref is None else f"{self.path}:{self.ref}"
 
 
 def parse_place(text: str) -> Place:
@@ -35,10 +56,10 @@ def parse_place(text: str) -> Place:
         rest = text[len("docker://") :]
         if not rest:
             raise InputError(f"{text}: an image reference is missing after docker://")
-        return Place(rest, None, REGISTRY)
+        return Place.registry(tuple(rest.split(",")))
     transport, sep, rest = text.partition(":")
     if transport == DAEMON and sep:  # docker-daemon:REF (REF may hold ':'); empty: the daemon
-        return Place(rest, None, DAEMON)
+        return Place.daemon(tuple(name for name in rest.split(",") if name))
     if not sep or transport not in _FORMATS:
         return Place(text)
     if not rest:

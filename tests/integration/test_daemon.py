@@ -117,16 +117,17 @@ def test_load_sends_only_missing_layers_and_the_image_runs(
 def test_images_needing_different_layers_load_side_by_side(
     dockerd: Dockerd, saved: Path, run: Run, images: dict[str, str]
 ) -> None:
+    from archiver.engine import inventory
     from archiver.engine.graph import resolve
-    from archiver.places import inventory
+    from archiver.engine.load import concurrent_loads
     from archiver.places.archive import open_source
     from archiver.places.daemon.client import DaemonClient
-    from archiver.places.daemon.place import side_by_side
 
     remove(dockerd, "ld/tool:1", "ld/app:1")
-    held = inventory.of_daemon(DaemonClient(dockerd.host)).chains
+    held = inventory.of_daemon(DaemonClient(dockerd.host)).holdings
     with open_source(str(saved)) as source:
-        loads = side_by_side([resolve(source, e) for e in source.images()], held)
+        roots = [resolve(source, e) for e in source.images()]
+        loads = concurrent_loads(roots, held.held_layers(roots))
     assert len(loads) == 3  # app, tool, and base (the daemon lacks none of its layers)
     summary = load_json(run, saved)
     assert summary["layers_already_there"] == 1
@@ -217,13 +218,13 @@ def test_save_images_sharing_layers_into_one_bundle(
 def test_images_sharing_no_layer_are_saved_side_by_side(
     dockerd: Dockerd, saved: Path, run: Run, tmp_path: Path
 ) -> None:
+    from archiver.engine.save import concurrent_saves
     from archiver.places.daemon.client import DaemonClient
-    from archiver.places.daemon.place import saved_side_by_side
 
     load_json(run, saved)
     dockerd.build("ld/lone:1", {"lone.txt": payload("ld-lone")})
     names = ["ld/app:1", "ld/lone:1", "ld/base:1"]
-    assert saved_side_by_side(DaemonClient(dockerd.host), names) == [
+    assert concurrent_saves(DaemonClient(dockerd.host), names) == [
         ["ld/app:1", "ld/base:1"],
         ["ld/lone:1"],
     ]

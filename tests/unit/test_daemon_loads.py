@@ -4,27 +4,38 @@ with a real dockerd, are in tests/integration/test_daemon.py)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from pathlib import Path
 
-from archiver.engine.graph import Root, resolve
+from archiver.engine.graph import resolve
+from archiver.engine.load import MOST_LOADS, concurrent_loads
+from archiver.model.holdings import Holdings
+from archiver.model.image import ResolvedImage
 from archiver.places.archive import open_source
-from archiver.places.daemon.place import side_by_side
 from tests.factory import docker_save, random_layer
 
 KIB = 1024
 
 
-def _roots(tmp_path: Path, images: list[tuple[list[str], list[bytes]]]) -> list[Root]:
+def _roots(tmp_path: Path, images: list[tuple[list[str], list[bytes]]]) -> list[ResolvedImage]:
     with open_source(str(docker_save(tmp_path / "in.tar", images))) as source:
         return [resolve(source, entry) for entry in source.images()]
 
 
-def _names(loads: list[list[Root]]) -> list[list[str]]:
+def _names(loads: list[list[ResolvedImage]]) -> list[list[str]]:
     return [[root.entry.label for root in load] for load in loads]
 
 
-def _sets(loads: list[list[Root]] | list[list[str]]) -> set[frozenset[str]]:
+def _sets(loads: list[list[ResolvedImage]] | list[list[str]]) -> set[frozenset[str]]:
     return {frozenset(r if isinstance(r, str) else r.entry.label for r in load) for load in loads}
+
+
+def side_by_side(
+    roots: list[ResolvedImage], held: Collection[str], most: int = MOST_LOADS
+) -> list[list[ResolvedImage]]:
+    """The loads for a daemon holding the layer chains ``held``."""
+    skipped = Holdings(chains=frozenset(held)).held_layers(roots)
+    return concurrent_loads(roots, skipped, most)
 
 
 def _diff_id(layer: bytes) -> str:

@@ -362,7 +362,7 @@ def test_read_only_formats_and_places(run: Run, tmp_path: Path) -> None:
 
 
 def test_read_only_file_is_refused(run: Run, tmp_path: Path) -> None:
-    """Root ignores file modes, so the CLI runs without the capabilities that let it."""
+    """ResolvedImage ignores file modes, so the CLI runs without the capabilities that let it."""
     setpriv = shutil.which("setpriv")
     assert setpriv, "setpriv (util-linux) is needed"
     archive = _archive(tmp_path, run, "bundle")

@@ -23,14 +23,14 @@ from typing import Any, BinaryIO, cast
 import httpx
 
 from archiver.blobs.atomic import replace_file
-from archiver.engine.graph import Root
 from archiver.errors import InputError, IntegrityError
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.documents import Manifest
+from archiver.model.image import ImageEntry, ResolvedImage
 from archiver.model.reference import Reference
-from archiver.places.base import ImageEntry
+from archiver.places.base import Sink, Source
 from archiver.places.registry.client import RegistryClient
 from archiver.places.registry.uploads import Opener, Upload, state_dir
 
@@ -91,7 +91,7 @@ def _locations_file(registry: str) -> Path:
     return state_dir().parent / "registry-blobs" / f"{name}.json"
 
 
-class RegistrySource:
+class RegistrySource(Source):
     """The images named by ``refs`` (all on ``client``'s registry)."""
 
     def __init__(self, client: RegistryClient, refs: list[Reference]) -> None:
@@ -230,7 +230,7 @@ class _Counting(io.RawIOBase):
         super().close()
 
 
-class RegistrySink:
+class RegistrySink(Sink):
     """One repository of a registry; ``targets`` maps each root's digest to the tags it gets
     there (none: pushed by digest)."""
 
@@ -254,14 +254,14 @@ class RegistrySink:
         self._known = known
         self._on_event = on_event or (lambda line: None)
         self._mount_hint = mount_hint
-        self._roots: list[Root] = []
+        self._roots: list[ResolvedImage] = []
         self._documents: set[Digest] = set()
         self._present: dict[Digest, bool] = {}
         self._lock = threading.Lock()
         self.pushed: list[dict[str, Any]] = []
         self.stats = {"pushed": 0, "mounted": 0, "skipped": 0, "bytes": 0, "resumed": 0}
 
-    def begin(self, roots: list[Root]) -> None:
+    def begin(self, roots: list[ResolvedImage]) -> None:
         self._roots = roots
         for root in roots:
             for descriptor, _ in root.blobs():
@@ -359,7 +359,7 @@ class RegistrySink:
         """Nothing to undo: blobs without a manifest are invisible, and kept for a rerun."""
 
 
-def _tagged_document(root: Root) -> tuple[bytes, Descriptor]:
+def _tagged_document(root: ResolvedImage) -> tuple[bytes, Descriptor]:
     """What a tag points to: the root, or, for an index of which only one image is here
     (pulled for one platform), that image's manifest, as docker pushes it; a registry
     refuses an index naming manifests it lacks."""

@@ -12,7 +12,8 @@ from typing import BinaryIO
 from archiver.engine.graph import resolve
 from archiver.errors import Conflict, NotFound
 from archiver.model.digest import Digest
-from archiver.places.base import ImageEntry, Precompressed, Source
+from archiver.model.image import ImageEntry
+from archiver.places.base import Precompressed, Source
 
 PREFER = ("error", "first", "last")
 
@@ -25,7 +26,7 @@ def _identity(source: Source, entry: ImageEntry) -> frozenset[Digest]:
     return configs or frozenset({entry.descriptor.digest})
 
 
-class MultiSource:
+class MultiSource(Source):
     def __init__(self, sources: Sequence[Source], prefer: str = "error") -> None:
         self.origin = ", ".join(s.origin for s in sources)
         self._sources = list(sources)
@@ -50,8 +51,7 @@ class MultiSource:
 
     def precompressed(self, digest: Digest) -> Precompressed | None:
         """The blob's frames as the input holding it has them (see ArchiveSource)."""
-        find = getattr(self._holder(digest), "precompressed", None)
-        return find(digest) if find is not None else None
+        return self._holder(digest).precompressed(digest)
 
     def _holder(self, digest: Digest) -> Source:
         for source in self._sources:
@@ -72,7 +72,7 @@ class MultiSource:
         return self._holder(digest).open_blob(digest)
 
 
-class WithBase:
+class WithBase(Source):
     """The images of ``source`` (a delta), with the blobs it left out taken from ``base``."""
 
     def __init__(self, source: Source, base: Source) -> None:

@@ -6,7 +6,7 @@ recompressed, so a rewrite costs little more than a copy of the file. An OCI dir
 changed in place (``DirLayoutRewrite``). Either way the copy engine does the writing, and
 until the final rename the archive is exactly as it was.
 
-Writable: bundles (and any zstd tar, which becomes a bundle), plain tars (docker-save legacy
+Rewritable: bundles (and any zstd tar, which becomes a bundle), plain tars (docker-save legacy
 or hybrid, rewritten as the hybrid; OCI tars stay OCI), and OCI layout directories.
 Archives compressed otherwise (gzip, xz, bzip2) and standard input are read-only.
 """
@@ -27,15 +27,16 @@ from archiver.blobs.tarsafe import Tree
 from archiver.engine.copy import CopyReport, Progress, copy
 from archiver.errors import InputError, NotFound
 from archiver.model.digest import Digest
+from archiver.model.image import ImageEntry
 from archiver.places.archive import ArchiveSource
-from archiver.places.base import ImageEntry, Sink
+from archiver.places.base import Sink
 from archiver.places.docker_save import MANIFEST_FILE
 from archiver.places.layout_writer import DirLayoutRewrite, open_sink
 from archiver.places.oci_layout import is_layout
 
 
 @dataclass
-class Writable:
+class RewritableArchive:
     """An archive opened for rewriting: read it through ``source``, then ``write``."""
 
     path: str
@@ -58,7 +59,7 @@ class Writable:
 
 
 @contextlib.contextmanager
-def open_writable(path: str) -> Iterator[Writable]:
+def open_for_rewrite(path: str) -> Iterator[RewritableArchive]:
     """Open ``path`` for a rewrite, refusing at once what cannot be rewritten."""
     target = Path(path)
     if bundle_name(path) is not None:
@@ -81,7 +82,8 @@ def open_writable(path: str) -> Iterator[Writable]:
         )
     with open_tree(path) as tree:
         source = ArchiveSource(tree, reuse_frames=True)
-        yield Writable(path, _format(tree, target, kind), source, stat.S_IMODE(st.st_mode))
+        fmt = _format(tree, target, kind)
+        yield RewritableArchive(path, fmt, source, stat.S_IMODE(st.st_mode))
 
 
 def _check_writable(target: Path, is_dir: bool) -> None:

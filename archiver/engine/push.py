@@ -15,9 +15,10 @@ from typing import Any
 from archiver.engine.copy import Progress, copy
 from archiver.errors import InputError
 from archiver.model.digest import Digest
+from archiver.model.image import ImageEntry
 from archiver.model.platform import Platform
 from archiver.model.reference import DEFAULT_REGISTRY, Reference
-from archiver.places.base import ImageEntry, Source
+from archiver.places.base import Source
 from archiver.places.registry.client import client_for
 from archiver.places.registry.place import BlobLocations, RegistrySink, RegistrySource, Watch
 

@@ -8,14 +8,13 @@ inventory.schema.json) carrying a checksum of its own content: a file that was e
 truncated or is of another format or version is refused when read.
 
 A delta is written against an inventory (or an earlier bundle, inventoried on the fly):
-``Inventory.leaves_out`` says which layers of the images being written the base already has.
+``Inventory.holdings`` is what the base holds, in the terms ``model.holdings`` decides by.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,11 +23,14 @@ from typing import TYPE_CHECKING, Any
 from archiver import schema
 from archiver.blobs import limits
 from archiver.engine import catalog
-from archiver.engine.graph import Root, resolve
+from archiver.engine.graph import resolve
+from archiver.engine.opening import open_place
 from archiver.errors import InputError, IntegrityError, NotFound
 from archiver.model.digest import chain_ids
+from archiver.model.holdings import Holdings
 from archiver.model.reference import Reference
 from archiver.places.base import Source
+from archiver.places.transports import DAEMON, REGISTRY, Place
 
 if TYPE_CHECKING:
     from archiver.places.daemon.client import DaemonClient
@@ -70,27 +72,13 @@ class Inventory:
     def to_json(self) -> str:
         return json.dumps({**self.body(), "checksum": self.checksum}, indent=1) + "\n"
 
-    def leaves_out(self, roots: Iterable[Root]) -> dict[str, int]:
-        """Layer digest -> size for every layer of ``roots`` this base holds: by blob
-        digest, by diff_id, or (a daemon) by layer chain."""
-        found: dict[str, int] = {}
-        for root in roots:
-            for node in root.images:
-                layers = node.manifest.layers
-                diff_ids = node.config.diff_ids if node.config is not None else ()
-                chains = chain_ids(diff_ids) if len(diff_ids) == len(layers) else []
-                for i, layer in enumerate(layers):
-                    digest = str(layer.digest)
-                    held = digest in self.blobs
-                    if not held and chains:
-                        held = (
-                            chains[i] in self.chains
-                            if self.kind == "daemon"
-                            else str(diff_ids[i]) in self.diff_ids
-                        )
-                    if held:
-                        found[digest] = layer.size
-        return found
+    @property
+    def holdings(self) -> Holdings:
+        """What the base holds: blobs, and layers by chain (a daemon finds a layer by its
+        chain) or else by diff_id (a registry's or an archive's layer compressed otherwise)."""
+        if self.kind == "daemon":
+            return Holdings(blobs=self.blobs, chains=self.chains)
+        return Holdings(blobs=self.blobs, diff_ids=self.diff_ids)
 
 
 def now() -> str:
@@ -223,3 +211,27 @@ def of_registry(
     from archiver.places.registry.place import RegistrySource  # httpx: only for registries
 
     return of_source(RegistrySource(client, refs), kind="registry")
+
+
+def of_place(place: Place) -> Inventory:
+    """The inventory of a daemon (of every image, or of ``place.names`` alone), a registry
+    (a host alone: every repository; ``HOST/REPO`` names: those; ``HOST/REPO:TAG``: one
+    image), or an archive, bundle or OCI dir."""
+    if place.format == DAEMON:
+        from archiver.places.daemon.client import DaemonClient  # http.client: daemon only
+
+        return of_daemon(DaemonClient(), list(place.names) or None)
+    if place.format == REGISTRY:
+        from archiver.places.registry.client import client_for  # httpx: registries only
+
+        host, _, rest = ",".join(place.names).partition("/")
+        if not rest:
+            client = client_for(host)
+            return of_registry(client, client.catalog())
+        refs = [Reference.parse(name, default_tag=False) for name in place.names]
+        if len({ref.registry for ref in refs}) != 1 or len({ref.tag for ref in refs}) != 1:
+            raise InputError(f"{place}: name repositories of one registry (REPO,REPO or REPO:TAG)")
+        client = client_for(refs[0].registry)
+        return of_registry(client, [ref.repository for ref in refs], refs[0].tag)
+    with open_place(place) as source:
+        return of_source(source)

@@ -1,0 +1,176 @@
+"""The options every moving verb shares, each group handed to the command as one value:
+the selection (``--image``, ``--platform``, ``-q``, ``--json``), zstd, split media, ``--base``
+and ``--keep-going``."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from archiver.blobs.parts import Split, parse_size
+from archiver.blobs.seekable import (
+    DEFAULT_FRAME_SIZE,
+    MAX_FRAME,
+    ZstdOptions,
+    default_threads,
+)
+from archiver.errors import InputError
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What every transferring command takes: which images, which platforms, how loud."""
+
+    images: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    quiet: bool = False
+    as_json: bool = False
+
+
+def _grouped(
+    func: Callable[..., Any], name: str, build: Callable[..., Any], options: list[Any]
+) -> Callable[..., Any]:
+    """Add ``options`` to a click command and hand them to it as one value, ``name``."""
+    keys = [option(lambda: None).__click_params__[0].name for option in options]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs[name] = build(**{key: kwargs.pop(key) for key in keys})
+        return func(*args, **kwargs)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def zstd_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--level, --threads, --long, --frame-size, given to the command as ``zstd``."""
+    return _grouped(
+        func,
+        "zstd",
+        _zstd,
+        [
+            click.option(
+                "--level",
+                type=click.IntRange(1, 22),
+                default=3,
+                show_default=True,
+                help="zstd compression level.",
+            ),
+            click.option(
+                "--threads",
+                type=click.IntRange(0, 256),
+                default=default_threads(),
+                show_default="CPU count",
+                help="zstd frames compressed in parallel (0 or 1: inline).",
+            ),
+            click.option(
+                "--long",
+                "long_window",
+                is_flag=True,
+                help="zstd long-distance matching (128 MiB window).",
+            ),
+            click.option(
+                "--frame-size",
+                type=click.IntRange(64 * 1024, MAX_FRAME),
+                default=DEFAULT_FRAME_SIZE,
+                show_default=True,
+                help="Decompressed bytes per zstd frame at most.",
+            ),
+        ],
+    )
+
+
+def _zstd(level: int, threads: int, long_window: bool, frame_size: int) -> ZstdOptions:
+    return ZstdOptions(level=level, threads=threads, frame_size=frame_size, long_window=long_window)
+
+
+def split_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--split-size and --only-part, given to the command as ``split``."""
+    return _grouped(
+        func,
+        "split",
+        _split,
+        [
+            click.option(
+                "--split-size",
+                metavar="SIZE|fat32",
+                help="Write the bundle in parts of SIZE (4G, 700M; fat32: 4 GiB - 1) with "
+                "a NAME.parts.json of their checksums.",
+            ),
+            click.option(
+                "--only-part",
+                type=click.IntRange(1),
+                metavar="N",
+                help="With --split-size: write part N again alone (checked against the "
+                "manifest before it replaces anything).",
+            ),
+        ],
+    )
+
+
+def _split(split_size: str | None, only_part: int | None) -> Split | None:
+    if split_size is None:
+        if only_part is not None:
+            raise InputError("--only-part goes with --split-size")
+        return None
+    return Split(parse_size(split_size), only_part)
+
+
+def selection_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--image, --platform, -q, --json, given to the command as ``selection``."""
+    return _grouped(
+        func,
+        "selection",
+        Selection,
+        [
+            click.option(
+                "--image",
+                "images",
+                multiple=True,
+                metavar="REF",
+                help="Only these images (repeatable).",
+            ),
+            click.option(
+                "--platform",
+                "platforms",
+                multiple=True,
+                metavar="OS/ARCH[/VARIANT]",
+                help="Only these platforms of multi-platform images (default: all).",
+            ),
+            click.option("-q", "--quiet", is_flag=True, help="No progress, no summary."),
+            click.option("--json", "as_json", is_flag=True, help="A JSON summary."),
+        ],
+    )
+
+
+def keep_going_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--keep-going",
+        is_flag=True,
+        help="Go on past an image that fails; end with a summary per image.",
+    )(func)
+
+
+def base_option(complete: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--base``: a delta against it (``complete=False``), or what completes a delta."""
+    text = (
+        "An archive or bundle holding what the input (a delta) left out: write it whole."
+        if complete
+        else "An inventory (archiver inventory) or an earlier archive/bundle: write only "
+        "what it lacks (a delta)."
+    )
+    return click.option("--base", "base", metavar="INVENTORY|ARCHIVE", help=text)
+
+
+def writer_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """What every command that writes an archive from other places takes: --base (a
+    delta), the selection, zstd and split options (as ``base``, ``selection``, ``zstd``
+    and ``split``)."""
+    for option in (split_options, zstd_options, selection_options, base_option(False)):
+        func = option(func)
+    return func

@@ -1,0 +1,39 @@
+"""Opening a place named by a ``Place``: an archive, a daemon's images, a registry's."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from archiver.blobs.seekable import ZstdOptions
+from archiver.errors import InputError
+from archiver.model.reference import Reference
+from archiver.places.archive import open_source
+from archiver.places.base import Source
+from archiver.places.transports import DAEMON, REGISTRY, Place
+
+
+@contextlib.contextmanager
+def open_place(place: Place, zstd: ZstdOptions | None = None) -> Iterator[Source]:
+    """The images of ``place`` as a source (a daemon's saved as they stream, with ``zstd``
+    frames a bundle then copies as they are)."""
+    if place.format == REGISTRY:
+        from archiver.places.registry.client import client_for  # httpx: registry verbs only
+        from archiver.places.registry.place import RegistrySource
+
+        refs = [Reference.parse(text) for text in place.names]
+        if len({ref.registry for ref in refs}) != 1:
+            raise InputError(f"{place}: one registry per docker:// input")
+        yield RegistrySource(client_for(refs[0].registry), refs)
+        return
+    if place.format == DAEMON:
+        if not place.names:
+            raise InputError("docker-daemon: name the image to read, docker-daemon:REF")
+        from archiver.engine.save import open_daemon_source  # http.client: daemon verbs only
+        from archiver.places.daemon.client import DaemonClient
+
+        with open_daemon_source(DaemonClient(), list(place.names), zstd) as daemon:
+            yield daemon
+        return
+    with open_source(place.path) as source:
+        yield source
