@@ -6,6 +6,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Sequence
 
+MOST_AT_ONCE = 3
+"""Loads (or saves) a daemon is sent at once: it registers (or writes out) the layers of
+one after the other, of several at once (bench/ measures what that gains)."""
+
 
 def connected(keys: Sequence[Sequence[Hashable]]) -> list[list[int]]:
     """The indexes of ``keys`` grouped: two sharing a key, directly or through others, are

@@ -6,7 +6,7 @@ import io
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import BinaryIO, Protocol, TypeVar
 
 from archiver.blobs.verify import VerifyingReader
@@ -48,6 +48,12 @@ class CopyReport:
     left_to_base: int = 0
     """Layers not written because the base the output is a delta against holds them."""
     bytes_left_to_base: int = 0
+
+    @classmethod
+    def total(cls, reports: Sequence[CopyReport]) -> CopyReport:
+        """The reports of several copies added up, field by field."""
+        counts = [asdict(report) for report in reports]
+        return cls(**{f.name: sum(c[f.name] for c in counts) for f in fields(cls)})
 
     @property
     def bytes_deduplicated(self) -> int:

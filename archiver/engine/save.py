@@ -8,8 +8,7 @@ from collections.abc import Callable, Iterator
 
 from archiver.blobs.seekable import ZstdOptions
 from archiver.engine import catalog
-from archiver.engine.concurrent import balanced, connected, on_threads
-from archiver.engine.load import MOST_LOADS
+from archiver.engine.concurrent import MOST_AT_ONCE, balanced, connected, on_threads
 from archiver.engine.merge import MultiSource
 from archiver.errors import ArchiverError
 from archiver.model.digest import Digest
@@ -37,7 +36,7 @@ def open_daemon_source(
 
 
 def concurrent_saves(
-    client: DaemonClient, names: list[str], most: int = MOST_LOADS
+    client: DaemonClient, names: list[str], most: int = MOST_AT_ONCE
 ) -> list[list[str]]:
     """``names`` in up to ``most`` saves the daemon makes at once (it writes each image's
     layers out before it sends the first byte): images sharing a layer are in one save (no

@@ -7,6 +7,7 @@ import json
 import os
 import struct
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -167,7 +168,7 @@ def test_round_trip_keeps_digests(fmt: str, run: Run, tmp_path: Path) -> None:
 
 def test_unpack_to_stdout(tmp_path: Path) -> None:
     out = subprocess.run(
-        ["python3", "-m", "archiver", "unpack", str(SAMPLES / "bundle.tar.zst"), "-o", "-"],
+        [sys.executable, "-m", "archiver", "unpack", str(SAMPLES / "bundle.tar.zst"), "-o", "-"],
         capture_output=True,
         check=True,
     ).stdout
@@ -270,7 +271,7 @@ def test_inspect_history_and_convert_accept_bundles(run: Run, tmp_path: Path) ->
 def test_pack_from_stdin_and_quiet_when_not_a_terminal(tmp_path: Path) -> None:
     out = tmp_path / "s.tar.zst"
     result = subprocess.run(
-        ["python3", "-m", "archiver", "pack", "-", "-o", str(out)],
+        [sys.executable, "-m", "archiver", "pack", "-", "-o", str(out)],
         input=(SAMPLES / "legacy.tar").read_bytes(),
         capture_output=True,
         check=True,

@@ -7,8 +7,9 @@ import hashlib
 from collections.abc import Collection
 from pathlib import Path
 
+from archiver.engine.concurrent import MOST_AT_ONCE
 from archiver.engine.graph import resolve
-from archiver.engine.load import MOST_LOADS, concurrent_loads
+from archiver.engine.load import concurrent_loads
 from archiver.model.holdings import Holdings
 from archiver.model.image import ResolvedImage
 from archiver.places.archive import open_source
@@ -31,7 +32,7 @@ def _sets(loads: list[list[ResolvedImage]] | list[list[str]]) -> set[frozenset[s
 
 
 def side_by_side(
-    roots: list[ResolvedImage], held: Collection[str], most: int = MOST_LOADS
+    roots: list[ResolvedImage], held: Collection[str], most: int = MOST_AT_ONCE
 ) -> list[list[ResolvedImage]]:
     """The loads for a daemon holding the layer chains ``held``."""
     skipped = Holdings(chains=frozenset(held)).held_layers(roots)
