@@ -72,9 +72,12 @@ def _close_registry_clients() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and ``python -m archiver``."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    from archiver.engine.graph import shared_documents
+
     try:
         try:
-            cli.main(args=argv, prog_name="archiver", standalone_mode=False)
+            with shared_documents():  # one command reads each document once
+                cli.main(args=argv, prog_name="archiver", standalone_mode=False)
         finally:
             _close_registry_clients()
     except ArchiverError as exc:

@@ -2,13 +2,17 @@
 
 Documents are small and read whole (capped, verified); layers are only described here and
 streamed later by the copy engine. An image is resolved once per source and platform
-filter: catalog, merge, copy and rewrite within one command share the documents read.
+filter, and within one command (``shared_documents``) each document once by digest:
+catalog, merge, copy and rewrite share what was read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from archiver.blobs import limits
@@ -23,6 +27,56 @@ from archiver.places.base import Source, read_document
 
 MAX_DOCUMENTS = 100_000
 """Documents (indexes and manifests) below one top-level entry."""
+DOCUMENT_CACHE = 64 * 1024 * 1024
+"""Bytes of verified documents kept for the next reader of the same digest."""
+
+
+class _Documents:
+    """Documents already read and verified, by digest: the same digest is the same bytes
+    wherever it is read from (two inputs carrying one image, a merge of them, a copy of
+    the merge), so each is read once per process; the least recently used go first."""
+
+    def __init__(self, most: int) -> None:
+        self._most = most
+        self._size = 0
+        self._kept: OrderedDict[Digest, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, source: Source, descriptor: Descriptor) -> bytes:
+        with self._lock:
+            raw = self._kept.get(descriptor.digest)
+            if raw is not None and len(raw) == descriptor.size:
+                self._kept.move_to_end(descriptor.digest)
+                return raw
+        raw = read_document(source, descriptor)  # verified: digest and size
+        with self._lock:
+            if descriptor.digest not in self._kept:
+                self._kept[descriptor.digest] = raw
+                self._size += len(raw)
+            while self._size > self._most:
+                _, dropped = self._kept.popitem(last=False)
+                self._size -= len(dropped)
+        return raw
+
+
+_shared: _Documents | None = None
+
+
+@contextlib.contextmanager
+def shared_documents(most: int = DOCUMENT_CACHE) -> Iterator[None]:
+    """Within this block (one command), a document is read and verified once by digest,
+    whichever place it is read from next; outside it, every read goes to its place."""
+    global _shared
+    previous, _shared = _shared, _Documents(most)
+    try:
+        yield
+    finally:
+        _shared = previous
+
+
+def _read_bytes(source: Source, descriptor: Descriptor) -> bytes:
+    shared = _shared
+    return read_document(source, descriptor) if shared is None else shared.read(source, descriptor)
 
 
 @dataclass(frozen=True)
@@ -82,7 +136,7 @@ def _resolve(source: Source, entry: ImageEntry, platforms: list[Platform] | None
 
 
 def _read_document(source: Source, descriptor: Descriptor) -> Manifest | Index:
-    raw = read_document(source, descriptor)
+    raw = _read_bytes(source, descriptor)
     return parse_document(raw, f"{source.origin}: {descriptor.digest}", descriptor.media_type)
 
 
@@ -140,7 +194,7 @@ def _wanted(child: Descriptor, platforms: list[Platform] | None) -> bool:
 
 def _image_node(source: Source, descriptor: Descriptor, manifest: Manifest) -> ImageNode:
     origin = f"{source.origin}: {descriptor.digest}"
-    config_raw = read_document(source, manifest.config)
+    config_raw = _read_bytes(source, manifest.config)
     if not is_image(descriptor, manifest):
         return ImageNode(descriptor, manifest, None, config_raw)
     config = ImageConfig.parse(
