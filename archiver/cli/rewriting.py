@@ -44,7 +44,7 @@ class Change:
 @contextlib.contextmanager
 def changing(archive: str, dry_run: bool = False, quiet: bool = False) -> Iterator[Change]:
     """An ``ImageStore`` of ``archive`` to change; written back when the block ends well."""
-    with open_for_rewrite(archive) as target:
+    with open_for_rewrite(archive, lambda line: click.echo(line, err=True)) as target:
         store = ImageStore(target.source)
         before = store.entries()
         change = Change(store, target.stored_blobs() | store.blob_sizes())

@@ -16,12 +16,13 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from archiver.blobs import compression
 from archiver.blobs.inputs import open_tree
+from archiver.blobs.lock import locked
 from archiver.blobs.parts import bundle_name
 from archiver.blobs.tarsafe import Tree
 from archiver.engine.copy import CopyReport, Progress, copy
@@ -31,7 +32,8 @@ from archiver.model.image import ImageEntry
 from archiver.places.archive import ArchiveSource
 from archiver.places.base import Sink
 from archiver.places.docker_save import MANIFEST_FILE
-from archiver.places.layout_writer import DirLayoutRewrite, open_sink
+from archiver.places.layout_rewrite import DirLayoutRewrite
+from archiver.places.layout_writer import open_sink
 from archiver.places.oci_layout import is_layout
 
 
@@ -59,8 +61,15 @@ class RewritableArchive:
 
 
 @contextlib.contextmanager
-def open_for_rewrite(path: str) -> Iterator[RewritableArchive]:
-    """Open ``path`` for a rewrite, refusing at once what cannot be rewritten."""
+def open_for_rewrite(
+    path: str, on_wait: Callable[[str], None] | None = None
+) -> Iterator[RewritableArchive]:
+    """Open ``path`` for a rewrite, refusing at once what cannot be rewritten. The archive
+    is locked until the block ends: a second rewrite of it waits (``on_wait`` is told) and
+    then reads what the first wrote. A symbolic link is written through: its target is
+    replaced, the link stays."""
+    if path != "-" and os.path.islink(path):
+        path = os.path.realpath(path)
     target = Path(path)
     if bundle_name(path) is not None:
         raise InputError(
@@ -80,10 +89,10 @@ def open_for_rewrite(path: str) -> Iterator[RewritableArchive]:
             f"{path}: a {kind}-compressed archive is read-only here: convert it to a "
             f"bundle first (archiver convert {path} NAME.tar.zst --to bundle)"
         )
-    with open_tree(path) as tree:
+    with locked(path, on_wait), open_tree(path) as tree:
         source = ArchiveSource(tree, reuse_frames=True)
         fmt = _format(tree, target, kind)
-        yield RewritableArchive(path, fmt, source, stat.S_IMODE(st.st_mode))
+        yield RewritableArchive(path, fmt, source, stat.S_IMODE(os.stat(path).st_mode))
 
 
 def _check_writable(target: Path, is_dir: bool) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from archiver.blobs import limits
-from archiver.blobs.atomic import WrittenBack, replace_file, umask
+from archiver.blobs.atomic import WrittenBack, umask
 from archiver.blobs.parts import Split, SplitWriter
 from archiver.blobs.seekable import SeekableWriter, ZstdOptions
 from archiver.blobs.tarwriter import TarWriter
@@ -268,57 +268,6 @@ class DirLayoutSink(Sink):
 
     def abort(self) -> None:
         shutil.rmtree(self._temp, ignore_errors=True)
-
-
-class DirLayoutRewrite(Sink):
-    """An OCI layout directory changed in place: the blobs it lacks are added (each under a
-    temporary name first), ``index.json`` (and ``manifest.json``, when it has one) replaced
-    atomically at ``commit``, and only then the blobs nothing references any more removed.
-    A crash leaves either the old names or the new, never a name without its blobs."""
-
-    def __init__(self, target: str) -> None:
-        self.origin = target
-        self._root = Path(target)
-        self._docker = (self._root / MANIFEST_FILE).is_file()
-        self._documents = LayoutDocuments()
-        self._kept: set[Digest] = set()
-        self._added: list[Path] = []
-
-    def begin(self, roots: list[ResolvedImage]) -> None:
-        for root in roots:
-            self._documents.add(root)
-        self._kept = {descriptor.digest for descriptor, _ in write_order(roots)}
-
-    def has(self, descriptor: Descriptor) -> bool:
-        path = self._root / blob_path(descriptor.digest)
-        return path.is_file() and path.stat().st_size == descriptor.size
-
-    def put_blob(self, descriptor: Descriptor, stream: BinaryIO) -> None:
-        path = self._root / blob_path(descriptor.digest)
-        temp = path.with_name(f".{path.name}.tmp")
-        self._added.append(temp)
-        _write_file(temp, stream)
-        os.replace(temp, path)
-
-    def commit(self) -> None:
-        replace_file(self._root / INDEX_FILE, self._documents.index())
-        if self._docker:
-            replace_file(self._root / MANIFEST_FILE, self._documents.docker_manifest())
-        for algorithm in (self._root / "blobs").iterdir():
-            if not algorithm.is_dir():
-                continue
-            for blob in algorithm.iterdir():
-                try:
-                    digest = Digest.parse(f"{algorithm.name}:{blob.name}")
-                except InputError:
-                    continue  # not a blob (a temporary file of another writer, say)
-                if digest not in self._kept:
-                    blob.unlink()
-
-    def abort(self) -> None:
-        for temp in self._added:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
 
 
 def _write_file(path: Path, stream: BinaryIO) -> None:
