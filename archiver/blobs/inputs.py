@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from archiver.blobs import compression, limits, parts
-from archiver.blobs.seekable import FileAccess, SeekableReader
-from archiver.blobs.tarsafe import DirTree, TarTree, Tree
+from archiver.blobs.dir_tree import DirTree
+from archiver.blobs.seek_table import FileAccess
+from archiver.blobs.tar_tree import TarTree
+from archiver.blobs.tree import Tree
+from archiver.blobs.zstd_reader import SeekableReader
 from archiver.errors import InputError, NotFound
 
 _SPOOL_RESERVE = 256 * 1024 * 1024

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from archiver.blobs.seekable import Frame, ZstdOptions
+from archiver.blobs.seek_table import Frame
+from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.reference import Reference

@@ -18,8 +18,8 @@ from typing import Any, BinaryIO
 from archiver.blobs import limits
 from archiver.blobs.atomic import WrittenBack, replace_file, umask
 from archiver.blobs.parts import Split, SplitWriter
-from archiver.blobs.seekable import SeekableWriter, ZstdOptions
 from archiver.blobs.tarwriter import TarWriter
+from archiver.blobs.zstd_writer import SeekableWriter, ZstdOptions
 from archiver.engine.copy import plan
 from archiver.engine.graph import Root
 from archiver.errors import Conflict, InputError

@@ -15,8 +15,8 @@ from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 from dataclasses import fields
 from typing import Any, BinaryIO
 
-from archiver.blobs.seekable import ZstdOptions
-from archiver.blobs.tarsafe import TarTree
+from archiver.blobs.tar_tree import TarTree
+from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.engine import catalog
 from archiver.engine.copy import CopyReport, Progress, copy, plan
 from archiver.engine.graph import Root, resolve
