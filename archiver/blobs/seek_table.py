@@ -20,12 +20,21 @@ import struct
 from dataclasses import dataclass
 from typing import Protocol
 
+import zstandard
+
+from archiver.errors import IntegrityError
+
 SKIPPABLE_MAGIC = 0x184D2A5E
 SEEKABLE_MAGIC = 0x8F92EAB1
 FOOTER_SIZE = 9
 MAX_FRAME = 256 * 1024 * 1024
 """Frames larger than this (decompressed) are neither written nor trusted when read: a
 hostile seek table must not make a reader allocate gigabytes."""
+MAX_TABLE = 64 * 1024 * 1024
+"""A seek table larger than this (8 million frames) is not read into memory."""
+ZSTD_FRAME_MAGIC = b"\x28\xb5\x2f\xfd"
+_FRAME_HEADER_MAX = 18
+"""The longest zstd frame header: magic, descriptor, window, dictionary ID, content size."""
 
 
 class ReadAt(Protocol):
@@ -74,7 +83,7 @@ def read_seek_table(source: int | ReadAt, file_size: int) -> list[Frame] | None:
         return None
     entry_size = 12 if descriptor & 0x80 else 8
     table_size = 8 + count * entry_size + FOOTER_SIZE
-    if table_size > file_size:
+    if table_size > min(file_size, MAX_TABLE):
         return None
     table = data.pread(table_size, file_size - table_size)
     magic, size = struct.unpack_from("<II", table)
@@ -98,3 +107,29 @@ def encode_seek_table(entries: list[tuple[int, int]]) -> bytes:
     body = b"".join(struct.pack("<II", c, d) for c, d in entries)
     body += struct.pack("<IBI", len(entries), 0, SEEKABLE_MAGIC)
     return struct.pack("<II", SKIPPABLE_MAGIC, len(body)) + body
+
+
+def check_frames(source: int | ReadAt, frames: list[Frame], origin: str) -> None:
+    """Each frame the seek table lists starts a zstd frame where the table says, and
+    decompresses to the size the table gives it (where its header says; ours always
+    do): a table whose sizes lie is found when the file is opened, not part way through a
+    read. IntegrityError naming the file and the frame."""
+    data = read_at(source)
+    for number, frame in enumerate(frames):
+        where = f"frame {number} at offset {frame.compressed_offset}"
+        head = data.pread(min(frame.compressed_size, _FRAME_HEADER_MAX), frame.compressed_offset)
+        if not head.startswith(ZSTD_FRAME_MAGIC):
+            raise IntegrityError(
+                origin, where, "the seek table's frame sizes do not match the frames in the file"
+            )
+        try:
+            content_size = zstandard.get_frame_parameters(head).content_size
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(origin, where, f"corrupt zstd frame header ({exc})") from None
+        if content_size != zstandard.CONTENTSIZE_UNKNOWN and content_size != frame.size:
+            raise IntegrityError(
+                origin,
+                where,
+                f"the seek table says it decompresses to {frame.size} bytes, "
+                f"its header says {content_size}",
+            )

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from archiver.blobs import limits
 from archiver.blobs.seek_table import Frame
-from archiver.blobs.tree import normalise_name
+from archiver.blobs.tree import check_header_read, normalise_name
 from archiver.blobs.zstd_writer import SeekableWriter, ZstdOptions
 from archiver.errors import InputError
 
@@ -70,9 +70,6 @@ class _Forward:
     tarfile's own stream buffer, which copies every byte several times), and ``seek`` only
     skips forward. The last header block read is kept, to check the end-of-archive block."""
 
-    _MAX_READ = 1024 * 1024
-    """Headers (pax records, GNU long names) larger than this are refused, not buffered."""
-
     def __init__(self, stream: BinaryIO, origin: str) -> None:
         self._stream = stream
         self.origin = origin
@@ -91,8 +88,7 @@ class _Forward:
         return got
 
     def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0 or size > self._MAX_READ:
-            raise InputError(f"{self.origin}: a tar header of {size} bytes: refused")
+        size = check_header_read(size, self.origin, self._pos - tarfile.BLOCKSIZE)
         buffer = bytearray(size)
         start = self._pos
         data = bytes(buffer[: self.readinto(memoryview(buffer))])

@@ -13,7 +13,7 @@ from typing import BinaryIO, cast
 from archiver.blobs import limits
 from archiver.blobs.seek_table import Frame
 from archiver.blobs.tar_spool import spool_tar
-from archiver.blobs.tree import RandomAccess, normalise_name
+from archiver.blobs.tree import RandomAccess, check_header_read, normalise_name
 from archiver.blobs.zstd_reader import SeekableReader
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import InputError, NotFound
@@ -73,6 +73,19 @@ class _AccessFile(io.RawIOBase):
         return len(data)
 
 
+class _HeaderReader(io.BufferedReader):
+    """The headers of a tar as tarfile reads them, a block at a time; a pax record or GNU
+    long name is read whole, so its declared size is checked before anything is allocated."""
+
+    def __init__(self, raw: _AccessFile, origin: str) -> None:
+        super().__init__(raw, buffer_size=tarfile.BLOCKSIZE)
+        self._origin = origin
+
+    def read(self, size: int | None = -1) -> bytes:
+        size = check_header_read(size, self._origin, self.tell() - tarfile.BLOCKSIZE)
+        return super().read(size)
+
+
 @dataclass(frozen=True)
 class _Member:
     name: str
@@ -129,7 +142,7 @@ class TarTree:
     def _index(self) -> None:
         total = self._access.size
         headers_only = _AccessFile(self._access, sequential=False)  # jumps header to header
-        file = io.BufferedReader(headers_only, buffer_size=tarfile.BLOCKSIZE)
+        file = _HeaderReader(headers_only, self.origin)
         try:
             archive = tarfile.open(fileobj=file, mode="r:")  # noqa: SIM115
             count = 0

@@ -11,6 +11,21 @@ from typing import BinaryIO, Protocol
 
 from archiver.errors import InputError
 
+MAX_HEADER_RECORD = 1024 * 1024
+"""A pax record or GNU long name larger than this is refused before it is read: its header
+declares its size, and a hostile one must not make us allocate a terabyte."""
+
+
+def check_header_read(size: int | None, origin: str, offset: int) -> int:
+    """``size``, when tarfile may read that much of a header at ``offset`` (pax records and
+    GNU long names are read whole), else InputError."""
+    if size is None or size < 0 or size > MAX_HEADER_RECORD:
+        raise InputError(
+            f"{origin}: member at offset {offset}: a tar header of {size} bytes: refused "
+            f"(pax records and long names are read up to {MAX_HEADER_RECORD} bytes)"
+        )
+    return size
+
 
 def normalise_name(name: str, origin: str) -> str:
     """A member name as a clean relative POSIX path; refuse absolute names and ``..``."""

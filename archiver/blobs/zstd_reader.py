@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import zstandard
 
-from archiver.blobs.seek_table import Frame, ReadAt, read_at, read_seek_table
+from archiver.blobs.seek_table import Frame, ReadAt, check_frames, read_at, read_seek_table
 from archiver.errors import IntegrityError
 
 _PARTIAL_LIMIT = 64 * 1024
@@ -39,9 +39,14 @@ class SeekableReader:
 
     @classmethod
     def open(cls, source: int | ReadAt, origin: str) -> SeekableReader | None:
+        """A reader of a seekable zstd file; None when it has no seek table (it is then read
+        in order); IntegrityError when the table does not match its frames."""
         data = read_at(source)
         frames = read_seek_table(data, data.size)
-        return None if frames is None else cls(data, frames, origin)
+        if frames is None:
+            return None
+        check_frames(data, frames, origin)
+        return cls(data, frames, origin)
 
     def _locate(self, offset: int) -> int:
         return bisect.bisect_right(self._starts, offset) - 1
