@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from archiver.blobs import compression, limits, parts
+from archiver.blobs import compression, limits, parts, regular_file
 from archiver.blobs.dir_tree import DirTree
 from archiver.blobs.seek_table import FileAccess
 from archiver.blobs.tar_tree import TarTree
@@ -87,7 +87,13 @@ def open_tree(name: str) -> Iterator[Tree]:
         else:
             origin = name
             path = Path(name)
-            if path.is_dir():
+            try:
+                mode: int | None = os.stat(name).st_mode
+            except OSError:
+                mode = None  # missing (or a split bundle's name), or opening it says why
+            if mode is not None:
+                regular_file.refuse_special(name, mode, directory_ok=True)
+            if mode is not None and stat.S_ISDIR(mode):
                 yield DirTree(path, origin)
                 return
             split = parts.bundle_name(name)
@@ -100,7 +106,7 @@ def open_tree(name: str) -> Iterator[Tree]:
                 yield TarTree(reader, str(split))
                 return
             try:
-                raw = stack.enter_context(path.open("rb"))
+                raw = stack.enter_context(os.fdopen(regular_file.open_regular(name), "rb"))
             except FileNotFoundError:
                 raise NotFound(f"{name}: no such file or directory") from None
             except OSError as exc:

@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archiver.blobs import limits
 from archiver.blobs.atomic import WrittenBack, replace_file
+from archiver.blobs.limits import read_capped
+from archiver.blobs.regular_file import open_regular
 from archiver.errors import InputError, IntegrityError, NotFound
 
 FAT32 = 4 * 1024**3 - 1
@@ -31,6 +34,8 @@ FORMAT = "archiver-parts"
 MANIFEST_SUFFIX = ".parts.json"
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _MIN_PART = 1024 * 1024
+MAX_MANIFEST = limits.MAX_ARCHIVE_INDEX
+"""A parts manifest is read whole: at most this many bytes."""
 
 
 def parse_size(text: str) -> int:
@@ -212,13 +217,14 @@ def bundle_name(name: str) -> Path | None:
 def read_manifest(target: Path) -> dict[str, Any]:
     path = target.with_name(target.name + MANIFEST_SUFFIX)
     try:
-        data = json.loads(path.read_text())
+        with os.fdopen(open_regular(path), "rb") as file:
+            data = json.loads(read_capped(file, MAX_MANIFEST, str(path)))
     except FileNotFoundError:
         raise NotFound(f"{path}: no parts manifest") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a parts manifest ({exc})") from None
     parts = data.get("parts") if isinstance(data, dict) else None
-    if data.get("format") != FORMAT or not isinstance(parts, list) or not parts:
+    if parts is None or data.get("format") != FORMAT or not isinstance(parts, list) or not parts:
         raise InputError(f"{path}: not an archiver parts manifest")
     for part in parts:
         if not (
@@ -245,10 +251,13 @@ class PartsFile:
         for number, part in enumerate(manifest["parts"], 1):
             path = target.parent / part["name"]
             try:
-                fd = os.open(path, os.O_RDONLY)
+                fd = open_regular(path)
             except FileNotFoundError:
                 self.close()
                 raise NotFound(f"{path}: part {number} of {target.name} is missing") from None
+            except BaseException:  # not a regular file, say
+                self.close()
+                raise
             size = os.fstat(fd).st_size
             if size != part["size"]:
                 os.close(fd)
@@ -294,7 +303,7 @@ def check_parts(target: Path) -> list[str]:
         path = target.parent / part["name"]
         hasher = hashlib.sha256()
         try:
-            with path.open("rb") as file:
+            with os.fdopen(open_regular(path), "rb") as file:
                 while chunk := file.read(1024 * 1024):
                     hasher.update(chunk)
                     whole.update(chunk)

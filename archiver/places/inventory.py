@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from archiver import schema
 from archiver.blobs import limits
+from archiver.blobs.regular_file import open_regular
 from archiver.engine import catalog
 from archiver.engine.graph import Root, resolve
 from archiver.errors import InputError, IntegrityError, NotFound
@@ -171,7 +173,7 @@ def read(path: str) -> Inventory:
 def is_inventory_file(path: str) -> bool:
     """A JSON file (rather than an archive) by its first byte."""
     try:
-        with open(path, "rb") as file:
+        with os.fdopen(open_regular(path), "rb") as file:  # a FIFO is refused, not awaited
             return file.read(64).lstrip()[:1] == b"{"
     except OSError:
         return False
