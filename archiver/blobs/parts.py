@@ -17,13 +17,12 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from archiver.blobs import limits
-from archiver.blobs.atomic import WrittenBack, replace_file
+from archiver.blobs.atomic import WrittenBack, output_path, replace_file, temp_beside
 from archiver.blobs.limits import read_capped
 from archiver.blobs.regular_file import open_regular
 from archiver.errors import InputError, IntegrityError, NotFound
@@ -72,7 +71,8 @@ class SplitWriter:
         if not target.parent.is_dir():
             raise InputError(f"{target}: directory {target.parent} does not exist")
         self._parts: list[dict[str, Any]] = []
-        self._temps: list[str] = []
+        self._temps: list[tuple[str, Path]] = []
+        """Each part written: its temporary name, and the file it will replace."""
         self._file: Any = None
         self._hasher: Any = None
         self._whole = hashlib.sha256()
@@ -85,11 +85,11 @@ class SplitWriter:
         self._hasher = hashlib.sha256()
         self._in_part = 0
         if self._only is None or self._only == number:
-            fd, temp = tempfile.mkstemp(
-                prefix=f".{self._parts[-1]['name']}.", suffix=".tmp", dir=self._target.parent
-            )
-            self._temps.append(temp)
-            self._file = WrittenBack(fd)
+            path = self._target.parent / self._parts[-1]["name"]
+            final = output_path(path)  # a symlink: the file it points to is replaced
+            fd, temp = temp_beside(final)
+            self._temps.append((temp, final))
+            self._file = WrittenBack(fd, name=path)
         else:
             self._file = None
 
@@ -139,13 +139,12 @@ class SplitWriter:
         """Rename the parts into place and write the manifest; the part names written."""
         self._close_part()
         manifest = self.manifest()
-        folder = self._target.parent
         if self._only is not None:
             return [self._commit_one(manifest, mode)]
         names = []
-        for temp, part in zip(self._temps, manifest["parts"], strict=True):
+        for (temp, final), part in zip(self._temps, manifest["parts"], strict=True):
             os.chmod(temp, mode)
-            os.replace(temp, folder / part["name"])
+            os.replace(temp, final)
             names.append(part["name"])
         self._temps = []
         for stale in _numbered(self._target)[len(names) :]:  # from an earlier, longer split
@@ -170,9 +169,9 @@ class SplitWriter:
                 "written again, it differs from the manifest: the inputs or the options "
                 "are not those the bundle was made with",
             )
-        (temp,) = self._temps
+        ((temp, _),) = self._temps
         os.chmod(temp, mode)
-        os.replace(temp, self._target.parent / want["name"])
+        os.replace(temp, output_path(self._target.parent / want["name"]))
         self._temps = []
         return str(want["name"])
 
@@ -180,7 +179,7 @@ class SplitWriter:
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()
-        for temp in self._temps:
+        for temp, _ in self._temps:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
         self._temps = []

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from archiver.blobs import limits
-from archiver.blobs.atomic import WrittenBack, replace_file, umask
+from archiver.blobs.atomic import WrittenBack, output_path, replace_file, temp_beside, umask
 from archiver.blobs.parts import Split, SplitWriter
 from archiver.blobs.tarwriter import TarWriter
 from archiver.blobs.zstd_writer import SeekableWriter, ZstdOptions
@@ -146,9 +146,9 @@ class TarLayoutSink:
             self._file = self._split  # type: ignore[assignment]
         else:
             self.origin = target
-            self._target = Path(target)
+            self._target = output_path(Path(target))  # a symlink: the file it points to
             self._temp = _temp_file_beside(self._target)
-            self._file = WrittenBack(self._temp)  # closed in commit/abort
+            self._file = WrittenBack(self._temp, name=target)  # closed in commit/abort
         self._frames = SeekableWriter(self._file, zstd) if zstd is not None else None
         self._tar = TarWriter(self._frames or self._file)
         self.stats: dict[str, int] = {}
@@ -333,7 +333,7 @@ def _temp_file_beside(target: Path) -> str:
     parent = target.parent
     if not parent.is_dir():
         raise InputError(f"{target}: directory {parent} does not exist")
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    fd, name = temp_beside(target)
     os.close(fd)
     return name
 
