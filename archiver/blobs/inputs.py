@@ -12,11 +12,12 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from archiver.blobs import compression, limits, parts, regular_file
+from archiver.blobs.atomic import named
 from archiver.blobs.dir_tree import DirTree
 from archiver.blobs.seek_table import FileAccess
 from archiver.blobs.tar_tree import TarTree
@@ -32,20 +33,31 @@ def _spool(stream: BinaryIO, origin: str, stack: contextlib.ExitStack) -> Binary
     spool = stack.enter_context(tempfile.TemporaryFile(prefix="archiver-spool-"))  # noqa: SIM115
     budget = shutil.disk_usage(tempfile.gettempdir()).free - _SPOOL_RESERVE
     written = 0
-    try:
-        while chunk := stream.read(limits.COPY_CHUNK):
-            written += len(chunk)
-            if written > budget:
-                raise InputError(
-                    f"{origin}: decompressed input outgrows the free space in "
-                    f"{tempfile.gettempdir()} (decompression bomb?)"
-                )
-            spool.write(chunk)
-    except compression.DECOMPRESSION_ERRORS as exc:
-        raise InputError(f"{origin}: corrupt or truncated compressed data ({exc})") from None
-    spool.flush()
+    while True:
+        try:
+            chunk = stream.read(limits.COPY_CHUNK)
+        except compression.DECOMPRESSION_ERRORS as exc:
+            raise InputError(f"{origin}: corrupt or truncated compressed data ({exc})") from None
+        if not chunk:
+            break
+        written += len(chunk)
+        if written > budget:
+            raise InputError(
+                f"{origin}: decompressed input outgrows the free space in "
+                f"{tempfile.gettempdir()} (decompression bomb?)"
+            )
+        _spooled(spool.write, chunk)
+    _spooled(spool.flush)
     spool.seek(0)
     return spool
+
+
+def _spooled(write: Callable[..., object], *data: bytes) -> None:
+    """A write to the spool; a full disk names where the spool is."""
+    try:
+        write(*data)
+    except OSError as exc:
+        raise named(exc, f"{tempfile.gettempdir()} (spool)") from None
 
 
 def _peek(stream: BinaryIO, count: int) -> tuple[bytes, BinaryIO]:

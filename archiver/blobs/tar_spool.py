@@ -4,13 +4,16 @@ as they arrive, hashed, into zstd frames of their own in a file; the tree
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import tarfile
 from collections.abc import Callable
+from tempfile import gettempdir
 from typing import BinaryIO
 
 from archiver.blobs import limits
+from archiver.blobs.atomic import named
 from archiver.blobs.seek_table import Frame
 from archiver.blobs.tree import check_header_read, normalise_name
 from archiver.blobs.zstd_writer import SeekableWriter, ZstdOptions
@@ -55,6 +58,12 @@ def spool_tar(
     except (tarfile.TarError, EOFError) as exc:
         writer.discard()
         raise InputError(f"{origin}: truncated or corrupt tar ({exc})") from None
+    except OSError as exc:
+        writer.discard()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the spool's disk, not the stream
+            where = spool.name if isinstance(spool.name, str) else gettempdir() + " (spool)"
+            raise named(exc, where) from None
+        raise
     except BaseException:
         writer.discard()
         raise

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from archiver.blobs.atomic import WrittenBack, remove_stale_temps, replace_file
+from archiver.blobs.tar_tree import TarTree
+from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import Conflict
 from tests.conftest import SAMPLES, Run
 from tests.factory import docker_save, random_layer
@@ -225,3 +227,15 @@ def test_remove_stale_temps_leaves_directories(tmp_path: Path) -> None:
     os.utime(folder, (then, then))
     assert remove_stale_temps(tmp_path / "out") == []
     assert folder.is_dir()
+
+
+def test_a_full_disk_names_the_spool_of_a_stream(small_disk: Path, tmp_path: Path) -> None:
+    big = docker_save(tmp_path / "big.tar", [(["big:1"], [random_layer(1024 * 1024, seed=4)])])
+    spool_path = small_disk / "spool"
+    with (
+        big.open("rb") as stream,
+        spool_path.open("w+b") as spool,
+        pytest.raises(OSError) as caught,
+    ):
+        TarTree.from_stream(stream, "pipe", spool, ZstdOptions(level=1, threads=1))
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(spool_path)
