@@ -8,7 +8,8 @@
     └── Conflict             exit 6   the target exists, two inputs disagree
 
 The CLI prints ``str(error)`` on one line and exits with ``error.exit_code``; a
-traceback only with ``--debug``.
+traceback only with ``--debug``. Control characters in a message (a newline in a file's
+name, say) are escaped, so one error is always one line.
 """
 
 from __future__ import annotations
@@ -20,11 +21,18 @@ class ArchiverError(Exception):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
+        message = one_line(message)
         super().__init__(message)
         self.message = message
 
     def __str__(self) -> str:
         return self.message
+
+
+def one_line(text: str) -> str:
+    """``text`` with each control or other unprintable character escaped as Python would
+    (``\\n``, ``\\x1b``): names quoted in messages cannot split or recolour a line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class InputError(ArchiverError):

@@ -12,13 +12,17 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from archiver.blobs import compression, limits, parts
-from archiver.blobs.seekable import FileAccess, SeekableReader
-from archiver.blobs.tarsafe import DirTree, TarTree, Tree
+from archiver.blobs import compression, limits, parts, regular_file
+from archiver.blobs.atomic import named
+from archiver.blobs.dir_tree import DirTree
+from archiver.blobs.seek_table import FileAccess
+from archiver.blobs.tar_tree import TarTree
+from archiver.blobs.tree import Tree
+from archiver.blobs.zstd_reader import SeekableReader
 from archiver.errors import InputError, NotFound
 
 _SPOOL_RESERVE = 256 * 1024 * 1024
@@ -29,20 +33,31 @@ def _spool(stream: BinaryIO, origin: str, stack: contextlib.ExitStack) -> Binary
     spool = stack.enter_context(tempfile.TemporaryFile(prefix="archiver-spool-"))  # noqa: SIM115
     budget = shutil.disk_usage(tempfile.gettempdir()).free - _SPOOL_RESERVE
     written = 0
-    try:
-        while chunk := stream.read(limits.COPY_CHUNK):
-            written += len(chunk)
-            if written > budget:
-                raise InputError(
-                    f"{origin}: decompressed input outgrows the free space in "
-                    f"{tempfile.gettempdir()} (decompression bomb?)"
-                )
-            spool.write(chunk)
-    except compression.DECOMPRESSION_ERRORS as exc:
-        raise InputError(f"{origin}: corrupt or truncated compressed data ({exc})") from None
-    spool.flush()
+    while True:
+        try:
+            chunk = stream.read(limits.COPY_CHUNK)
+        except compression.DECOMPRESSION_ERRORS as exc:
+            raise InputError(f"{origin}: corrupt or truncated compressed data ({exc})") from None
+        if not chunk:
+            break
+        written += len(chunk)
+        if written > budget:
+            raise InputError(
+                f"{origin}: decompressed input outgrows the free space in "
+                f"{tempfile.gettempdir()} (decompression bomb?)"
+            )
+        _spooled(spool.write, chunk)
+    _spooled(spool.flush)
     spool.seek(0)
     return spool
+
+
+def _spooled(write: Callable[..., object], *data: bytes) -> None:
+    """A write to the spool; a full disk names where the spool is."""
+    try:
+        write(*data)
+    except OSError as exc:
+        raise named(exc, f"{tempfile.gettempdir()} (spool)") from None
 
 
 def _peek(stream: BinaryIO, count: int) -> tuple[bytes, BinaryIO]:
@@ -84,7 +99,13 @@ def open_tree(name: str) -> Iterator[Tree]:
         else:
             origin = name
             path = Path(name)
-            if path.is_dir():
+            try:
+                mode: int | None = os.stat(name).st_mode
+            except OSError:
+                mode = None  # missing (or a split bundle's name), or opening it says why
+            if mode is not None:
+                regular_file.refuse_special(name, mode, directory_ok=True)
+            if mode is not None and stat.S_ISDIR(mode):
                 yield DirTree(path, origin)
                 return
             split = parts.bundle_name(name)
@@ -97,7 +118,7 @@ def open_tree(name: str) -> Iterator[Tree]:
                 yield TarTree(reader, str(split))
                 return
             try:
-                raw = stack.enter_context(path.open("rb"))
+                raw = stack.enter_context(os.fdopen(regular_file.open_regular(name), "rb"))
             except FileNotFoundError:
                 raise NotFound(f"{name}: no such file or directory") from None
             except OSError as exc:

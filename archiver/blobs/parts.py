@@ -17,12 +17,14 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archiver.blobs.atomic import WrittenBack, replace_file
+from archiver.blobs import limits
+from archiver.blobs.atomic import WrittenBack, output_path, replace_file, temp_beside
+from archiver.blobs.limits import read_capped
+from archiver.blobs.regular_file import open_regular
 from archiver.errors import InputError, IntegrityError, NotFound
 
 FAT32 = 4 * 1024**3 - 1
@@ -31,6 +33,8 @@ FORMAT = "archiver-parts"
 MANIFEST_SUFFIX = ".parts.json"
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _MIN_PART = 1024 * 1024
+MAX_MANIFEST = limits.MAX_ARCHIVE_INDEX
+"""A parts manifest is read whole: at most this many bytes."""
 
 
 def parse_size(text: str) -> int:
@@ -67,7 +71,8 @@ class SplitWriter:
         if not target.parent.is_dir():
             raise InputError(f"{target}: directory {target.parent} does not exist")
         self._parts: list[dict[str, Any]] = []
-        self._temps: list[str] = []
+        self._temps: list[tuple[str, Path]] = []
+        """Each part written: its temporary name, and the file it will replace."""
         self._file: Any = None
         self._hasher: Any = None
         self._whole = hashlib.sha256()
@@ -80,11 +85,11 @@ class SplitWriter:
         self._hasher = hashlib.sha256()
         self._in_part = 0
         if self._only is None or self._only == number:
-            fd, temp = tempfile.mkstemp(
-                prefix=f".{self._parts[-1]['name']}.", suffix=".tmp", dir=self._target.parent
-            )
-            self._temps.append(temp)
-            self._file = WrittenBack(fd)
+            path = self._target.parent / self._parts[-1]["name"]
+            final = output_path(path)  # a symlink: the file it points to is replaced
+            fd, temp = temp_beside(final)
+            self._temps.append((temp, final))
+            self._file = WrittenBack(fd, name=path)
         else:
             self._file = None
 
@@ -134,13 +139,12 @@ class SplitWriter:
         """Rename the parts into place and write the manifest; the part names written."""
         self._close_part()
         manifest = self.manifest()
-        folder = self._target.parent
         if self._only is not None:
             return [self._commit_one(manifest, mode)]
         names = []
-        for temp, part in zip(self._temps, manifest["parts"], strict=True):
+        for (temp, final), part in zip(self._temps, manifest["parts"], strict=True):
             os.chmod(temp, mode)
-            os.replace(temp, folder / part["name"])
+            os.replace(temp, final)
             names.append(part["name"])
         self._temps = []
         for stale in _numbered(self._target)[len(names) :]:  # from an earlier, longer split
@@ -165,9 +169,9 @@ class SplitWriter:
                 "written again, it differs from the manifest: the inputs or the options "
                 "are not those the bundle was made with",
             )
-        (temp,) = self._temps
+        ((temp, _),) = self._temps
         os.chmod(temp, mode)
-        os.replace(temp, self._target.parent / want["name"])
+        os.replace(temp, output_path(self._target.parent / want["name"]))
         self._temps = []
         return str(want["name"])
 
@@ -175,7 +179,7 @@ class SplitWriter:
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()
-        for temp in self._temps:
+        for temp, _ in self._temps:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
         self._temps = []
@@ -212,13 +216,14 @@ def bundle_name(name: str) -> Path | None:
 def read_manifest(target: Path) -> dict[str, Any]:
     path = target.with_name(target.name + MANIFEST_SUFFIX)
     try:
-        data = json.loads(path.read_text())
+        with os.fdopen(open_regular(path), "rb") as file:
+            data = json.loads(read_capped(file, MAX_MANIFEST, str(path)))
     except FileNotFoundError:
         raise NotFound(f"{path}: no parts manifest") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a parts manifest ({exc})") from None
     parts = data.get("parts") if isinstance(data, dict) else None
-    if data.get("format") != FORMAT or not isinstance(parts, list) or not parts:
+    if parts is None or data.get("format") != FORMAT or not isinstance(parts, list) or not parts:
         raise InputError(f"{path}: not an archiver parts manifest")
     for part in parts:
         if not (
@@ -245,10 +250,13 @@ class PartsFile:
         for number, part in enumerate(manifest["parts"], 1):
             path = target.parent / part["name"]
             try:
-                fd = os.open(path, os.O_RDONLY)
+                fd = open_regular(path)
             except FileNotFoundError:
                 self.close()
                 raise NotFound(f"{path}: part {number} of {target.name} is missing") from None
+            except BaseException:  # not a regular file, say
+                self.close()
+                raise
             size = os.fstat(fd).st_size
             if size != part["size"]:
                 os.close(fd)
@@ -294,7 +302,7 @@ def check_parts(target: Path) -> list[str]:
         path = target.parent / part["name"]
         hasher = hashlib.sha256()
         try:
-            with path.open("rb") as file:
+            with os.fdopen(open_regular(path), "rb") as file:
                 while chunk := file.read(1024 * 1024):
                     hasher.update(chunk)
                     whole.update(chunk)

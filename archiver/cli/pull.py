@@ -8,7 +8,7 @@ from dataclasses import replace
 import click
 
 from archiver.blobs.parts import Split
-from archiver.blobs.seekable import ZstdOptions
+from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.cli.common import insecure_option
 from archiver.cli.transfer import request, run
 from archiver.cli.transfer_options import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from archiver.blobs.parts import Split
-from archiver.blobs.seekable import ZstdOptions
+from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.cli.transfer import request, run
 from archiver.cli.transfer_options import Selection, writer_options
 from archiver.errors import InputError

@@ -12,12 +12,8 @@ from typing import Any
 import click
 
 from archiver.blobs.parts import Split, parse_size
-from archiver.blobs.seekable import (
-    DEFAULT_FRAME_SIZE,
-    MAX_FRAME,
-    ZstdOptions,
-    default_threads,
-)
+from archiver.blobs.seek_table import MAX_FRAME
+from archiver.blobs.zstd_writer import DEFAULT_FRAME_SIZE, ZstdOptions, default_threads
 from archiver.errors import InputError
 
 

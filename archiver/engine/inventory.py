@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from archiver import schema
 from archiver.blobs import limits
+from archiver.blobs.regular_file import open_regular
 from archiver.engine import catalog
 from archiver.engine.graph import resolve
 from archiver.engine.opening import open_place
@@ -159,7 +161,7 @@ def read(path: str) -> Inventory:
 def is_inventory_file(path: str) -> bool:
     """A JSON file (rather than an archive) by its first byte."""
     try:
-        with open(path, "rb") as file:
+        with os.fdopen(open_regular(path), "rb") as file:  # a FIFO is refused, not awaited
             return file.read(64).lstrip()[:1] == b"{"
     except OSError:
         return False

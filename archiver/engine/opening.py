@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from archiver.blobs.seekable import ZstdOptions
+from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import InputError
 from archiver.model.reference import Reference
 from archiver.places.archive import open_source

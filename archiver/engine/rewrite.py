@@ -24,7 +24,7 @@ from archiver.blobs import compression
 from archiver.blobs.inputs import open_tree
 from archiver.blobs.lock import locked
 from archiver.blobs.parts import bundle_name
-from archiver.blobs.tarsafe import Tree
+from archiver.blobs.tree import Tree
 from archiver.engine.copy import CopyReport, Progress, copy
 from archiver.errors import InputError, NotFound
 from archiver.model.digest import Digest

@@ -6,7 +6,7 @@ import contextlib
 import tempfile
 from collections.abc import Callable, Iterator
 
-from archiver.blobs.seekable import ZstdOptions
+from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.engine import catalog
 from archiver.engine.concurrent import MOST_AT_ONCE, balanced, connected, on_threads
 from archiver.engine.merge import MultiSource

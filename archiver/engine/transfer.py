@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from archiver.blobs.parts import Split
-from archiver.blobs.seekable import ZstdOptions
+from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.engine import catalog, inventory
 from archiver.engine.copy import CopyReport, Progress, copy
 from archiver.engine.inventory import Inventory

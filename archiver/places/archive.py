@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from archiver.blobs.inputs import open_tree
-from archiver.blobs.seekable import ZstdOptions
-from archiver.blobs.tarsafe import TarTree, Tree
+from archiver.blobs.tar_tree import TarTree
+from archiver.blobs.tree import Tree
+from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import ArchiverError, InputError, NotFound
 from archiver.model.digest import Digest
 from archiver.model.documents import Manifest, parse_document

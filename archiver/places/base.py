@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import BinaryIO, ClassVar, Protocol
 
 from archiver.blobs import limits
-from archiver.blobs.seekable import Frame, ZstdOptions
+from archiver.blobs.seek_table import Frame
 from archiver.blobs.verify import VerifyingReader
+from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import InputError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest

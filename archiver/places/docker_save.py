@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archiver.blobs import compression, limits
-from archiver.blobs.tarsafe import Tree
+from archiver.blobs.tree import Tree
 from archiver.errors import InputError, IntegrityError, NotFound
 from archiver.model import media
 from archiver.model.descriptor import Descriptor

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from archiver.blobs import limits
-from archiver.blobs.atomic import WrittenBack, umask
+from archiver.blobs.atomic import WrittenBack, output_path, temp_beside, umask
 from archiver.blobs.parts import Split, SplitWriter
-from archiver.blobs.seekable import SeekableWriter, ZstdOptions
 from archiver.blobs.tarwriter import TarWriter
+from archiver.blobs.zstd_writer import SeekableWriter, ZstdOptions
 from archiver.errors import Conflict, InputError
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
@@ -145,9 +145,9 @@ class TarLayoutSink(Sink):
             self._file = self._split  # type: ignore[assignment]
         else:
             self.origin = target
-            self._target = Path(target)
+            self._target = output_path(Path(target))  # a symlink: the file it points to
             self._temp = _temp_file_beside(self._target)
-            self._file = WrittenBack(self._temp)  # closed in commit/abort
+            self._file = WrittenBack(self._temp, name=target)  # closed in commit/abort
         self._frames = SeekableWriter(self._file, zstd) if zstd is not None else None
         self._tar = TarWriter(self._frames or self._file)
         self.stats: dict[str, int] = {}
@@ -283,7 +283,7 @@ def _temp_file_beside(target: Path) -> str:
     parent = target.parent
     if not parent.is_dir():
         raise InputError(f"{target}: directory {parent} does not exist")
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    fd, name = temp_beside(target)
     os.close(fd)
     return name
 

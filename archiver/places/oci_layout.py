@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from archiver import schema
 from archiver.blobs import limits
-from archiver.blobs.tarsafe import Tree
+from archiver.blobs.tree import Tree
 from archiver.errors import InputError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from archiver.blobs.inputs import open_tree
-from archiver.blobs.seekable import SeekableReader, read_seek_table
+from archiver.blobs.seek_table import read_seek_table
+from archiver.blobs.zstd_reader import SeekableReader
 from archiver.engine.copy import copy
 from archiver.places.archive import ArchiveSource
 from archiver.places.layout_writer import open_sink
@@ -308,8 +309,8 @@ class _Pipe(io.RawIOBase):
 
 
 def _spooled_bundle(data: bytes, tmp_path: Path) -> Path:
-    from archiver.blobs.seekable import ZstdOptions
-    from archiver.blobs.tarsafe import TarTree
+    from archiver.blobs.tar_tree import TarTree
+    from archiver.blobs.zstd_writer import ZstdOptions
 
     options = ZstdOptions()
     out = tmp_path / "spooled.tar.zst"
@@ -324,7 +325,7 @@ def test_a_streamed_archive_is_compressed_once(
     run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Frames made while a tar streams in are copied into the bundle, not made again."""
-    from archiver.blobs import seekable
+    from archiver.blobs import zstd_writer as seekable
 
     compressed: list[int] = []
     original = seekable.SeekableWriter._compress

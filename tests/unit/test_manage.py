@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from archiver.blobs.seekable import SeekableWriter, read_seek_table
+from archiver.blobs.seek_table import read_seek_table
+from archiver.blobs.zstd_writer import SeekableWriter
 from archiver.model.digest import chain_ids
 from tests.conftest import SAMPLES, Run
 from tests.factory import _sha, docker_save, layer, random_layer

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from archiver.blobs import compression
-from archiver.blobs.seekable import FileAccess
-from archiver.blobs.tarsafe import DirTree, TarTree, normalise_name
+from archiver.blobs.dir_tree import DirTree
+from archiver.blobs.seek_table import FileAccess
+from archiver.blobs.tar_tree import TarTree
+from archiver.blobs.tree import normalise_name
 from archiver.errors import InputError, NotFound
 
 
@@ -134,7 +136,7 @@ _SPOOLS: list[io.BufferedRandom] = []
 
 
 def _spool(data: bytes, tmp_path: Path) -> TarTree:
-    from archiver.blobs.seekable import ZstdOptions
+    from archiver.blobs.zstd_writer import ZstdOptions
 
     spool = (tmp_path / "spool").open("w+b")
     _SPOOLS.append(spool)  # the tree reads from it: keep it open for the test

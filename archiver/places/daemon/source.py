@@ -10,8 +10,8 @@ from __future__ import annotations
 import http.client
 from typing import BinaryIO
 
-from archiver.blobs.seekable import ZstdOptions
-from archiver.blobs.tarsafe import TarTree
+from archiver.blobs.tar_tree import TarTree
+from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import PeerError
 from archiver.places.archive import ArchiveSource
 from archiver.places.daemon.client import DaemonClient

@@ -1,66 +1,24 @@
-"""File trees over a tar (indexed once, read by offset) or a directory, refusing escapes.
-
-Both trees answer the same questions: which regular files exist, how big they are, and a
-stream of one of them. Names are normalised (``./a//b`` -> ``a/b``); absolute names, ``..``
-components, duplicate members and links that leave the tree are refused as InputError.
-"""
+"""A tar as a file tree (``tree.Tree``), indexed once; members are read in place by offset
+through a RandomAccess: a file, or a seekable zstd bundle. Unsafe names, duplicates and
+links that leave the archive are refused as the index is built."""
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 import posixpath
-import stat
 import tarfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO, Protocol, cast
+from typing import BinaryIO, cast
 
 from archiver.blobs import limits
-from archiver.blobs.seekable import (
-    Frame,
-    SeekableReader,
-    SeekableWriter,
-    ZstdOptions,
-)
+from archiver.blobs.seek_table import Frame
+from archiver.blobs.tar_spool import spool_tar
+from archiver.blobs.tree import RandomAccess, check_header_read, normalise_name
+from archiver.blobs.zstd_reader import SeekableReader
+from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import InputError, NotFound
 
 _MAX_LINK_HOPS = 40
-
-
-def normalise_name(name: str, origin: str) -> str:
-    """A member name as a clean relative POSIX path; refuse absolute names and ``..``."""
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise InputError(f"{origin}: unsafe member name {name!r}: absolute path")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise InputError(f"{origin}: unsafe member name {name!r}: '..' component")
-    return "/".join(parts)
-
-
-class Tree(Protocol):
-    """A read-only file tree: a tar archive or a directory."""
-
-    origin: str
-
-    def exists(self, name: str) -> bool: ...
-
-    def size(self, name: str) -> int: ...
-
-    def open(self, name: str) -> BinaryIO: ...
-
-    def files(self) -> list[str]: ...
-
-
-class RandomAccess(Protocol):
-    """Bytes that can be read at any offset: a file, or a seekable zstd bundle."""
-
-    size: int
-
-    def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
-        """``length`` bytes at ``offset``; ``end``: sequential reading continues up to it."""
-        ...
 
 
 class _AccessFile(io.RawIOBase):
@@ -115,6 +73,19 @@ class _AccessFile(io.RawIOBase):
         return len(data)
 
 
+class _HeaderReader(io.BufferedReader):
+    """The headers of a tar as tarfile reads them, a block at a time; a pax record or GNU
+    long name is read whole, so its declared size is checked before anything is allocated."""
+
+    def __init__(self, raw: _AccessFile, origin: str) -> None:
+        super().__init__(raw, buffer_size=tarfile.BLOCKSIZE)
+        self._origin = origin
+
+    def read(self, size: int | None = -1) -> bytes:
+        size = check_header_read(size, self._origin, self.tell() - tarfile.BLOCKSIZE)
+        return super().read(size)
+
+
 @dataclass(frozen=True)
 class _Member:
     name: str
@@ -148,39 +119,9 @@ class TarTree:
         ``spool`` (each member starting and ending a frame, compressed in parallel as they
         arrive), and the tree reads them back from there."""
         tree = cls(_NoAccess(), origin, index=False)
-        writer = SeekableWriter(spool, options)
-        body = _Forward(stream, origin)
-        count = 0
-        try:
-            with tarfile.open(fileobj=body, mode="r:") as archive:  # type: ignore[call-overload]
-                info, archive.firstmember = archive.firstmember, None
-                while info is not None:
-                    count += 1
-                    if count > limits.MAX_TAR_MEMBERS:
-                        raise InputError(f"{origin}: more than {limits.MAX_TAR_MEMBERS} members")
-                    offset = writer.bytes_in
-                    if info.issparse():  # its bytes on the stream are not its content
-                        raise InputError(f"{origin}: sparse tar member {info.name!r}: refused")
-                    if info.isreg():
-                        tree.digests[normalise_name(info.name, origin)] = _spool_member(
-                            body, info, writer
-                        )
-                    tree._add(info, None, offset)
-                    archive.members.clear()  # our index only: flat memory
-                    body.skip_to(archive.offset)  # the rest of the member, and its padding
-                    info = archive.next()
-                if body.last_block != (archive.offset, bytes(tarfile.BLOCKSIZE)):
-                    raise InputError(
-                        f"{origin}: truncated tar: it ends without an end-of-archive block"
-                    )
-        except (tarfile.TarError, EOFError) as exc:
-            writer.discard()
-            raise InputError(f"{origin}: truncated or corrupt tar ({exc})") from None
-        except BaseException:
-            writer.discard()
-            raise
-        frames = writer.flush_frames()
-        spool.flush()
+        frames, tree.digests = spool_tar(
+            stream, origin, spool, options, lambda info, offset: tree._add(info, None, offset)
+        )
         tree._access = SeekableReader(spool.fileno(), frames, origin)
         return tree
 
@@ -201,7 +142,7 @@ class TarTree:
     def _index(self) -> None:
         total = self._access.size
         headers_only = _AccessFile(self._access, sequential=False)  # jumps header to header
-        file = io.BufferedReader(headers_only, buffer_size=tarfile.BLOCKSIZE)
+        file = _HeaderReader(headers_only, self.origin)
         try:
             archive = tarfile.open(fileobj=file, mode="r:")  # noqa: SIM115
             count = 0
@@ -301,133 +242,8 @@ class TarTree:
         return [m.name for m in self._members.values() if m.kind != "dir"]
 
 
-class _Forward:
-    """A stream read once, front to back, seen as the file tarfile's ``r:`` mode expects:
-    headers come through ``read`` (tarfile parses them, pax and GNU extensions included),
-    member bytes through ``readinto`` straight into the caller's buffers (never through
-    tarfile's own stream buffer, which copies every byte several times), and ``seek`` only
-    skips forward. The last header block read is kept, to check the end-of-archive block."""
-
-    _MAX_READ = 1024 * 1024
-    """Headers (pax records, GNU long names) larger than this are refused, not buffered."""
-
-    def __init__(self, stream: BinaryIO, origin: str) -> None:
-        self._stream = stream
-        self.origin = origin
-        self._pos = 0
-        self.last_block: tuple[int, bytes] | None = None
-
-    def readinto(self, view: memoryview) -> int:
-        """Fill ``view``; fewer bytes only at the end of the stream."""
-        got = 0
-        while got < len(view):
-            n = self._stream.readinto(view[got:])  # type: ignore[attr-defined]
-            if not n:
-                break
-            got += n
-        self._pos += got
-        return got
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0 or size > self._MAX_READ:
-            raise InputError(f"{self.origin}: a tar header of {size} bytes: refused")
-        buffer = bytearray(size)
-        start = self._pos
-        data = bytes(buffer[: self.readinto(memoryview(buffer))])
-        if size == tarfile.BLOCKSIZE:
-            self.last_block = (start, data)
-        return data
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        if whence != 0 or pos < self._pos:
-            raise io.UnsupportedOperation("a stream only goes forward")
-        self.skip_to(pos)
-        return self._pos
-
-    def skip_to(self, pos: int) -> None:
-        """Read and drop the bytes up to ``pos`` (a member's bytes not spooled, padding)."""
-        scratch = memoryview(bytearray(min(limits.COPY_CHUNK, max(0, pos - self._pos))))
-        while self._pos < pos:
-            if not self.readinto(scratch[: pos - self._pos]):
-                return  # the end: the next header read finds it
-
-
 class _NoAccess:
     size = 0
 
     def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
         raise InputError("internal: a tree being spooled cannot be read yet")
-
-
-def _spool_member(body: _Forward, info: tarfile.TarInfo, writer: SeekableWriter) -> str:
-    """Copy one member into frames of its own, read straight into each frame's buffer;
-    return its sha256 (hex)."""
-    hasher = hashlib.sha256()
-    writer.end_frame()
-    left = info.size
-    while left:
-        frame = bytearray(min(left, writer.frame_size))
-        got = body.readinto(memoryview(frame))
-        if got < len(frame):
-            raise InputError(
-                f"{body.origin}: truncated tar: member {info.name} ends after "
-                f"{info.size - left + got} of {info.size} bytes"
-            )
-        hasher.update(frame)
-        writer.write_frame(frame)
-        left -= got
-    writer.end_frame()
-    return hasher.hexdigest()
-
-
-class DirTree:
-    """A directory; symlinks are followed only while they stay inside it."""
-
-    def __init__(self, root: Path, origin: str) -> None:
-        self.origin = origin
-        self._root = root.resolve()
-
-    def _path(self, name: str) -> Path:
-        clean = normalise_name(name, self.origin)
-        path = self._root / clean
-        try:
-            real = path.resolve()
-        except (RuntimeError, OSError) as exc:  # a symlink loop
-            raise InputError(f"{self.origin}: cannot resolve {clean!r} ({exc})") from None
-        if real != self._root and self._root not in real.parents:
-            raise InputError(f"{self.origin}: unsafe path {clean!r}: a link leaves the directory")
-        return real
-
-    def exists(self, name: str) -> bool:
-        return self._path(name).is_file()
-
-    def size(self, name: str) -> int:
-        path = self._path(name)
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            raise NotFound(f"{self.origin}: no file {name!r}") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"{self.origin}: {name!r} is not a regular file")
-        return st.st_size
-
-    def open(self, name: str) -> BinaryIO:
-        path = self._path(name)
-        try:
-            return path.open("rb")
-        except FileNotFoundError:
-            raise NotFound(f"{self.origin}: no file {name!r}") from None
-        except IsADirectoryError:
-            raise InputError(f"{self.origin}: {name!r} is not a regular file") from None
-
-    def files(self) -> list[str]:
-        out = []
-        for dirpath, _dirs, names in os.walk(self._root):
-            for n in names:
-                out.append(
-                    os.path.relpath(os.path.join(dirpath, n), self._root).replace(os.sep, "/")
-                )
-        return sorted(out)

@@ -1,0 +1,194 @@
+"""Reading a zstd seekable file (``seek_table``) in place: random access to its
+decompressed bytes, frame by frame, with the frames of a sequential read decoded ahead."""
+
+from __future__ import annotations
+
+import bisect
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import zstandard
+
+from archiver.blobs.seek_table import Frame, ReadAt, check_frames, read_at, read_seek_table
+from archiver.errors import IntegrityError
+
+_PARTIAL_LIMIT = 64 * 1024
+"""Reads this close to a frame's start decompress only a prefix (tar headers near frame starts)."""
+_STREAMS = 4
+"""Streams a reader keeps a frame (and frames ahead) for at once: parallel loads read one
+bundle several members at a time; more than this are streams given up part way."""
+
+
+class SeekableReader:
+    """Random access to the decompressed bytes of a seekable zstd file, frame by frame."""
+
+    def __init__(self, source: int | ReadAt, frames: list[Frame], origin: str) -> None:
+        self._data = read_at(source)
+        self._frames = frames
+        self._starts = [f.offset for f in frames]
+        self._origin = origin
+        # per stream (a member read sequentially, known by where it ends; None for the
+        # rest): the frame last read, and the frames decoding ahead of it
+        self._cached: dict[int | None, tuple[int, bytes]] = {}
+        self._ahead: dict[int, tuple[int | None, Future[bytes]]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.size = frames[-1].offset + frames[-1].size if frames else 0
+        self.compressed_bytes_read = 0
+
+    @classmethod
+    def open(cls, source: int | ReadAt, origin: str) -> SeekableReader | None:
+        """A reader of a seekable zstd file; None when it has no seek table (it is then read
+        in order); IntegrityError when the table does not match its frames."""
+        data = read_at(source)
+        frames = read_seek_table(data, data.size)
+        if frames is None:
+            return None
+        check_frames(data, frames, origin)
+        return cls(data, frames, origin)
+
+    def _locate(self, offset: int) -> int:
+        return bisect.bisect_right(self._starts, offset) - 1
+
+    def _compressed(self, frame: Frame) -> bytes:
+        data = self._data.pread(frame.compressed_size, frame.compressed_offset)
+        if len(data) != frame.compressed_size:
+            raise IntegrityError(self._origin, f"frame at {frame.compressed_offset}", "truncated")
+        return data
+
+    def _is_cached(self, index: int, end: int | None) -> bool:
+        cached = self._cached.get(end)
+        return cached is not None and cached[0] == index
+
+    def _frame(self, index: int, end: int | None = None) -> bytes:
+        cached = self._cached.get(end)
+        if cached is not None and cached[0] == index:
+            return cached[1]
+        _, future = self._ahead.pop(index, (None, None))
+        if future is None:
+            self.compressed_bytes_read += self._frames[index].compressed_size
+        if end is not None:  # sequential from here: the next frames decode meanwhile
+            self._read_ahead(index, end)
+        data = future.result() if future is not None else self._decode(index)
+        self._cached.pop(end, None)
+        self._cached[end] = (index, data)
+        if len(self._cached) > _STREAMS:  # streams that stopped early: the oldest goes
+            del self._cached[next(iter(self._cached))]
+        return data
+
+    def _read_ahead(self, index: int, end: int) -> None:
+        """Reading goes on frame after frame up to ``end``: decompress the next frames on
+        other cores meanwhile (never past ``end``, so other images' frames stay unread).
+        Several streams may read at once (parallel loads): each has frames ahead of its own."""
+        for stale in [i for i, (e, _) in self._ahead.items() if e == end and i <= index]:
+            self._ahead.pop(stale)[1].cancel()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max(1, (os.cpu_count() or 1)))
+        depth = self._pool._max_workers + 1
+        for ahead in range(index + 1, min(index + 1 + depth, len(self._frames))):
+            if self._frames[ahead].offset >= end:
+                break
+            if ahead not in self._ahead:
+                self.compressed_bytes_read += self._frames[ahead].compressed_size
+                self._ahead[ahead] = (end, self._pool.submit(self._decode, ahead))
+        while len(self._ahead) > depth * _STREAMS:  # of streams given up: the oldest go
+            self._ahead.pop(next(iter(self._ahead)))[1].cancel()
+
+    def _decode(self, index: int) -> bytes:
+        frame = self._frames[index]
+        try:
+            # stream, never trusting the frame header's content size: at most one byte
+            # more than the (capped) seek table says is ever produced
+            with zstandard.ZstdDecompressor().stream_reader(self._compressed(frame)) as reader:
+                data = reader.read(frame.size + 1)
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(
+                self._origin, f"frame at {frame.compressed_offset}", f"corrupt zstd frame ({exc})"
+            ) from None
+        if len(data) != frame.size:
+            raise IntegrityError(
+                self._origin,
+                f"frame at {frame.compressed_offset}",
+                f"decompressed to {len(data)} bytes, the seek table says {frame.size}",
+            )
+        return data
+
+    def _prefix(self, index: int, length: int) -> bytes:
+        """The first ``length`` bytes of a frame, decompressing no more than needed."""
+        frame = self._frames[index]
+        with zstandard.ZstdDecompressor().stream_reader(
+            _FrameSection(self, frame),  # type: ignore[arg-type]
+            read_size=16384,
+        ) as reader:
+            try:
+                return reader.read(length)
+            except zstandard.ZstdError as exc:
+                raise IntegrityError(
+                    self._origin,
+                    f"frame at {frame.compressed_offset}",
+                    f"corrupt zstd frame ({exc})",
+                ) from None
+
+    @property
+    def fd(self) -> int | None:
+        """The bundle's file descriptor (None for a split bundle)."""
+        return self._data.fd
+
+    def frames_between(self, start: int, end: int) -> list[Frame] | None:
+        """The frames that hold exactly the bytes [start, end), or None if frame edges differ."""
+        if start == end:
+            return []
+        first = self._locate(start)
+        if first < 0 or self._frames[first].offset != start:
+            return None
+        frames = []
+        for frame in self._frames[first:]:
+            if frame.offset >= end:
+                break
+            frames.append(frame)
+        last = frames[-1]
+        return frames if last.offset + last.size == end else None
+
+    def pread(self, length: int, offset: int, end: int | None = None) -> bytes:
+        """``length`` bytes at ``offset``; ``end`` says reading will go on sequentially up
+        to there (so the frames before it may be decompressed ahead). Threads may share a
+        reader: their reads take turns."""
+        with self._lock:
+            return self._pread(length, offset, end)
+
+    def _pread(self, length: int, offset: int, end: int | None) -> bytes:
+        out = []
+        while length > 0 and offset < self.size:
+            index = self._locate(offset)
+            frame = self._frames[index]
+            within = offset - frame.offset
+            take = min(length, frame.size - within)
+            cached = self._is_cached(index, end)
+            if not cached and within + take <= _PARTIAL_LIMIT and take < frame.size:
+                data = self._prefix(index, within + take)[within:]
+            else:
+                data = self._frame(index, end)[within : within + take]
+            out.append(data)
+            offset += take
+            length -= take
+        if end is not None and offset >= end:  # the stream is read: its frame is let go
+            self._cached.pop(end, None)
+        return b"".join(out)
+
+
+class _FrameSection:
+    """The compressed bytes of one frame, read lazily (for partial decompression)."""
+
+    def __init__(self, reader: SeekableReader, frame: Frame) -> None:
+        self._reader, self._frame, self._pos = reader, frame, 0
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._frame.compressed_size - self._pos
+        size = left if size < 0 else min(size, left)
+        if size <= 0:
+            return b""
+        data = self._reader._data.pread(size, self._frame.compressed_offset + self._pos)
+        self._reader.compressed_bytes_read += len(data)
+        self._pos += len(data)
+        return data

@@ -1,0 +1,205 @@
+"""Writing the zstd seekable format (``seek_table``): independent frames compressed in
+parallel, the seek table at the end; frames already made are copied in as they are."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import zstandard
+
+from archiver.blobs.seek_table import Frame, encode_seek_table
+from archiver.errors import IntegrityError
+
+DEFAULT_FRAME_SIZE = 4 * 1024 * 1024
+"""Decompressed bytes per frame: small enough to seek finely, large enough to compress well."""
+
+
+def default_threads() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ZstdOptions:
+    level: int = 3
+    threads: int = field(default_factory=default_threads)
+    """Frames compressed at once; 0 or 1 compresses inline."""
+    frame_size: int = DEFAULT_FRAME_SIZE
+    long_window: bool = False
+
+
+class SeekableWriter:
+    """A write-only stream that emits independent zstd frames and, on close, a seek table.
+
+    Frames are independent, so they are compressed in parallel (zstandard releases the GIL)
+    while the caller goes on hashing and writing tar; at most two frames per thread are in
+    flight, so memory stays bounded whatever the input size.
+    """
+
+    def __init__(self, out: BinaryIO, options: ZstdOptions) -> None:
+        self._out = out
+        self._options = options
+        self._params = zstandard.ZstdCompressionParameters.from_level(
+            options.level,
+            enable_ldm=options.long_window,
+            window_log=27 if options.long_window else 0,
+            write_content_size=True,
+        )
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(options.threads) if options.threads > 1 else None
+        self._pending: deque[tuple[Future[bytes], int]] = deque()
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._entries: list[tuple[int, int]] = []
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def _compress(self, chunk: bytes | bytearray) -> bytes:
+        compressor = getattr(self._local, "compressor", None)
+        if compressor is None:
+            compressor = zstandard.ZstdCompressor(compression_params=self._params)
+            self._local.compressor = compressor
+        return compressor.compress(chunk)
+
+    def write(self, data: bytes, /) -> int:
+        """Buffer ``data``; every full ``frame_size`` becomes a frame (one copy per byte)."""
+        self.bytes_in += len(data)
+        size = self._options.frame_size
+        view = memoryview(data)
+        while view:
+            take = min(len(view), size - self._buffered)
+            self._chunks.append(
+                bytes(view[:take]) if take < len(view) or take < len(data) else data
+            )
+            self._buffered += take
+            view = view[take:]
+            if self._buffered == size:
+                self.end_frame()
+        return len(data)
+
+    @property
+    def frame_size(self) -> int:
+        return self._options.frame_size
+
+    def write_frame(self, data: bytearray) -> None:
+        """``data`` (at most ``frame_size``) as a frame of its own, taken over without a
+        copy: the caller must not change it afterwards."""
+        self.end_frame()
+        if len(data) > self._options.frame_size:
+            raise ValueError("a frame larger than frame_size")
+        if data:
+            self.bytes_in += len(data)
+            self._emit(data)
+
+    def end_frame(self) -> None:
+        """Close the current frame so the next byte starts a new one (a seek point)."""
+        if self._buffered:
+            chunk = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+            self._chunks, self._buffered = [], 0
+            self._emit(bytes(chunk))
+
+    def _emit(self, chunk: bytes | bytearray) -> None:
+        if self._pool is None:
+            self._write_frame(self._compress(chunk), len(chunk))
+            return
+        self._pending.append((self._pool.submit(self._compress, chunk), len(chunk)))
+        while len(self._pending) > 2 * self._options.threads:
+            self._drain_one()
+
+    def _drain_one(self) -> None:
+        future, size = self._pending.popleft()
+        self._write_frame(future.result(), size)
+
+    def _write_frame(self, frame: bytes, size: int) -> None:
+        self._out.write(frame)
+        self._entries.append((len(frame), size))
+        self.bytes_out += len(frame)
+
+    def flush_frames(self) -> list[Frame]:
+        """Finish every frame (no seek table) and describe them all."""
+        self.end_frame()
+        while self._pending:
+            self._drain_one()
+        frames, compressed, offset = [], 0, 0
+        for c, d in self._entries:
+            frames.append(Frame(compressed, c, offset, d))
+            compressed += c
+            offset += d
+        return frames
+
+    def copy_frames(self, fd: int, frames: list[Frame]) -> None:
+        """Append already compressed frames from ``fd`` verbatim (they are independent);
+        into a file, in the kernel (``copy_file_range``: no copy through user space, and a
+        shared extent where the file system can)."""
+        self.end_frame()
+        while self._pending:
+            self._drain_one()
+        out = _file_descriptor(self._out)
+        if out is not None:
+            self._out.flush()
+        for frame in frames:
+            if out is None or not _copy_range(fd, out, frame):
+                data = os.pread(fd, frame.compressed_size, frame.compressed_offset)
+                if len(data) != frame.compressed_size:
+                    raise IntegrityError(
+                        "spool", f"frame at {frame.compressed_offset}", "truncated"
+                    )
+                self._out.write(data)
+            self._entries.append((frame.compressed_size, frame.size))
+            self.bytes_out += frame.compressed_size
+            self.bytes_in += frame.size
+
+    def same_frames(self, options: ZstdOptions) -> bool:
+        """Frames made with ``options`` can be copied into this stream as they are."""
+        return options == self._options
+
+    def discard(self) -> None:
+        """Stop the workers without writing anything more (the output is being thrown away)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
+
+    def close(self) -> None:
+        self.end_frame()
+        while self._pending:
+            self._drain_one()
+        if self._pool is not None:
+            self._pool.shutdown()
+        table = encode_seek_table(self._entries)
+        self._out.write(table)
+        self.bytes_out += len(table)
+
+
+def _file_descriptor(out: BinaryIO) -> int | None:
+    """The descriptor of a regular file written through ``out``, else None."""
+    try:
+        fd = out.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _copy_range(source: int, target: int, frame: Frame) -> bool:
+    """Copy one frame's bytes at ``target``'s position in the kernel; False if it can't."""
+    offset, left = frame.compressed_offset, frame.compressed_size
+    try:
+        while left:
+            copied = os.copy_file_range(source, target, left, offset)
+            if copied == 0:
+                raise IntegrityError("spool", f"frame at {frame.compressed_offset}", "truncated")
+            offset += copied
+            left -= copied
+    except OSError as exc:
+        if left == frame.compressed_size and exc.errno in _NO_COPY_RANGE:
+            return False  # nothing copied: the caller falls back to read and write
+        raise
+    return True
+
+
+_NO_COPY_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF}
