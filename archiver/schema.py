@@ -4,7 +4,7 @@ Schemas are ours (written from the OCI image-spec and the Docker image spec), JS
 2020-12, one file per kind plus ``defs.json`` for what they share. They are loaded lazily,
 once, into one ``referencing`` registry keyed by ``$id``, so cross-file ``$ref``s resolve
 locally: never over the network. jsonschema itself is imported at the first validation
-(~0.05 s of start-up): a ``save`` asks the daemon for its images before it pays for it.
+(a noticeable part of start-up): a ``save`` asks the daemon for its images before it pays for it.
 """
 
 from __future__ import annotations

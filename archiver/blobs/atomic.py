@@ -142,12 +142,12 @@ def replace_file(path: Path, data: bytes, mode: int | None = None) -> None:
         raise
 
 
-class WrittenBack(io.BufferedWriter):
+class SyncingFile(io.BufferedWriter):
     """A large output file handed to the disk as it grows: every ``step`` bytes written,
     what is written so far is synced (fdatasync) on a thread of its own while writing goes
-    on, so ``sync()`` at the end waits for the rest alone. Making an archive keeps the CPU
-    busy (compressing, hashing) and leaves the disk idle: a final fsync of a whole 65 MB
-    bundle took 0.23 s of a 1.0 s pack. An error of a sync on the thread is raised by
+    on, so ``sync()`` at the end waits for the rest alone (making an archive keeps the CPU
+    busy compressing and hashing while the disk would be idle). An error of a sync on the
+    thread is raised by
     ``sync()`` (the kernel reports it to one sync only)."""
 
     def __init__(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from archiver.blobs import limits
-from archiver.blobs.atomic import WrittenBack, output_path, replace_file, temp_beside
+from archiver.blobs.atomic import SyncingFile, output_path, replace_file, temp_beside
 from archiver.blobs.limits import read_capped
 from archiver.blobs.regular_file import open_regular
 from archiver.errors import InputError, IntegrityError, NotFound
@@ -89,7 +89,7 @@ class SplitWriter:
             final = output_path(path)  # a symlink: the file it points to is replaced
             fd, temp = temp_beside(final)
             self._temps.append((temp, final))
-            self._file = WrittenBack(fd, name=path)
+            self._file = SyncingFile(fd, name=path)
         else:
             self._file = None
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archiver.blobs import compression
-from archiver.blobs.inputs import open_tree
 from archiver.blobs.lock import locked
 from archiver.blobs.parts import bundle_name
+from archiver.blobs.path_tree import open_tree
 from archiver.blobs.tree import Tree
 from archiver.engine.copy import CopyReport, Progress, copy
 from archiver.errors import InputError, NotFound

@@ -11,7 +11,7 @@ import io
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from archiver.blobs.inputs import open_tree
+from archiver.blobs.path_tree import open_tree
 from archiver.blobs.tar_tree import TarTree
 from archiver.blobs.tree import Tree
 from archiver.blobs.zstd_writer import ZstdOptions

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from archiver.blobs import limits
-from archiver.blobs.atomic import WrittenBack, output_path, temp_beside, umask
+from archiver.blobs.atomic import SyncingFile, output_path, temp_beside, umask
 from archiver.blobs.parts import Split, SplitWriter
 from archiver.blobs.tarwriter import TarWriter
 from archiver.blobs.zstd_writer import SeekableWriter, ZstdOptions
@@ -147,7 +147,7 @@ class TarLayoutSink(Sink):
             self.origin = target
             self._target = output_path(Path(target))  # a symlink: the file it points to
             self._temp = _temp_file_beside(self._target)
-            self._file = WrittenBack(self._temp, name=target)  # closed in commit/abort
+            self._file = SyncingFile(self._temp, name=target)  # closed in commit/abort
         self._frames = SeekableWriter(self._file, zstd) if zstd is not None else None
         self._tar = TarWriter(self._frames or self._file)
         self.stats: dict[str, int] = {}
@@ -210,7 +210,7 @@ class TarLayoutSink(Sink):
             return
         if self._temp is None or self._target is None:
             return
-        assert isinstance(self._file, WrittenBack)
+        assert isinstance(self._file, SyncingFile)
         self._file.sync()
         self._file.close()
         os.chmod(self._temp, self._mode)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.blobs.atomic import WrittenBack, remove_stale_temps, replace_file
+from archiver.blobs.atomic import SyncingFile, remove_stale_temps, replace_file
 from archiver.blobs.tar_tree import TarTree
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import Conflict
@@ -138,7 +138,7 @@ def test_replace_file_writes_through_a_symlink(tmp_path: Path) -> None:
 
 
 def test_a_full_disk_names_the_file_written_back() -> None:
-    out = WrittenBack(os.open("/dev/full", os.O_WRONLY), name="/media/usb/images.tar.zst")
+    out = SyncingFile(os.open("/dev/full", os.O_WRONLY), name="/media/usb/images.tar.zst")
     with pytest.raises(OSError) as caught:
         out.write(b"x" * (1024 * 1024))
         out.flush()

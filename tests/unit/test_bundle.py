@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.blobs.inputs import open_tree
+from archiver.blobs.path_tree import open_tree
 from archiver.blobs.seek_table import read_seek_table
 from archiver.blobs.zstd_reader import SeekableReader
 from archiver.engine.copy import copy

@@ -1,4 +1,4 @@
-"""Outputs handed to the disk as they grow (WrittenBack): synced on a thread as writing
+"""Outputs handed to the disk as they grow (SyncingFile): synced on a thread as writing
 goes on, and a failed sync on that thread is not lost."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.blobs.atomic import WrittenBack
+from archiver.blobs.atomic import SyncingFile
 
 
 def test_written_so_far_is_synced_while_writing_goes_on(
@@ -26,7 +26,7 @@ def test_written_so_far_is_synced_while_writing_goes_on(
 
     monkeypatch.setattr(os, "fdatasync", record)
     path = tmp_path / "out"
-    out = WrittenBack(str(path), step=1000)
+    out = SyncingFile(str(path), step=1000)
     for i in range(10):
         out.write(bytes([i]) * 600)
     out.sync()
@@ -42,7 +42,7 @@ def test_a_sync_failing_on_the_thread_fails_the_end(
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(os, "fdatasync", broken)
-    out = WrittenBack(str(tmp_path / "out"), step=10)
+    out = SyncingFile(str(tmp_path / "out"), step=10)
     out.write(b"x" * 100)
     with pytest.raises(OSError, match="Input/output error"):
         out.sync()
