@@ -10,7 +10,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
 
 import httpx
 
@@ -161,4 +160,4 @@ def pages(
             raise PeerError(f"{reply.url}: not a JSON object")
         yield reply.url, page
         link = _NEXT.search(reply.headers.get("Link", ""))
-        next_url = urljoin(reply.url, link.group(1)) if link else None
+        next_url = session.url(link.group(1), relative_to=reply.url) if link else None

@@ -19,7 +19,7 @@ from archiver.places.registry.auth import Challenge, Tokens, parse_challenge
 from archiver.places.registry.bodies import ERROR_BODY, Reply, read_reply
 from archiver.places.registry.credentials import Credentials, lookup
 from archiver.places.registry.retry import RetryPolicy, send
-from archiver.places.registry.transport import api_host, is_cert_error, new_http, schemes
+from archiver.places.registry.transport import api_host, is_cert_error, new_http, reason, schemes
 
 Content = bytes | Iterator[bytes] | Callable[[], Iterable[bytes]] | None
 
@@ -108,8 +108,16 @@ class Session:
             return f"{scheme}://{self.host}", None
         raise AssertionError("unreachable")
 
-    def url(self, path: str) -> str:
-        return urljoin(self.base_url(), path)
+    def url(self, path: str, relative_to: str | None = None) -> str:
+        """``path`` (a path, or a URL the registry named) as a URL to ask."""
+        try:
+            found = urljoin(relative_to or self.base_url(), path)
+            httpx.URL(found)
+        except (ValueError, httpx.InvalidURL) as exc:
+            raise PeerError(
+                f"{self.registry}: {path[:200]!r} is not a URL to ask ({reason(exc)})"
+            ) from None
+        return found
 
     def request(
         self,
