@@ -216,7 +216,7 @@ def test_catalog_mirror_recreates_repositories_tags_and_digests(
 ) -> None:
     source, mirror = start(), start()
     # small pages, so the catalog and tag lists come in several, linked
-    monkeypatch.setattr("archiver.places.registry.client.PAGE_SIZE", 2)
+    monkeypatch.setattr("archiver.places.registry.api.PAGE_SIZE", 2)
     assert run("push", app_archive, "--to", source.host).code == 0
     assert run("push", SAMPLES / "bundle.tar.zst", "--to", f"{source.host}/samples").code == 0
     backup = tmp_path / "backup.tar.zst"

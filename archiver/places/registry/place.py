@@ -31,6 +31,7 @@ from archiver.model.documents import Manifest
 from archiver.model.image import ImageEntry, ResolvedImage
 from archiver.model.reference import Reference
 from archiver.places.base import Sink, Source
+from archiver.places.registry.bodies import load_json
 from archiver.places.registry.client import RegistryClient
 from archiver.places.registry.uploads import Opener, Upload, state_dir
 
@@ -55,7 +56,7 @@ class BlobLocations:
             for digest, repository in data.get("blobs", {}).items():
                 if Digest.is_valid(digest) and isinstance(repository, str):
                     found.repositories[Digest.parse(digest)] = repository
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):
             pass  # no cache yet, or an unreadable one: start afresh
         return found
 
@@ -106,28 +107,26 @@ class RegistrySource(Source):
 
     def _add(self, ref: Reference) -> None:
         wanted = str(ref.digest) if ref.digest is not None else (ref.tag or "latest")
-        data, media_type, stated = self.client.get_manifest(ref.repository, wanted)
+        fetched = self.client.get_manifest(ref.repository, wanted)
+        data, stated = fetched.data, fetched.stated_digest
         digest = Digest.from_bytes(data)
         where = f"{self.origin}/{ref.repository}:{wanted}"
         if ref.digest is not None and digest != ref.digest:
             raise IntegrityError(where, str(ref.digest), f"the registry sent {digest}")
         if stated and stated.startswith("sha256:") and stated != str(digest):
             raise IntegrityError(where, stated, f"the manifest's bytes hash to {digest}")
-        media_type = media_type or _media_type_of(data)
-        self._remember(digest, data, ref.repository)
+        media_type = fetched.media_type or _media_type_of(data, fetched.url)
+        self._remember(digest, data, ref.repository, fetched.url)
         entry = ImageEntry(Descriptor(media_type, digest, len(data)), (ref,) if ref.tag else ())
         previous = self._entries.get(digest)
         self._entries[digest] = previous.merged(entry) if previous else entry
 
-    def _remember(self, digest: Digest, data: bytes, repository: str) -> None:
+    def _remember(self, digest: Digest, data: bytes, repository: str, url: str) -> None:
         """Keep a document and learn its children: they live in the same repository."""
         self._documents[digest] = data
         self._manifests.add(digest)
         self._repository[digest] = repository
-        try:
-            document = json.loads(data)
-        except ValueError:
-            return  # the engine reports it when it parses the document
+        document = load_json(data, url)
         if not isinstance(document, dict):
             return
         for child in document.get("manifests") or []:
@@ -159,9 +158,9 @@ class RegistrySource(Source):
             return io.BytesIO(self._documents[digest])
         repository = self._repository[digest]
         if digest in self._manifests:
-            data, _, _ = self.client.get_manifest(repository, str(digest))
-            self._remember(digest, data, repository)
-            return io.BytesIO(data)
+            fetched = self.client.get_manifest(repository, str(digest))
+            self._remember(digest, fetched.data, repository, fetched.url)
+            return io.BytesIO(fetched.data)
         return cast(BinaryIO, ResponseReader(self.client.open_blob(repository, str(digest))))
 
 
@@ -379,11 +378,9 @@ def _tagged_document(root: ResolvedImage) -> tuple[bytes, Descriptor]:
     )
 
 
-def _media_type_of(data: bytes) -> str:
-    try:
-        found = json.loads(data).get("mediaType")
-    except (ValueError, AttributeError):
-        found = None
+def _media_type_of(data: bytes, url: str) -> str:
+    document = load_json(data, url)
+    found = document.get("mediaType") if isinstance(document, dict) else None
     return str(found) if found else media.OCI_MANIFEST
 
 

@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-import httpx
-
 from archiver.blobs.atomic import replace_file
 from archiver.errors import IntegrityError, PeerError
 from archiver.model.descriptor import Descriptor
-from archiver.places.registry.client import RegistryClient, check, pull_scope, push_scope
+from archiver.places.registry.api import pull_scope, push_scope
+from archiver.places.registry.bodies import Reply, check
+from archiver.places.registry.client import RegistryClient
 
 DEFAULT_CHUNK = 32 * 1024 * 1024
 _PIECE = 1024 * 1024
@@ -74,7 +74,7 @@ class Upload:
             location = response.headers.get("Location")
             if location:
                 with contextlib.suppress(PeerError):
-                    self._client.request("DELETE", location, scopes=self._scopes).close()
+                    self._client.request("DELETE", location, scopes=self._scopes)
             return False
         _fail(response, self._client.registry, f"mount {self._descriptor.digest}")
         return False
@@ -201,7 +201,7 @@ class Upload:
         if last and stream.read(1):  # the read at the end checks the digest
             raise IntegrityError("upload", str(self._descriptor.digest), "longer than declared")
 
-    def _retry_or_fail(self, response: httpx.Response, what: str) -> None:
+    def _retry_or_fail(self, response: Reply, what: str) -> None:
         if response.status_code in (404, 416) or response.status_code >= 500:
             # the upload was lost or is out of step, or the registry stumbled: start over
             # from what it holds (the state file, if any, says where)
@@ -223,7 +223,7 @@ def _skip(stream: BinaryIO, count: int) -> None:
         count -= len(piece)
 
 
-def _location(response: httpx.Response, client: RegistryClient, default: str | None = None) -> str:
+def _location(response: Reply, client: RegistryClient, default: str | None = None) -> str:
     location = response.headers.get("Location") or default
     if not location:
         raise PeerError(f"{client.registry}: the registry gave no upload location")
@@ -238,7 +238,6 @@ def _range_end(header: str | None) -> int | None:
     return int(match.group(1)) + 1 if match else None
 
 
-def _fail(response: httpx.Response, registry: str, what: str) -> None:
-    response.read()
+def _fail(response: Reply, registry: str, what: str) -> None:
     check(response, registry, what)
     raise PeerError(f"{registry}: {what}: unexpected answer {response.status_code}")
