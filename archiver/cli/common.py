@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # imported when used: a command that never shows a bar does n
     # for tqdm's import
     from tqdm import tqdm
 
+    from archiver.places.registry.client import Registries
+
 
 @contextlib.contextmanager
 def opened(name: str) -> Iterator[tuple[Source, str | None]]:
@@ -29,6 +31,21 @@ def opened(name: str) -> Iterator[tuple[Source, str | None]]:
     place = parse_place(name)
     with open_place(place) as source:
         yield source, place.ref
+
+
+def registries(insecure: tuple[str, ...] = ()) -> Registries:
+    """The registries of the command running (one client each, shared by its threads and
+    places; ``insecure``: names allowed plain HTTP or unverified TLS), closed when it ends."""
+    from archiver.places.registry.client import Registries  # httpx: registry verbs only
+
+    context = click.get_current_context()
+    found = context.meta.get("archiver.registries")
+    if found is None:
+        found = context.meta["archiver.registries"] = Registries()
+        context.call_on_close(found.close)
+    found.allow_insecure(insecure)
+    assert isinstance(found, Registries)
+    return found
 
 
 def platform_option(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from archiver.blobs.atomic import replace_file
+from archiver.cli import common
 from archiver.cli.common import insecure_option
 from archiver.engine import inventory
-from archiver.places.registry.client import allow_insecure
 from archiver.places.transports import parse_place
 
 
@@ -22,8 +22,7 @@ def command(place_name: str, output_path: str, insecure: tuple[str, ...]) -> Non
     layer: docker-daemon:[REF,...], docker://HOST[/REPO[:TAG]], or an archive/bundle/OCI dir.
 
     Pass the file to --base of pack, save, pull or convert to write only what PLACE lacks."""
-    allow_insecure(insecure)
-    found = inventory.of_place(parse_place(place_name))
+    found = inventory.of_place(parse_place(place_name), common.registries(insecure))
     text = found.to_json()
     if output_path == "-":
         click.echo(text, nl=False)

@@ -9,7 +9,7 @@ import click
 from archiver.cli.common import insecure_option
 from archiver.errors import InputError
 from archiver.places.registry import credentials
-from archiver.places.registry.client import RegistryClient, allow_insecure
+from archiver.places.registry.client import RegistryClient
 from archiver.places.registry.credentials import Credentials, config_path
 
 _PASSWORD_WARNING = "WARNING! Using --password via the CLI is insecure. Use --password-stdin."
@@ -29,7 +29,6 @@ def command(
     insecure: tuple[str, ...],
 ) -> None:
     """Check credentials against REGISTRY, then keep them in $DOCKER_CONFIG/config.json."""
-    allow_insecure(insecure)
     if password_stdin:
         if password is not None:
             raise InputError("--password and --password-stdin are mutually exclusive")
@@ -43,7 +42,7 @@ def command(
     if not password:
         raise InputError("an empty password")
     given = Credentials(username, password)
-    client = RegistryClient(registry, credentials=given)
+    client = RegistryClient(registry, registry in insecure or None, credentials=given)
     try:
         client.check_login()
     finally:

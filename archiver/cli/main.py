@@ -63,23 +63,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-def _close_registry_clients() -> None:
-    client = sys.modules.get("archiver.places.registry.client")  # only if a verb used it
-    if client is not None:
-        client.close_clients()
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and ``python -m archiver``."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     from archiver.engine.graph import shared_documents
 
     try:
-        try:
-            with shared_documents():  # one command reads each document once
-                cli.main(args=argv, prog_name="archiver", standalone_mode=False)
-        finally:
-            _close_registry_clients()
+        with shared_documents():  # one command reads each document once
+            cli.main(args=argv, prog_name="archiver", standalone_mode=False)
     except ArchiverError as exc:
         if debug:
             raise

@@ -9,6 +9,7 @@ import click
 
 from archiver.blobs.parts import Split
 from archiver.blobs.zstd_writer import ZstdOptions
+from archiver.cli import common
 from archiver.cli.common import insecure_option
 from archiver.cli.transfer import request, run
 from archiver.cli.transfer_options import (
@@ -20,7 +21,6 @@ from archiver.errors import InputError
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.places.layout_writer import FORMATS
-from archiver.places.registry.client import allow_insecure, client_for
 from archiver.places.transports import Place, parse_place
 
 
@@ -32,7 +32,7 @@ def expand(
     if catalog:
         found = []
         for registry in refs:
-            client = client_for(registry.strip("/"))
+            client = common.registries().client(registry.strip("/"))
             for repository in client.catalog():
                 if patterns and not any(fnmatch.fnmatchcase(repository, p) for p in patterns):
                     continue
@@ -49,7 +49,7 @@ def _tags(repository: str) -> list[Reference]:
     ref = Reference.parse(repository, default_tag=False)
     if ref.tag is not None or ref.digest is not None:
         raise InputError(f"{repository}: --all-tags takes a repository, without a tag")
-    tags = client_for(ref.registry).tags(ref.repository)
+    tags = common.registries().client(ref.registry).tags(ref.repository)
     return [ref.with_tag(tag) for tag in sorted(tags)]
 
 
@@ -91,7 +91,7 @@ def command(
 
     By tag or digest; OCI and Docker manifests and indexes. Only this machine's platform
     of a multi-platform image unless --platform or --all-platforms."""
-    allow_insecure(insecure)
+    common.registries(insecure)
     names = expand(refs, all_tags, catalog, patterns)
     if not names:
         raise InputError("nothing to pull: no repository or tag found")

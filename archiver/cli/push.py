@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
+from archiver.cli import common
 from archiver.cli.common import insecure_option
 from archiver.cli.transfer import request, run
 from archiver.cli.transfer_options import Selection, keep_going_option, selection_options
 from archiver.engine.transfer import PushOptions
 from archiver.places.registry import DEFAULT_JOBS
-from archiver.places.registry.client import allow_insecure
 from archiver.places.transports import REGISTRY, Place, parse_place
 
 
@@ -36,7 +36,7 @@ def command(
     moved to another registry and namespace. Layers the registry has are skipped ("Layer
     already exists"), those another repository of it has are mounted, the rest uploaded
     in parallel, resuming where an interrupted upload stopped; manifests go last."""
-    allow_insecure(insecure)
+    common.registries(insecure)
     wanted = request(
         [parse_place(source_name)],
         Place.registry(),

@@ -75,7 +75,8 @@ def run(request: TransferRequest, selection: Selection) -> None:
     """Run ``request`` and print what came of it; a failing exit when not all was done."""
     to_stdout = request.target.path == "-" and request.fmt not in (DAEMON, REGISTRY)
     quiet = selection.quiet or selection.as_json or to_stdout
-    result = transfer(request, _Reporter(quiet, selection.as_json))
+    registries = common.registries() if _reaches_registry(request) else None
+    result = transfer(request, _Reporter(quiet, selection.as_json), registries)
     if result.per_image is not None:
         _render_per_image(result.per_image, selection)
     elif result.pushed is not None:
@@ -87,6 +88,11 @@ def run(request: TransferRequest, selection: Selection) -> None:
             f"{len(result.skipped_inputs)} of {len(request.inputs)} inputs left out "
             f"(the output holds the rest)"
         )
+
+
+def _reaches_registry(request: TransferRequest) -> bool:
+    places = [*request.inputs, request.target, *([request.base] if request.base else [])]
+    return any(place.format == REGISTRY for place in places)
 
 
 def _render_push(pushed: dict[str, Any], selection: Selection) -> None:

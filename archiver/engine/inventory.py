@@ -13,6 +13,7 @@ A delta is written against an inventory (or an earlier bundle, inventoried on th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -36,7 +37,7 @@ from archiver.places.transports import DAEMON, REGISTRY, Place
 
 if TYPE_CHECKING:
     from archiver.places.daemon.client import DaemonClient
-    from archiver.places.registry.client import RegistryClient
+    from archiver.places.registry.client import Registries, RegistryClient
 
 FORMAT = "archiver-inventory"
 VERSION = 1
@@ -215,7 +216,7 @@ def of_registry(
     return of_source(RegistrySource(client, refs), kind="registry")
 
 
-def of_place(place: Place) -> Inventory:
+def of_place(place: Place, registries: Registries | None = None) -> Inventory:
     """The inventory of a daemon (of every image, or of ``place.names`` alone), a registry
     (a host alone: every repository; ``HOST/REPO`` names: those; ``HOST/REPO:TAG``: one
     image), or an archive, bundle or OCI dir."""
@@ -224,16 +225,24 @@ def of_place(place: Place) -> Inventory:
 
         return of_daemon(DaemonClient(), list(place.names) or None)
     if place.format == REGISTRY:
-        from archiver.places.registry.client import client_for  # httpx: registries only
+        from archiver.places.registry.client import Registries  # httpx: registries only
 
-        host, _, rest = ",".join(place.names).partition("/")
-        if not rest:
-            client = client_for(host)
-            return of_registry(client, client.catalog())
-        refs = [Reference.parse(name, default_tag=False) for name in place.names]
-        if len({ref.registry for ref in refs}) != 1 or len({ref.tag for ref in refs}) != 1:
-            raise InputError(f"{place}: name repositories of one registry (REPO,REPO or REPO:TAG)")
-        client = client_for(refs[0].registry)
-        return of_registry(client, [ref.repository for ref in refs], refs[0].tag)
+        with contextlib.ExitStack() as stack:
+            if registries is None:
+                registries = Registries()
+                stack.callback(registries.close)
+            return _of_registry_place(place, registries)
     with open_place(place) as source:
         return of_source(source)
+
+
+def _of_registry_place(place: Place, registries: Registries) -> Inventory:
+    host, _, rest = ",".join(place.names).partition("/")
+    if not rest:
+        client = registries.client(host)
+        return of_registry(client, client.catalog())
+    refs = [Reference.parse(name, default_tag=False) for name in place.names]
+    if len({ref.registry for ref in refs}) != 1 or len({ref.tag for ref in refs}) != 1:
+        raise InputError(f"{place}: name repositories of one registry (REPO,REPO or REPO:TAG)")
+    client = registries.client(refs[0].registry)
+    return of_registry(client, [ref.repository for ref in refs], refs[0].tag)

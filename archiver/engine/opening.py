@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import InputError
@@ -12,19 +13,29 @@ from archiver.places.archive import open_source
 from archiver.places.base import Source
 from archiver.places.transports import DAEMON, REGISTRY, Place
 
+if TYPE_CHECKING:
+    from archiver.places.registry.client import Registries
+
 
 @contextlib.contextmanager
-def open_place(place: Place, zstd: ZstdOptions | None = None) -> Iterator[Source]:
+def open_place(
+    place: Place, zstd: ZstdOptions | None = None, registries: Registries | None = None
+) -> Iterator[Source]:
     """The images of ``place`` as a source (a daemon's saved as they stream, with ``zstd``
-    frames a bundle then copies as they are)."""
+    frames a bundle then copies as they are; a registry's through the command's
+    ``registries``, or clients of its own)."""
     if place.format == REGISTRY:
-        from archiver.places.registry.client import client_for  # httpx: registry verbs only
+        from archiver.places.registry.client import Registries  # httpx: registry verbs only
         from archiver.places.registry.place import RegistrySource
 
         refs = [Reference.parse(text) for text in place.names]
         if len({ref.registry for ref in refs}) != 1:
             raise InputError(f"{place}: one registry per docker:// input")
-        yield RegistrySource(client_for(refs[0].registry), refs)
+        with contextlib.ExitStack() as stack:
+            if registries is None:
+                registries = Registries()
+                stack.callback(registries.close)
+            yield RegistrySource(registries.client(refs[0].registry), refs)
         return
     if place.format == DAEMON:
         if not place.names:

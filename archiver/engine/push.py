@@ -19,7 +19,7 @@ from archiver.model.image import ImageEntry
 from archiver.model.platform import Platform
 from archiver.model.reference import DEFAULT_REGISTRY, Reference
 from archiver.places.base import Source
-from archiver.places.registry.client import client_for
+from archiver.places.registry.client import Registries
 from archiver.places.registry.place import BlobLocations, RegistrySink, RegistrySource, Watch
 
 
@@ -95,8 +95,31 @@ def push_images(
     on_event: Callable[[str], None],
     progress: Callable[[], contextlib.AbstractContextManager[Progress]] | None = None,
     watch: Watch | None = None,
+    registries: Registries | None = None,
 ) -> dict[str, Any]:
-    """Push ``entries`` of ``source``; return the summary ``--json`` prints."""
+    """Push ``entries`` of ``source``; return the summary ``--json`` prints. Clients come
+    from the command's ``registries`` (or are made for this push alone)."""
+    with contextlib.ExitStack() as stack:
+        if registries is None:
+            registries = Registries()
+            stack.callback(registries.close)
+        return _push(
+            source, entries, to, tag, platforms, jobs, on_event, progress, watch, registries
+        )
+
+
+def _push(
+    source: Source,
+    entries: list[ImageEntry],
+    to: str | None,
+    tag: str | None,
+    platforms: list[Platform] | None,
+    jobs: int,
+    on_event: Callable[[str], None],
+    progress: Callable[[], contextlib.AbstractContextManager[Progress]] | None,
+    watch: Watch | None,
+    registries: Registries,
+) -> dict[str, Any]:
     targets, left = destinations(entries, to, tag)
     if not targets:
         raise InputError("nothing to push: " + "; ".join(left or ["no image selected"]))
@@ -104,7 +127,7 @@ def push_images(
     summary: dict[str, Any] = {"pushed": [], "left_out": left}
     totals = {"pushed": 0, "mounted": 0, "skipped": 0, "bytes": 0, "resumed": 0}
     for target in targets:
-        client = client_for(target.registry)
+        client = registries.client(target.registry)
         if target.registry not in known:
             known[target.registry] = BlobLocations.load(target.registry)
         locations = known[target.registry]

@@ -9,7 +9,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from archiver.blobs.parts import Split
 from archiver.blobs.zstd_writer import ZstdOptions
@@ -29,6 +29,9 @@ from archiver.places.layout_writer import open_sink
 from archiver.places.oci_layout import DELTA_BASE, DELTA_BASE_ORIGIN
 from archiver.places.registry import DEFAULT_JOBS
 from archiver.places.transports import DAEMON, REGISTRY, Place
+
+if TYPE_CHECKING:
+    from archiver.places.registry.client import Registries
 
 
 @dataclass(frozen=True)
@@ -104,12 +107,15 @@ class Reporter(Protocol):
         ...
 
 
-def transfer(request: TransferRequest, reporter: Reporter) -> TransferResult:
-    """Copy the selected images of every input into one target."""
+def transfer(
+    request: TransferRequest, reporter: Reporter, registries: Registries | None = None
+) -> TransferResult:
+    """Copy the selected images of every input into one target; registries are reached
+    through ``registries`` (the command's)."""
     result = TransferResult()
     fmt = request.fmt
     with contextlib.ExitStack() as stack:
-        source, entries = _select(request, _open_inputs(request, result, stack))
+        source, entries = _select(request, _open_inputs(request, result, stack, registries))
         base: Inventory | None = None
         if request.base is not None and request.complete:
             source = WithBase(source, stack.enter_context(open_place(request.base)))
@@ -122,7 +128,7 @@ def transfer(request: TransferRequest, reporter: Reporter) -> TransferResult:
             base = _read_base(request.base, stack)
             result.base = base
         if fmt == REGISTRY:
-            _to_registry(request, source, entries, reporter, result)
+            _to_registry(request, source, entries, reporter, result, registries)
         elif fmt == DAEMON:
             _to_daemon(request, source, entries, reporter, result)
         else:
@@ -157,12 +163,15 @@ def _size_on_disk(target: str, fmt: str, parts: list[str], split: Split | None) 
 
 
 def _open_inputs(
-    request: TransferRequest, result: TransferResult, stack: contextlib.ExitStack
+    request: TransferRequest,
+    result: TransferResult,
+    stack: contextlib.ExitStack,
+    registries: Registries | None,
 ) -> list[tuple[Source, str | None]]:
     opened: list[tuple[Source, str | None]] = []
     for place in request.inputs:
         try:
-            source = stack.enter_context(open_place(place, request.zstd))
+            source = stack.enter_context(open_place(place, request.zstd, registries))
             # a bad input is left out of a file written from many; a daemon or a registry
             # gets image by image instead (see _each_image)
             per_image = request.fmt in (DAEMON, REGISTRY)
@@ -216,6 +225,7 @@ def _to_registry(
     entries: list[ImageEntry],
     reporter: Reporter,
     result: TransferResult,
+    registries: Registries | None,
 ) -> None:
     """Into a registry: ``push`` (its options), or ``copy ... docker://REF``."""
     from archiver.engine.push import push_images  # httpx: registry verbs only
@@ -234,6 +244,7 @@ def _to_registry(
             reporter.event,
             lambda: reporter.progress("push"),
             reporter.blob_watch(),
+            registries,
         )
 
     if request.keep_going:

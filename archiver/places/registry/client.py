@@ -7,9 +7,8 @@ How it is built: ``transport`` (TLS, certs.d, plain-HTTP rules, the httpx client
 ``retry`` (backoff on 429/5xx and broken connections), ``bodies`` (capped, decoded
 reads and their JSON), ``api`` (the distribution API calls).
 
-The command line's verbs reach a command's ``Registries`` through ``client_for``,
-``allow_insecure`` and ``close_clients`` (one command per process); anything else may
-make a ``Registries`` of its own and pass it around.
+A command makes one ``Registries`` and passes it to whatever reaches a registry; it is
+closed when the command ends. Nothing is kept between commands in the process.
 """
 
 from __future__ import annotations
@@ -31,11 +30,7 @@ __all__ = [
     "Registries",
     "RegistryClient",
     "RetryPolicy",
-    "allow_insecure",
     "check",
-    "client_for",
-    "close_clients",
-    "insecure_registries",
     "pull_scope",
     "push_scope",
 ]
@@ -54,7 +49,7 @@ class RegistryClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if insecure is None:
-            insecure = registry in insecure_registries()
+            insecure = registry in Registries().insecure()
         self.session = Session(registry, insecure, credentials, retry, timeout, transport)
         self.registry = registry
 
@@ -140,24 +135,3 @@ class Registries:
             self._insecure.clear()
         for client in clients:
             client.close()
-
-
-_COMMAND = Registries()
-"""The registries of the command this process runs (the CLI's verbs share it)."""
-
-
-def client_for(registry: str) -> RegistryClient:
-    return _COMMAND.client(registry)
-
-
-def allow_insecure(registries: Iterable[str]) -> None:
-    _COMMAND.allow_insecure(registries)
-
-
-def insecure_registries() -> set[str]:
-    return _COMMAND.insecure()
-
-
-def close_clients() -> None:
-    """At the end of a command: close every shared client, forget --insecure-registry."""
-    _COMMAND.close()
