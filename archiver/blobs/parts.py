@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archiver.blobs import limits
 from archiver.blobs.atomic import WrittenBack, replace_file
 from archiver.errors import InputError, IntegrityError, NotFound
+from archiver.model.json_decode import load_json
 
 FAT32 = 4 * 1024**3 - 1
 """The largest file FAT32 holds."""
@@ -212,12 +214,16 @@ def bundle_name(name: str) -> Path | None:
 def read_manifest(target: Path) -> dict[str, Any]:
     path = target.with_name(target.name + MANIFEST_SUFFIX)
     try:
-        data = json.loads(path.read_text())
+        with path.open("rb") as file:
+            raw = limits.read_capped(file, limits.MAX_ARCHIVE_INDEX, str(path))
     except FileNotFoundError:
         raise NotFound(f"{path}: no parts manifest") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a parts manifest ({exc})") from None
-    parts = data.get("parts") if isinstance(data, dict) else None
+    except OSError as exc:
+        raise InputError(f"{path}: not a parts manifest ({exc.strerror or exc})") from None
+    data = load_json(raw, str(path))
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: not an archiver parts manifest (not a JSON object)")
+    parts = data.get("parts")
     if data.get("format") != FORMAT or not isinstance(parts, list) or not parts:
         raise InputError(f"{path}: not an archiver parts manifest")
     for part in parts:

@@ -8,7 +8,7 @@ from archiver.blobs.tarsafe import Tree
 from archiver.errors import InputError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
-from archiver.model.documents import load_json
+from archiver.model.json_decode import load_json
 from archiver.model.reference import Reference
 from archiver.places.base import ImageEntry
 
