@@ -109,7 +109,9 @@ def resolve(source: Source, entry: ImageEntry, platforms: list[Platform] | None 
     """Read the documents below ``entry``; keep only ``platforms`` (all when None)."""
     document = _read_document(source, entry.descriptor)
     root = Root(entry, document)
-    _walk(source, entry.descriptor, document, platforms, root, depth=0, seen=set())
+    _walk(
+        source, entry.descriptor, document, platforms, root, depth=0, seen=set(), visits=_Visits()
+    )
     if platforms and not root.images:
         wanted = ", ".join(str(p) for p in platforms)
         offered = sorted(
@@ -130,6 +132,29 @@ def _read_document(source: Source, descriptor: Descriptor) -> Manifest | Index:
     return parse_document(raw, f"{source.origin}: {descriptor.digest}", descriptor.media_type)
 
 
+@dataclass
+class _Visits:
+    """The documents walked below one root, and their bytes: both capped."""
+
+    digests: set[Digest] = field(default_factory=set)
+    size: int = 0
+
+    def add(self, descriptor: Descriptor, origin: str, label: str) -> None:
+        if descriptor.digest in self.digests:
+            return
+        self.digests.add(descriptor.digest)
+        self.size += descriptor.size
+        if len(self.digests) > limits.MAX_DOCUMENTS:
+            raise InputError(
+                f"{origin}: {label} refers to more than {limits.MAX_DOCUMENTS} documents"
+            )
+        if self.size > limits.MAX_DOCUMENTS_SIZE:
+            raise InputError(
+                f"{origin}: {label} refers to documents of more than "
+                f"{limits.MAX_DOCUMENTS_SIZE} bytes in all"
+            )
+
+
 def _walk(
     source: Source,
     descriptor: Descriptor,
@@ -138,11 +163,17 @@ def _walk(
     root: Root,
     depth: int,
     seen: set[Digest],
+    visits: _Visits,
 ) -> None:
+    """``seen``: the indexes above this one (a cycle); ``visits``: every document walked
+    for this root, each walked once however many indexes list it (a fan-out)."""
     if descriptor.digest in seen:
         raise InputError(f"{source.origin}: index {descriptor.digest} refers to itself (a cycle)")
     if depth > limits.MAX_INDEX_DEPTH:
         raise InputError(f"{source.origin}: indexes nested deeper than {limits.MAX_INDEX_DEPTH}")
+    visits.add(descriptor, source.origin, root.entry.label)
+    if isinstance(document, Manifest):
+        visits.add(document.config, source.origin, root.entry.label)
     seen = seen | {descriptor.digest}
     if isinstance(document, Manifest):
         root.images.append(_image_node(source, descriptor, document))
@@ -151,11 +182,13 @@ def _walk(
     for child in document.manifests:
         if not _wanted(child, platforms):
             continue
+        if child.digest in visits.digests and child.digest not in seen:
+            continue  # walked already through another index
         if not source.has_blob(child.digest):
             root.missing.append(child)
             continue
         child_doc = _read_document(source, child)
-        _walk(source, child, child_doc, platforms, root, depth + 1, seen)
+        _walk(source, child, child_doc, platforms, root, depth + 1, seen, visits)
 
 
 def _wanted(child: Descriptor, platforms: list[Platform] | None) -> bool:
