@@ -211,6 +211,10 @@ class Upload:
                         message, end = decoder.raw_decode(buffer)
                     except json.JSONDecodeError:
                         break
+                    except RecursionError:
+                        raise PeerError(
+                            f"Docker daemon: {self._path}: a message nested too deep"
+                        ) from None
                     buffer = buffer[end:]
                     yield message
 
