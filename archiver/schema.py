@@ -9,7 +9,6 @@ locally: never over the network. jsonschema itself is imported at the first vali
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver.errors import InputError
+from archiver.model.json_decode import load_json
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -50,7 +50,7 @@ def schema_dir() -> Traversable:
 
 
 def _load(name: str) -> dict[str, Any]:
-    document = json.loads((schema_dir() / name).read_text(encoding="utf-8"))
+    document = load_json((schema_dir() / name).read_bytes(), f"schema {name}")
     assert isinstance(document, dict), name
     return document
 

@@ -16,6 +16,10 @@ MAX_TAR_MEMBERS = 1_000_000
 """Members indexed in one tar."""
 MAX_INDEX_DEPTH = 8
 """Nesting of indexes inside indexes."""
+MAX_DOCUMENTS = 10_000
+"""Distinct indexes, manifests and configs below one top-level image."""
+MAX_DOCUMENTS_SIZE = 256 * 1024 * 1024
+"""Their bytes in all (each is read whole and kept while the image is walked)."""
 COPY_CHUNK = 1024 * 1024
 """Bytes moved per read when streaming a blob."""
 

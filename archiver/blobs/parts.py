@@ -23,9 +23,9 @@ from typing import Any
 
 from archiver.blobs import limits
 from archiver.blobs.atomic import SyncingFile, output_path, replace_file, temp_beside
-from archiver.blobs.limits import read_capped
 from archiver.blobs.regular_file import open_regular
 from archiver.errors import InputError, IntegrityError, NotFound
+from archiver.model.json_decode import load_json
 
 FAT32 = 4 * 1024**3 - 1
 """The largest file FAT32 holds."""
@@ -217,13 +217,16 @@ def read_manifest(target: Path) -> dict[str, Any]:
     path = target.with_name(target.name + MANIFEST_SUFFIX)
     try:
         with os.fdopen(open_regular(path), "rb") as file:
-            data = json.loads(read_capped(file, MAX_MANIFEST, str(path)))
+            raw = limits.read_capped(file, MAX_MANIFEST, str(path))
     except FileNotFoundError:
         raise NotFound(f"{path}: no parts manifest") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a parts manifest ({exc})") from None
-    parts = data.get("parts") if isinstance(data, dict) else None
-    if parts is None or data.get("format") != FORMAT or not isinstance(parts, list) or not parts:
+    except OSError as exc:
+        raise InputError(f"{path}: not a parts manifest ({exc.strerror or exc})") from None
+    data = load_json(raw, str(path))
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: not an archiver parts manifest (not a JSON object)")
+    parts = data.get("parts")
+    if data.get("format") != FORMAT or not isinstance(parts, list) or not parts:
         raise InputError(f"{path}: not an archiver parts manifest")
     for part in parts:
         if not (

@@ -25,8 +25,6 @@ from archiver.model.image import ImageEntry, ImageNode, ResolvedImage, is_image
 from archiver.model.platform import Platform
 from archiver.places.base import Source, read_document
 
-MAX_DOCUMENTS = 100_000
-"""Documents (indexes and manifests) below one top-level entry."""
 DOCUMENT_CACHE = 64 * 1024 * 1024
 """Bytes of verified documents kept for the next reader of the same digest."""
 
@@ -118,7 +116,7 @@ def resolve(
 
 def _resolve(source: Source, entry: ImageEntry, platforms: list[Platform] | None) -> _Graph:
     document = _read_document(source, entry.descriptor)
-    walk = _Walk(source, platforms)
+    walk = _Walk(source, platforms, entry.label)
     walk.visit(entry.descriptor, document, depth=0, ancestors=frozenset())
     if platforms and not walk.images:
         wanted = ", ".join(str(p) for p in platforms)
@@ -142,15 +140,34 @@ def _read_document(source: Source, descriptor: Descriptor) -> Manifest | Index:
 
 class _Walk:
     """One walk down from an entry: every document visited once, however many indexes
-    name it (a hostile index fanning out to one child many times over costs one read)."""
+    name it (a hostile index fanning out to one child many times over costs one read),
+    and the documents below one entry capped in number and in bytes."""
 
-    def __init__(self, source: Source, platforms: list[Platform] | None) -> None:
+    def __init__(self, source: Source, platforms: list[Platform] | None, label: str) -> None:
         self.source = source
         self.platforms = platforms
+        self.label = label
         self.images: list[ImageNode] = []
         self.indexes: list[Index] = []
         self.missing: list[Descriptor] = []
         self.visited: set[Digest] = set()
+        self.size = 0
+
+    def count(self, descriptor: Descriptor) -> None:
+        if descriptor.digest in self.visited:
+            return
+        self.visited.add(descriptor.digest)
+        self.size += descriptor.size
+        origin = self.source.origin
+        if len(self.visited) > limits.MAX_DOCUMENTS:
+            raise InputError(
+                f"{origin}: {self.label} refers to more than {limits.MAX_DOCUMENTS} documents"
+            )
+        if self.size > limits.MAX_DOCUMENTS_SIZE:
+            raise InputError(
+                f"{origin}: {self.label} refers to documents of more than "
+                f"{limits.MAX_DOCUMENTS_SIZE} bytes in all"
+            )
 
     def visit(
         self,
@@ -164,10 +181,9 @@ class _Walk:
             raise InputError(f"{origin}: index {descriptor.digest} refers to itself (a cycle)")
         if depth > limits.MAX_INDEX_DEPTH:
             raise InputError(f"{origin}: indexes nested deeper than {limits.MAX_INDEX_DEPTH}")
-        if len(self.visited) >= MAX_DOCUMENTS:
-            raise InputError(f"{origin}: more than {MAX_DOCUMENTS} documents below one image")
-        self.visited.add(descriptor.digest)
+        self.count(descriptor)
         if isinstance(document, Manifest):
+            self.count(document.config)
             self.images.append(_image_node(self.source, descriptor, document))
             return
         self.indexes.append(document)

@@ -19,7 +19,6 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver import schema
@@ -31,6 +30,7 @@ from archiver.engine.opening import open_place
 from archiver.errors import InputError, IntegrityError, NotFound
 from archiver.model.digest import chain_ids
 from archiver.model.holdings import Holdings
+from archiver.model.json_decode import load_json
 from archiver.model.reference import Reference
 from archiver.places.base import Source
 from archiver.places.transports import DAEMON, REGISTRY, Place
@@ -124,16 +124,15 @@ def of_source(source: Source, kind: str = "archive") -> Inventory:
 
 def read(path: str) -> Inventory:
     """An inventory file, checked: format, version, schema, checksum."""
+    limit = limits.MAX_ARCHIVE_INDEX * 8
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as file:
+            if os.fstat(file.fileno()).st_size > limit:
+                raise InputError(f"{path}: too large for an inventory (over {limit} bytes)")
+            raw = limits.read_capped(file, limit, f"{path}: inventory")
     except FileNotFoundError:
         raise NotFound(f"{path}: no such file") from None
-    if len(raw) > limits.MAX_ARCHIVE_INDEX * 8:
-        raise InputError(f"{path}: too large for an inventory")
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise InputError(f"{path}: not an inventory (not JSON: {exc})") from None
+    data = load_json(raw, f"{path}: not an inventory")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{path}: not an archiver inventory")
     if data.get("version") != VERSION:
@@ -141,6 +140,9 @@ def read(path: str) -> Inventory:
             f"{path}: inventory version {data.get('version')!r}; this archiver reads {VERSION}"
         )
     schema.validate("inventory", data, path)
+    for key in ("blobs", "diffIds", "chains"):  # uniqueItems in the schema is quadratic
+        if len(set(data[key])) != len(data[key]):
+            raise InputError(f"{path}: $.{key}: has duplicate items")
     inventory = Inventory(
         data["kind"],
         data["origin"],

@@ -10,7 +10,7 @@ from typing import Any
 from archiver.errors import InputError
 
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
-_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 
 
 @dataclass(frozen=True, order=True)
@@ -23,7 +23,7 @@ class Digest:
     @classmethod
     def parse(cls, text: str) -> Digest:
         """Parse ``algorithm:hex``; only sha256 and sha512 with lower-case hex are accepted."""
-        if not isinstance(text, str) or not _DIGEST_RE.match(text):
+        if not isinstance(text, str) or not _DIGEST_RE.fullmatch(text):
             raise InputError(f"invalid digest {text!r}")
         algorithm, _, hexpart = text.partition(":")
         want = _HEX_LENGTH.get(algorithm)

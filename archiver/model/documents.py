@@ -12,15 +12,8 @@ from archiver.errors import InputError
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
+from archiver.model.json_decode import load_json
 from archiver.model.platform import Platform
-
-
-def load_json(raw: bytes, origin: str) -> Any:
-    """Decode JSON bytes; a clear InputError naming ``origin`` otherwise."""
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{origin}: invalid JSON: {exc}") from None
 
 
 def dump_json(data: Any) -> bytes:

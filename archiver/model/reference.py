@@ -19,11 +19,13 @@ _LEGACY_REGISTRY = "index.docker.io"
 _OFFICIAL = "library/"
 _MAX_NAME = 255
 
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
+# docker's grammar (distribution/reference) is ASCII: no \w or \d (Unicode in Python), and
+# whole-string matches only (``$`` would also match before a trailing newline).
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = re.compile(rf"^(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_HEX64 = re.compile(r"^[a-f0-9]{64}$")
+_DOMAIN = re.compile(rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?")
+_TAG = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}")
+_HEX64 = re.compile(r"[a-f0-9]{64}")
 
 
 def _invalid(text: str, why: str) -> InputError:
@@ -53,25 +55,25 @@ class Reference:
         slash, colon = rest.rfind("/"), rest.rfind(":")
         if colon > slash:
             name, tag = rest[:colon], rest[colon + 1 :]
-            if not _TAG.match(tag):
+            if not _TAG.fullmatch(tag):
                 raise _invalid(text, f"invalid tag {tag!r}")
         if not name:
             raise _invalid(text, "repository name is empty")
         registry, path = _split_domain(name)
         if registry is None:
             registry = DEFAULT_REGISTRY
-            if _HEX64.match(path):
+            if _HEX64.fullmatch(path):
                 raise _invalid(text, "cannot specify 64-byte hexadecimal strings")
         if registry == _LEGACY_REGISTRY:
             registry = DEFAULT_REGISTRY
-        if not _DOMAIN.match(registry):
+        if not _DOMAIN.fullmatch(registry):
             raise _invalid(text, f"invalid registry {registry!r}")
         if registry == DEFAULT_REGISTRY and "/" not in path:
             path = _OFFICIAL + path
         if path != path.lower():
             raise _invalid(text, "repository name must be lowercase")
         for component in path.split("/"):
-            if not _COMPONENT.match(component):
+            if not _COMPONENT.fullmatch(component):
                 raise _invalid(text, f"invalid repository path component {component!r}")
         if len(f"{registry}/{path}") > _MAX_NAME:
             raise _invalid(text, f"repository name is longer than {_MAX_NAME} characters")
@@ -106,7 +108,7 @@ class Reference:
         return self.familiar_name + self._suffix()
 
     def with_tag(self, tag: str) -> Reference:
-        if not _TAG.match(tag):
+        if not _TAG.fullmatch(tag):
             raise _invalid(tag, f"invalid tag {tag!r}")
         return replace(self, tag=tag)
 
@@ -131,7 +133,7 @@ def parse_reference(text: str) -> Reference:
 
 
 def is_valid_tag(tag: str) -> bool:
-    return bool(_TAG.match(tag))
+    return bool(_TAG.fullmatch(tag))
 
 
 def match_reference(pattern: str, ref: Reference) -> bool:

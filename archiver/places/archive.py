@@ -11,6 +11,7 @@ import io
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
+from archiver.blobs import limits
 from archiver.blobs.path_tree import open_tree
 from archiver.blobs.tar_tree import TarTree
 from archiver.blobs.tree import Tree
@@ -85,8 +86,12 @@ class ArchiveSource(Source):
         found: dict[Digest, int] = {}
         for position, entry in enumerate(self._entries):
             pending = [entry.descriptor]
-            while pending:
+            seen: set[Digest] = set()  # each document once (a fan-out, a cycle)
+            while pending and len(seen) < limits.MAX_DOCUMENTS:
                 desc = pending.pop()
+                if desc.digest in seen:
+                    continue
+                seen.add(desc.digest)
                 try:
                     if not self.has_blob(desc.digest):
                         continue

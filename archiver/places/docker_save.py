@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archiver.blobs import compression, limits
-from archiver.blobs.tree import Tree
+from archiver.blobs.tree import Tree, normalise_name
 from archiver.errors import InputError, IntegrityError, NotFound
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
@@ -23,7 +23,7 @@ from archiver.model.reference import Reference
 from archiver.places.oci_layout import read_json
 
 MANIFEST_FILE = "manifest.json"
-_BLOB_PATH = re.compile(r"^blobs/(sha256|sha512)/([0-9a-f]+)$")
+_BLOB_PATH = re.compile(r"blobs/(sha256|sha512)/([0-9a-f]+)")
 _LAYER_TYPE = {
     None: media.OCI_LAYER_TAR,
     "gzip": media.OCI_LAYER_GZIP,
@@ -60,10 +60,23 @@ def read_items(tree: Tree) -> list[SaveItem]:
     """The entries of ``manifest.json``, configs read and checked, layers not opened."""
     items = read_json(tree, MANIFEST_FILE, "docker-save-manifest")
     assert isinstance(items, list)  # the schema says so
+    for i, item in enumerate(items):
+        _check_paths(tree, item, f"{tree.origin}: {MANIFEST_FILE}[{i}]")
     return [
         _read_item(tree, item, f"{tree.origin}: {MANIFEST_FILE}[{i}]")
         for i, item in enumerate(items)
     ]
+
+
+def _check_paths(tree: Tree, item: dict[str, Any], where: str) -> None:
+    """Refuse an unsafe path anywhere in the entry, used or not (a hybrid archive's images
+    come from index.json, but a docker load of it would follow these)."""
+    named = [("Config", item["Config"])]
+    named += [(f"Layers[{j}]", path) for j, path in enumerate(item["Layers"])]
+    named += [(f"LayerSources[{key!r}]", key) for key in item.get("LayerSources") or {}]
+    for field_name, path in named:
+        normalise_name(path, f"{where}: {field_name}")
+        tree.exists(path)  # a link in a directory that leaves it is refused here
 
 
 def _read_item(tree: Tree, item: dict[str, Any], where: str) -> SaveItem:
@@ -72,7 +85,7 @@ def _read_item(tree: Tree, item: dict[str, Any], where: str) -> SaveItem:
     with tree.open(config_path) as stream:
         config_raw = limits.read_capped(stream, limits.MAX_DOCUMENT, origin)
     config = ImageConfig.parse(config_raw, origin, media.OCI_CONFIG)
-    named = _BLOB_PATH.match(config_path)
+    named = _BLOB_PATH.fullmatch(config_path)
     if named and Digest(named.group(1), named.group(2)) != config.digest:
         raise IntegrityError(
             tree.origin,
@@ -147,7 +160,7 @@ def _layer_descriptor(
         kind = compression.sniff(stream.read(compression.MAGIC_LENGTH))
     if kind not in _LAYER_TYPE:
         raise InputError(f"{tree.origin}: {path}: layers compressed with {kind} are not supported")
-    named = _BLOB_PATH.match(path)
+    named = _BLOB_PATH.fullmatch(path)
     if named:
         digest = Digest(named.group(1), named.group(2))
     elif kind is None:

@@ -8,8 +8,8 @@ from archiver.blobs.tree import Tree
 from archiver.errors import InputError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
-from archiver.model.documents import load_json
 from archiver.model.image import ImageEntry
+from archiver.model.json_decode import load_json
 from archiver.model.reference import Reference
 
 LAYOUT_FILE = "oci-layout"

@@ -111,6 +111,18 @@ def test_digest_only_has_no_default_tag() -> None:
         ("-foo", "component"),
         (HEX, "64-byte"),
         ("a/" + "b" * 260, "longer"),
+        # docker's grammar is ASCII and matched whole: no trailing newline, no Unicode \w, \d
+        ("demo/a:1\n", "tag"),
+        ("demo/a\n:1", "component"),
+        ("demo/a\n", "component"),
+        ("demo/a:tåg", "tag"),
+        ("demo/a:v\u0661", "tag"),
+        ("demo/å:1", "component"),
+        ("rég.example/a:1", "registry"),
+        ("reg.example:5\u0660\u0660\u0660/a", "registry"),
+        ("reg.example\n/a", "registry"),
+        (f"demo/a@sha256:{HEX}\n", "digest"),
+        (HEX + "\n", "component"),
     ],
 )
 def test_invalid_references_are_refused(text: str, why: str) -> None:
@@ -144,3 +156,16 @@ def test_with_tag_and_digest() -> None:
 )
 def test_match_reference(pattern: str, text: str, expected: bool) -> None:
     assert match_reference(pattern, Reference.parse(text)) is expected
+
+
+@pytest.mark.parametrize("tag", ["1\n", "tåg", "v\u0661", "\u0661", "a\tb", "", "x" * 129])
+def test_tags_are_ascii_and_whole(tag: str) -> None:
+    assert not is_valid_tag(tag)
+    with pytest.raises(InputError, match="invalid tag"):
+        Reference.parse("demo/a").with_tag(tag)
+
+
+@pytest.mark.parametrize("tag", ["1", "v1.2_3-rc", "_x", "A" * 128, "latest"])
+def test_valid_tags_still_pass(tag: str) -> None:
+    assert is_valid_tag(tag)
+    assert Reference.parse(f"demo/a:{tag}").tag == tag

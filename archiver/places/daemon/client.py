@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlparse
 
 from archiver.errors import NotFound, PeerError
+from archiver.model.json_decode import load_json
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
@@ -115,7 +116,7 @@ class DaemonClient:
         self, path: str, query: dict[str, Any] | None = None, missing: str | None = None
     ) -> Any:
         with self._open("GET", path, query, missing) as response:
-            return json.loads(response.read())
+            return load_json(response.read(), f"Docker daemon: GET {path}", PeerError)
 
     def version(self) -> dict[str, Any]:
         return self.json("/version")
@@ -210,6 +211,10 @@ class Upload:
                         message, end = decoder.raw_decode(buffer)
                     except json.JSONDecodeError:
                         break
+                    except RecursionError:
+                        raise PeerError(
+                            f"Docker daemon: {self._path}: a message nested too deep"
+                        ) from None
                     buffer = buffer[end:]
                     yield message
 
@@ -224,8 +229,8 @@ def _checked(
     """The response, or its error status as one PeerError line."""
     if response.status >= 400:
         detail = response.read(64 * 1024).decode(errors="replace")
-        with contextlib.suppress(json.JSONDecodeError, AttributeError):
-            detail = json.loads(detail).get("message", detail)
+        with contextlib.suppress(PeerError, AttributeError):
+            detail = load_json(detail.encode(), path, PeerError).get("message", detail)
         response.close()
         raise PeerError(f"Docker daemon: {method} {path}: {response.status} {detail.strip()}")
     return response

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, cast
 import httpx
 
 from archiver.errors import InputError, PeerError
+from archiver.model.json_decode import load_json
 
 ERROR_BODY = 64 * 1024
 """What is read of an answer whose body only an error message could use."""
@@ -161,18 +162,6 @@ class _PiecesReader:
         size = len(self._pending) if size is None or size < 0 else size
         data, self._pending = self._pending[:size], self._pending[size:]
         return data
-
-
-def load_json(data: bytes, origin: str) -> Any:
-    """JSON from a registry; one line naming ``origin`` when it is not JSON we read
-    (malformed, nested too deep, numbers too long)."""
-    try:
-        return json.loads(data)
-    except RecursionError:
-        raise InputError(f"{origin}: invalid JSON: nested too deep") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int digits limit
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{origin}: invalid JSON: {detail}") from None
 
 
 def error_detail(reply: Reply) -> str:

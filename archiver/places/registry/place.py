@@ -29,9 +29,9 @@ from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.documents import Manifest
 from archiver.model.image import ImageEntry, ResolvedImage
+from archiver.model.json_decode import load_json
 from archiver.model.reference import Reference
 from archiver.places.base import Sink, Source
-from archiver.places.registry.bodies import load_json
 from archiver.places.registry.client import RegistryClient
 from archiver.places.registry.uploads import Opener, Upload, state_dir
 
