@@ -30,6 +30,7 @@ from archiver.model.json_decode import load_json
 FAT32 = 4 * 1024**3 - 1
 """The largest file FAT32 holds."""
 FORMAT = "archiver-parts"
+JOURNAL_FORMAT = "archiver-parts-commit"
 MANIFEST_SUFFIX = ".parts.json"
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _MIN_PART = 1024 * 1024
@@ -41,7 +42,7 @@ def parse_size(text: str) -> int:
     """``4G``, ``700M``, ``123456`` (bytes) or ``fat32``."""
     if text.lower() == "fat32":
         return FAT32
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", text.strip().lower())
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", text.strip().lower(), re.ASCII)
     if not match:
         raise InputError(f"--split-size {text!r}: a size such as 4G, 700M, or fat32")
     size = int(float(match.group(1)) * _UNITS[match.group(2)])
@@ -70,6 +71,7 @@ class SplitWriter:
         self._only = split.only_part
         if not target.parent.is_dir():
             raise InputError(f"{target}: directory {target.parent} does not exist")
+        finish_commit(target)  # an earlier change of these parts, killed half done
         self._parts: list[dict[str, Any]] = []
         self._temps: list[tuple[str, Path]] = []
         """Each part written: its temporary name, and the file it will replace."""
@@ -136,23 +138,23 @@ class SplitWriter:
         }
 
     def commit(self, mode: int) -> list[str]:
-        """Rename the parts into place and write the manifest; the part names written."""
+        """Put the parts in place and write the manifest, as one change: a journal of the
+        renames is written first, then carried out (see ``finish_commit``), so a run killed
+        half way leaves a change the next use of the bundle completes, never a mix of old
+        and new parts under the old manifest. The part names written."""
         self._close_part()
         manifest = self.manifest()
         if self._only is not None:
             return [self._commit_one(manifest, mode)]
-        names = []
-        for (temp, final), part in zip(self._temps, manifest["parts"], strict=True):
+        renames = []
+        for (temp, _), part in zip(self._temps, manifest["parts"], strict=True):
             os.chmod(temp, mode)
-            os.replace(temp, final)
-            names.append(part["name"])
-        self._temps = []
-        for stale in _numbered(self._target)[len(names) :]:  # from an earlier, longer split
-            stale.unlink()
-        _write_manifest(self._target, manifest, mode)
-        if self._target.is_file():  # an unsplit bundle of that name: the parts replace it
-            self._target.unlink()
-        return names
+            renames.append([part["name"], os.path.basename(temp)])
+        journal = {"format": JOURNAL_FORMAT, "manifest": manifest, "mode": mode, "renames": renames}
+        replace_file(_journal(self._target), json.dumps(journal).encode(), 0o600)
+        self._temps = []  # the journal has them now: a failure from here on is finished later
+        finish_commit(self._target)
+        return [part["name"] for part in manifest["parts"]]
 
     def _commit_one(self, manifest: dict[str, Any], mode: int) -> str:
         number = self._only
@@ -185,6 +187,55 @@ class SplitWriter:
         self._temps = []
 
 
+def _journal(target: Path) -> Path:
+    return target.parent / f".{target.name}.parts.commit"
+
+
+def finish_commit(target: Path) -> None:
+    """Carry out a change of parts a killed writer journaled and did not finish (each step
+    may be done twice): the new parts renamed into place, parts beyond them removed, the
+    new manifest written, an unsplit bundle of the name removed, the journal last."""
+    journal = _journal(target)
+    try:
+        with os.fdopen(open_regular(journal), "rb") as file:
+            raw = limits.read_capped(file, MAX_MANIFEST, str(journal))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError(f"{journal}: not a journal of parts ({exc.strerror or exc})") from None
+    plan = load_json(raw, str(journal))
+    renames = plan.get("renames") if isinstance(plan, dict) else None
+    if (
+        not isinstance(plan, dict)
+        or plan.get("format") != JOURNAL_FORMAT
+        or not isinstance(plan.get("mode"), int)
+        or not isinstance(renames, list)
+        or not all(_safe_rename(item, target) for item in renames)
+    ):
+        raise InputError(f"{journal}: not a journal of parts archiver wrote")
+    manifest = _checked_manifest(plan.get("manifest"), str(journal))
+    for name, temp in renames:
+        final = output_path(target.parent / name)
+        with contextlib.suppress(FileNotFoundError):  # renamed already
+            os.replace(final.parent / temp, final)
+    for stale in _numbered(target)[len(manifest["parts"]) :]:  # of an earlier, longer split
+        stale.unlink()
+    _write_manifest(target, manifest, plan["mode"])
+    if target.is_file():  # an unsplit bundle of that name: the parts replace it
+        target.unlink()
+    journal.unlink()
+
+
+def _safe_rename(item: object, target: Path) -> bool:
+    """A journal's rename: a part of ``target`` from a temporary file beside it."""
+    if not (isinstance(item, list) and len(item) == 2 and all(isinstance(i, str) for i in item)):
+        return False
+    name, temp = item
+    part = re.fullmatch(re.escape(target.name) + r"\.\d{3,}", name, re.ASCII)
+    stale = re.fullmatch(re.escape(f".{name}.") + r"[\w.]+\.tmp", temp, re.ASCII)
+    return part is not None and stale is not None and "/" not in temp
+
+
 def _numbered(target: Path) -> list[Path]:
     found = []
     number = 1
@@ -214,6 +265,9 @@ def bundle_name(name: str) -> Path | None:
 
 
 def read_manifest(target: Path) -> dict[str, Any]:
+    """The manifest of a split bundle (a change of its parts a killed writer left half
+    done is finished first)."""
+    finish_commit(target)
     path = target.with_name(target.name + MANIFEST_SUFFIX)
     try:
         with os.fdopen(open_regular(path), "rb") as file:
@@ -222,7 +276,10 @@ def read_manifest(target: Path) -> dict[str, Any]:
         raise NotFound(f"{path}: no parts manifest") from None
     except OSError as exc:
         raise InputError(f"{path}: not a parts manifest ({exc.strerror or exc})") from None
-    data = load_json(raw, str(path))
+    return _checked_manifest(load_json(raw, str(path)), str(path))
+
+
+def _checked_manifest(data: Any, path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(f"{path}: not an archiver parts manifest (not a JSON object)")
     parts = data.get("parts")
