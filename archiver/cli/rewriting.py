@@ -42,8 +42,11 @@ class Change:
 
 
 @contextlib.contextmanager
-def changing(archive: str, dry_run: bool = False, quiet: bool = False) -> Iterator[Change]:
-    """An ``ImageStore`` of ``archive`` to change; written back when the block ends well."""
+def changing(
+    archive: str, dry_run: bool = False, quiet: bool = False, verify: bool = False
+) -> Iterator[Change]:
+    """An ``ImageStore`` of ``archive`` to change; written back when the block ends well
+    (``verify``: the layers copied as they are hashed on the way too)."""
     with open_for_rewrite(archive, lambda line: click.echo(line, err=True)) as target:
         store = ImageStore(target.source)
         before = store.entries()
@@ -52,12 +55,21 @@ def changing(archive: str, dry_run: bool = False, quiet: bool = False) -> Iterat
         if dry_run or (store.entries() == before and not change.freed()):
             return
         with common.progress("rewrite", quiet) as bar:
-            target.write(store.entries(), bar)
+            target.write(store.entries(), bar, verify)
 
 
 def dry_run_option(func: click.decorators.FC) -> click.decorators.FC:
     return click.option(
         "--dry-run", is_flag=True, help="Say what would be removed; change nothing."
+    )(func)
+
+
+def verify_option(func: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--verify",
+        is_flag=True,
+        help="Check every layer against its digest while rewriting (a bundle's layers are "
+        "otherwise copied unread, checked only against its seek table).",
     )(func)
 
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import BinaryIO, Protocol, TypeVar
 
-from archiver.blobs.verify import VerifyingReader
+from archiver.blobs.verify import VerifyingReader, drain
 from archiver.engine.graph import resolve
 from archiver.errors import IntegrityError, NotFound
 from archiver.model import media
@@ -75,6 +75,7 @@ def copy(
     jobs: int = 1,
     leave_out: Holdings | None = None,
     roots: list[ResolvedImage] | None = None,
+    verify_reused: bool = False,
 ) -> CopyReport:
     """Copy ``entries`` of ``source`` into ``sink``; commit on success, abort on any error.
 
@@ -85,7 +86,8 @@ def copy(
     ``leave_out`` is what a base holds: its layers are not written (a delta). A layer that
     the source lacks (a delta read without its base) and the sink lacks too stops the copy
     before any blob is sent, naming them all. ``roots`` are ``entries`` already resolved
-    (by a caller that had to look at them first).
+    (by a caller that had to look at them first). Frames of a bundle being rewritten are
+    copied unread; with ``verify_reused`` they are read and hashed first.
     """
     report = CopyReport()
     try:
@@ -112,7 +114,7 @@ def copy(
         lock = threading.Lock()
 
         def one(item: tuple[Descriptor, bytes | None]) -> None:
-            _copy_blob(source, sink, item[0], item[1], report, progress, lock)
+            _copy_blob(source, sink, item[0], item[1], report, progress, lock, verify_reused)
 
         _each(one, [b for b in blobs if b[1] is None and b[0].digest not in present], jobs, sink)
         for item in blobs:
@@ -163,12 +165,13 @@ def _copy_blob(
     report: CopyReport,
     progress: Progress | None,
     lock: threading.Lock,
+    verify_reused: bool = False,
 ) -> None:
     if sink.has(descriptor):  # written with the head in begin()
         pass
     elif data is not None:
         _put(sink, source, descriptor, io.BytesIO(data), progress)
-    elif (frames := _precompressed(source, sink, descriptor)) is not None:
+    elif (frames := _precompressed(source, sink, descriptor, verify_reused)) is not None:
         sink.put_frames(descriptor, frames)
         if progress is not None:
             progress.advanced(descriptor.size)
@@ -190,7 +193,9 @@ def _copy_blob(
             progress.moved(descriptor)
 
 
-def _precompressed(source: Source, sink: Sink, descriptor: Descriptor) -> Precompressed | None:
+def _precompressed(
+    source: Source, sink: Sink, descriptor: Descriptor, verify_reused: bool
+) -> Precompressed | None:
     """Frames the sink can take as they are (a bundle fed from a spooled stream, or a bundle
     rewritten in place), after checking the size, and the digest the bytes had when they
     arrived where one was taken."""
@@ -204,6 +209,9 @@ def _precompressed(source: Source, sink: Sink, descriptor: Descriptor) -> Precom
             str(descriptor.digest),
             f"size {found.size}, the descriptor says {descriptor.size}",
         )
+    if found.sha256 is None and verify_reused:  # frames copied unread: read them once
+        with _verifying(source.open_blob(descriptor.digest), descriptor, origin, None) as reader:
+            drain(reader)
     if found.sha256 is not None and found.sha256 != descriptor.digest.hex:
         raise IntegrityError(
             origin,

@@ -50,14 +50,18 @@ class RewritableArchive:
         """Blobs the archive holds under ``blobs/`` (referenced or not), with their sizes."""
         return stored_blobs(self.source.tree)
 
-    def write(self, entries: list[ImageEntry], progress: Progress | None = None) -> CopyReport:
-        """Write ``entries`` back, replacing the archive only once all is written."""
+    def write(
+        self, entries: list[ImageEntry], progress: Progress | None = None, verify: bool = False
+    ) -> CopyReport:
+        """Write ``entries`` back, replacing the archive only once all is written;
+        ``verify``: the frames of a bundle's layers, copied as they are, are read and
+        hashed first (else only their sizes are checked against the seek table)."""
         sink: Sink
         if self.format == "oci-dir":
             sink = DirLayoutRewrite(self.path)
         else:
             sink = open_sink(self.path, self.format, mode=self.mode)
-        return copy(self.source, sink, entries, progress=progress)
+        return copy(self.source, sink, entries, progress=progress, verify_reused=verify)
 
 
 @contextlib.contextmanager
