@@ -14,7 +14,7 @@ same steps give the same ``docker images`` listing on an archive as on a daemon:
 - prune deletes dangling images; with ``untagged`` also images named only by digest.
 
 Nothing here reads or writes blobs: the store works on resolved documents, and the caller
-writes the resulting ``entries()`` (see ``places.rewrite``).
+writes the resulting ``entries()`` (see ``engine.rewrite``).
 """
 
 from __future__ import annotations
