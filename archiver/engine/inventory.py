@@ -13,7 +13,6 @@ A delta is written against an inventory (or an earlier bundle, inventoried on th
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -227,13 +226,10 @@ def of_place(place: Place, registries: Registries | None = None) -> Inventory:
 
         return of_daemon(DaemonClient(), list(place.names) or None)
     if place.format == REGISTRY:
-        from archiver.places.registry.client import Registries  # httpx: registries only
+        from archiver.places.registry.client import given_or_own  # httpx: registries only
 
-        with contextlib.ExitStack() as stack:
-            if registries is None:
-                registries = Registries()
-                stack.callback(registries.close)
-            return _of_registry_place(place, registries)
+        with given_or_own(registries) as clients:
+            return _of_registry_place(place, clients)
     with open_place(place) as source:
         return of_source(source)
 

@@ -25,17 +25,14 @@ def open_place(
     frames a bundle then copies as they are; a registry's through the command's
     ``registries``, or clients of its own)."""
     if place.format == REGISTRY:
-        from archiver.places.registry.client import Registries  # httpx: registry verbs only
+        from archiver.places.registry.client import given_or_own  # httpx: registry verbs only
         from archiver.places.registry.place import RegistrySource
 
         refs = [Reference.parse(text) for text in place.names]
         if len({ref.registry for ref in refs}) != 1:
             raise InputError(f"{place}: one registry per docker:// input")
-        with contextlib.ExitStack() as stack:
-            if registries is None:
-                registries = Registries()
-                stack.callback(registries.close)
-            yield RegistrySource(registries.client(refs[0].registry), refs)
+        with given_or_own(registries) as clients:
+            yield RegistrySource(clients.client(refs[0].registry), refs)
         return
     if place.format == DAEMON:
         if not place.names:

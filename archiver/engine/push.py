@@ -19,7 +19,7 @@ from archiver.model.image import ImageEntry
 from archiver.model.platform import Platform
 from archiver.model.reference import DEFAULT_REGISTRY, Reference
 from archiver.places.base import Source
-from archiver.places.registry.client import Registries
+from archiver.places.registry.client import Registries, given_or_own
 from archiver.places.registry.place import BlobLocations, RegistrySink, RegistrySource, Watch
 
 
@@ -99,60 +99,40 @@ def push_images(
 ) -> dict[str, Any]:
     """Push ``entries`` of ``source``; return the summary ``--json`` prints. Clients come
     from the command's ``registries`` (or are made for this push alone)."""
-    with contextlib.ExitStack() as stack:
-        if registries is None:
-            registries = Registries()
-            stack.callback(registries.close)
-        return _push(
-            source, entries, to, tag, platforms, jobs, on_event, progress, watch, registries
-        )
-
-
-def _push(
-    source: Source,
-    entries: list[ImageEntry],
-    to: str | None,
-    tag: str | None,
-    platforms: list[Platform] | None,
-    jobs: int,
-    on_event: Callable[[str], None],
-    progress: Callable[[], contextlib.AbstractContextManager[Progress]] | None,
-    watch: Watch | None,
-    registries: Registries,
-) -> dict[str, Any]:
     targets, left = destinations(entries, to, tag)
     if not targets:
         raise InputError("nothing to push: " + "; ".join(left or ["no image selected"]))
-    known: dict[str, BlobLocations] = {}
-    summary: dict[str, Any] = {"pushed": [], "left_out": left}
-    totals = {"pushed": 0, "mounted": 0, "skipped": 0, "bytes": 0, "resumed": 0}
-    for target in targets:
-        client = registries.client(target.registry)
-        if target.registry not in known:
-            known[target.registry] = BlobLocations.load(target.registry)
-        locations = known[target.registry]
-        hint: Callable[[Digest], str | None] | None = None
-        if isinstance(source, RegistrySource) and source.client.registry == target.registry:
-            hint = source.repository_of
-        sink = RegistrySink(
-            client, target.repository, target.tags, locations, on_event, hint, watch
+    with given_or_own(registries) as clients:
+        known: dict[str, BlobLocations] = {}
+        summary: dict[str, Any] = {"pushed": [], "left_out": left}
+        totals = {"pushed": 0, "mounted": 0, "skipped": 0, "bytes": 0, "resumed": 0}
+        for target in targets:
+            client = clients.client(target.registry)
+            if target.registry not in known:
+                known[target.registry] = BlobLocations.load(target.registry)
+            locations = known[target.registry]
+            hint: Callable[[Digest], str | None] | None = None
+            if isinstance(source, RegistrySource) and source.client.registry == target.registry:
+                hint = source.repository_of
+            sink = RegistrySink(
+                client, target.repository, target.tags, locations, on_event, hint, watch
+            )
+            try:
+                with (progress or _no_progress)() as bar:
+                    copy(source, sink, target.entries, platforms, progress=bar, jobs=jobs)
+            finally:
+                locations.save()
+            summary["pushed"] += sink.pushed
+            for key, value in sink.stats.items():
+                totals[key] += value
+        summary.update(
+            blobs_pushed=totals["pushed"],
+            blobs_mounted=totals["mounted"],
+            blobs_skipped=totals["skipped"],
+            uploads_resumed=totals["resumed"],
+            bytes_pushed=totals["bytes"],
         )
-        try:
-            with (progress or _no_progress)() as bar:
-                copy(source, sink, target.entries, platforms, progress=bar, jobs=jobs)
-        finally:
-            locations.save()
-        summary["pushed"] += sink.pushed
-        for key, value in sink.stats.items():
-            totals[key] += value
-    summary.update(
-        blobs_pushed=totals["pushed"],
-        blobs_mounted=totals["mounted"],
-        blobs_skipped=totals["skipped"],
-        uploads_resumed=totals["resumed"],
-        bytes_pushed=totals["bytes"],
-    )
-    return summary
+        return summary
 
 
 @contextlib.contextmanager

@@ -13,9 +13,10 @@ closed when the command ends. Nothing is kept between commands in the process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import httpx
 
@@ -31,6 +32,7 @@ __all__ = [
     "RegistryClient",
     "RetryPolicy",
     "check",
+    "given_or_own",
     "pull_scope",
     "push_scope",
 ]
@@ -135,3 +137,16 @@ class Registries:
             self._insecure.clear()
         for client in clients:
             client.close()
+
+
+@contextlib.contextmanager
+def given_or_own(registries: Registries | None) -> Iterator[Registries]:
+    """``registries`` (a command's, closed by it), or clients of one's own, closed after."""
+    if registries is not None:
+        yield registries
+        return
+    own = Registries()
+    try:
+        yield own
+    finally:
+        own.close()
