@@ -189,7 +189,7 @@ def test_the_readme_tour_runs_as_printed(peers: tuple[Dockerd, Registry], tmp_pa
     clone = tmp_path / "clone"  # a fresh clone as far as the tour goes: samples/ only
     clone.mkdir()
     shutil.copytree(ROOT / "samples", clone / "samples")
-    before = sorted(p.relative_to(clone) for p in clone.rglob("*"))
+    before = [p.relative_to(clone) for p in clone.rglob("*")]
     scratch = tmp_path / "tmp"  # stands for /tmp
     scratch.mkdir()
     env = _environment(tmp_path, daemon)
@@ -219,4 +219,5 @@ def test_the_readme_tour_runs_as_printed(peers: tuple[Dockerd, Registry], tmp_pa
             shown = "\n".join(printed)
             failures.append(f"$ {step.command}\n" + "\n".join(wrong) + f"\n--- printed:\n{shown}")
     assert not failures, "\n\n".join(failures)
-    assert sorted(p.relative_to(clone) for p in clone.rglob("*")) == before
+    left = sorted({p.relative_to(clone) for p in clone.rglob("*")} - set(before))
+    assert not left, f"the tour left files in the checkout: {[str(p) for p in left]}"
