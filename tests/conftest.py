@@ -96,3 +96,17 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("public_fixtures") is not None:
         require_fixtures()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line at the end for the tests that skipped for want of the public fixtures."""
+    skipped = [
+        r
+        for r in terminalreporter.stats.get("skipped", [])
+        if "public fixtures absent" in str(r.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} tests skipped: public fixtures absent ({FIXTURES}; "
+            "shared/ is not beside the checkout)"
+        )
