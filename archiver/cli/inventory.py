@@ -15,7 +15,14 @@ from archiver.places.transports import parse_place
 
 @click.command("inventory")
 @click.argument("place_name", metavar="PLACE")
-@click.option("-o", "--output", "output_path", default="-", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    default="-",
+    show_default=True,
+    help="The inventory file (JSON) to write; '-': standard output.",
+)
 @insecure_option
 def command(place_name: str, output_path: str, insecure: tuple[str, ...]) -> None:
     """Record what PLACE holds (blob digests, diff_ids, layer chains, images), reading no

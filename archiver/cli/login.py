@@ -17,7 +17,7 @@ _PASSWORD_WARNING = "WARNING! Using --password via the CLI is insecure. Use --pa
 
 @click.command("login")
 @click.argument("registry")
-@click.option("-u", "--username", required=True)
+@click.option("-u", "--username", required=True, help="The user to log in as.")
 @click.option("-p", "--password", help="Prefer --password-stdin: a password here shows in ps.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @insecure_option

@@ -63,8 +63,22 @@ def registry_inputs(refs: list[Reference]) -> list[Place]:
 
 @click.command("pull")
 @click.argument("refs", nargs=-1, required=True, metavar="REF...")
-@click.option("-o", "--output", "output_path", required=True, metavar="OUT.tar.zst")
-@click.option("--to", "fmt", type=click.Choice(FORMATS), default="bundle", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    required=True,
+    metavar="OUT.tar.zst",
+    help="Where to write; '-': standard output (not with --to oci-dir).",
+)
+@click.option(
+    "--to",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="bundle",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--all-platforms", is_flag=True, help="Every platform of multi-platform images.")
 @click.option("-a", "--all-tags", is_flag=True, help="Every tag of each REPOSITORY.")
 @click.option("--catalog", is_flag=True, help="REFs are registries: all their repositories.")

@@ -17,7 +17,14 @@ from archiver.places.transports import REGISTRY, Place, parse_place
 @click.argument("source_name", metavar="SOURCE")
 @click.option("--to", "to", metavar="REGISTRY[/NAMESPACE]", help="Push every name there.")
 @click.option("--tag", "tag", metavar="REF", help="Push the (one) image under this name.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=DEFAULT_JOBS, show_default=True)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_JOBS,
+    show_default=True,
+    help="Blobs uploaded at once.",
+)
 @insecure_option
 @keep_going_option
 @selection_options

@@ -30,8 +30,22 @@ def daemon_names(client: DaemonClient, untagged: bool) -> list[str]:
 
 @click.command("save")
 @click.argument("refs", nargs=-1)
-@click.option("-o", "--output", "output_path", required=True, metavar="OUT.tar.zst")
-@click.option("--to", "fmt", type=click.Choice(_FORMATS), default="bundle", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    required=True,
+    metavar="OUT.tar.zst",
+    help="Where to write; '-': standard output (not with --to oci-dir).",
+)
+@click.option(
+    "--to",
+    "fmt",
+    type=click.Choice(_FORMATS),
+    default="bundle",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--all", "everything", is_flag=True, help="Every tagged image of the daemon.")
 @click.option("-a", "untagged", is_flag=True, help="With --all: untagged images too.")
 @writer_options

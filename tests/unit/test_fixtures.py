@@ -1,4 +1,8 @@
-"""Every public fixture read by path, with the result its upstream tests expect."""
+"""Every public fixture read by path, with the result its upstream tests expect.
+
+They lie in ``../shared/public-fixtures`` beside the checkout; tests.conftest finds them
+(fixture_path), and where they are absent a test skips in one line, or fails under CI=true.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Run, fixture_path
+import tests.conftest
+from tests.conftest import Run, fixture_params, fixture_path, require_fixtures
 
 GCR_TARBALL = "go-containerregistry/pkg/v1/tarball/testdata"
 GCR_MUTATE = "go-containerregistry/pkg/v1/mutate/testdata"
@@ -193,3 +198,31 @@ def test_platform_choice(run: Run) -> None:
 def test_inconsistent_layouts_are_reported(relative: str, message: str, run: Run) -> None:
     result = run("verify", fixture_path(relative))
     assert result.code != 0 and message in result.err and "Traceback" not in result.err
+
+
+def test_absent_fixtures_skip_in_one_line_and_fail_under_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tests.conftest, "FIXTURES", tmp_path / "shared" / "public-fixtures")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        fixture_path(f"{GCR_TARBALL}/test_bundle.tar")
+    assert str(skipped.value) == (
+        f"public fixtures absent: {tmp_path}/shared/public-fixtures "
+        "(shared/ is not beside the checkout)"
+    )
+    (param,) = fixture_params(["a", "b"])  # one placeholder, not an empty (silent) set
+    assert param.id == "public-fixtures-absent" and param.marks[0].name == "public_fixtures"
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true needs them"):
+        require_fixtures()
+
+
+def test_a_file_missing_from_present_fixtures_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tests.conftest, "FIXTURES", tmp_path)
+    monkeypatch.delenv("CI", raising=False)
+    assert fixture_params(["a", "b"]) == ["a", "b"]
+    with pytest.raises(pytest.fail.Exception, match="public fixture missing"):
+        fixture_path("nope.tar")

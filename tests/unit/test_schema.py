@@ -19,7 +19,7 @@ import pytest
 from archiver import schema
 from archiver.errors import InputError
 from archiver.model import media
-from tests.conftest import FIXTURES, fixture_path
+from tests.conftest import FIXTURES, fixture_json, fixture_params, fixture_path, needs_fixtures
 
 CASES_DIR = FIXTURES / "image-spec" / "schema-test-cases"
 
@@ -473,7 +473,7 @@ def test_schema_files_are_ours_and_well_formed(path: Path) -> None:
 
 # --- the image-spec's own schema test cases ---------------------------------------------
 
-CASES: list[dict[str, Any]] = json.loads((CASES_DIR / "cases.json").read_text())
+CASES: list[dict[str, Any]] = fixture_json("image-spec/schema-test-cases/cases.json", [])
 KIND_OF_DIR = {
     "config": "image-config",
     "descriptor": "descriptor",
@@ -530,16 +530,18 @@ def _accepted(kind: str, document: Any) -> bool:
 
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(
-            c,
-            id=c["file"],
-            marks=[pytest.mark.xfail(strict=True, reason=DIFFERENT[c["file"]])]
-            if c["file"] in DIFFERENT
-            else [],
-        )
-        for c in CASES
-    ],
+    fixture_params(
+        [
+            pytest.param(
+                c,
+                id=c["file"],
+                marks=[pytest.mark.xfail(strict=True, reason=DIFFERENT[c["file"]])]
+                if c["file"] in DIFFERENT
+                else [],
+            )
+            for c in CASES
+        ]
+    ),
 )
 def test_image_spec_schema_case(case: dict[str, Any]) -> None:
     raw = (CASES_DIR / case["file"]).read_bytes()
@@ -555,6 +557,7 @@ def test_image_spec_schema_case(case: dict[str, Any]) -> None:
     assert _accepted(kind, document) is not case["expect_fail"], case["comment"]
 
 
+@needs_fixtures
 def test_there_are_69_cases_in_every_group() -> None:
     groups = [c["file"].split("/")[0] for c in CASES]
     assert len(CASES) == 69
@@ -568,6 +571,7 @@ def test_there_are_69_cases_in_every_group() -> None:
     }
 
 
+@needs_fixtures
 @pytest.mark.parametrize("file, path", sorted(BEYOND_UPSTREAM_SCHEMA.items()))
 def test_cases_upstream_needs_code_for_are_caught_by_our_schema(file: str, path: str) -> None:
     (case,) = [c for c in CASES if c["file"] == file]
@@ -618,7 +622,7 @@ BAD_LAYOUTS = {
 }
 
 
-@pytest.mark.parametrize("relative", LAYOUTS)
+@pytest.mark.parametrize("relative", fixture_params(LAYOUTS))
 def test_real_layouts_are_valid(relative: str) -> None:
     layout = fixture_path(relative)
     index = json.loads((layout / "index.json").read_text())
@@ -635,6 +639,7 @@ def test_real_layouts_are_valid(relative: str) -> None:
             schema.validate(kind, document, str(path.relative_to(FIXTURES)))
 
 
+@needs_fixtures
 def test_enough_real_layouts_and_blobs_are_checked() -> None:
     assert len(LAYOUTS) >= 15
     kinds = [_sniff(d) for r in LAYOUTS for _, d in _json_blobs(FIXTURES / r)]
@@ -699,7 +704,7 @@ BAD_SINGLE_MANIFESTS = {"ociv1.artifact.json", "ociv1nomime.artifact.json"}
 NOT_JSON = {"non-json.manifest.json", "schema2-to-schema1-by-docker.json"}
 
 
-@pytest.mark.parametrize("relative", SINGLE_MANIFESTS)
+@pytest.mark.parametrize("relative", fixture_params(SINGLE_MANIFESTS))
 def test_containers_image_manifests(relative: str) -> None:
     raw = fixture_path(relative).read_bytes()
     try:
@@ -735,7 +740,7 @@ def _member_json(tar: tarfile.TarFile, name: str) -> Any:
     return json.load(member)
 
 
-@pytest.mark.parametrize("relative", DOCKER_SAVES)
+@pytest.mark.parametrize("relative", fixture_params(DOCKER_SAVES))
 def test_real_docker_save_tarballs(relative: str) -> None:
     with tarfile.open(fixture_path(relative)) as tar:
         names = set(tar.getnames())
@@ -759,6 +764,7 @@ def test_real_docker_save_tarballs(relative: str) -> None:
             schema.validate("image-config", _member_json(tar, config), f"{relative}: {config}")
 
 
+@needs_fixtures
 def test_enough_docker_saves_are_checked() -> None:
     assert len(DOCKER_SAVES) >= 14
     assert "go-containerregistry/pkg/v1/tarball/testdata/test_bundle.tar" in DOCKER_SAVES

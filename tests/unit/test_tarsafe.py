@@ -13,6 +13,7 @@ from archiver.blobs.seek_table import FileAccess
 from archiver.blobs.tar_tree import TarTree
 from archiver.blobs.tree import normalise_name
 from archiver.errors import InputError, NotFound
+from tests.conftest import fixture_path
 
 
 def make_tar(path: Path, members: list[tuple[str, bytes | None, str | None]]) -> Path:
@@ -84,15 +85,12 @@ def test_dir_tree_refuses_links_out(tmp_path: Path) -> None:
         tree.open("link")
 
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "public-fixtures"
-
-
 @pytest.mark.parametrize(
     "suffix, kind",
     [("gz", "gzip"), ("bz2", "bzip2"), ("xz", "xz"), ("zst", "zstd"), ("uncompressed", None)],
 )
 def test_compression_sniffed_from_magic(suffix: str, kind: str | None) -> None:
-    path = FIXTURES / "containers-image/pkg/compression/fixtures" / f"Hello.{suffix}"
+    path = fixture_path(f"containers-image/pkg/compression/fixtures/Hello.{suffix}")
     data = path.read_bytes()
     assert compression.sniff(data[:6]) == kind
     if kind:
