@@ -217,6 +217,14 @@ class Upload:
                         ) from None
                     buffer = buffer[end:]
                     yield message
+                if len(buffer) > MAX_MESSAGE:  # a message without end: not the daemon's way
+                    raise PeerError(
+                        f"Docker daemon: {self._path}: a message of more than {MAX_MESSAGE} bytes"
+                    )
+
+
+MAX_MESSAGE = 1024 * 1024
+"""A JSON message of the daemon's streamed answer is read whole: at most this many bytes."""
 
 
 def _target(path: str, query: dict[str, Any] | None) -> str:
