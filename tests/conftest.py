@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -50,13 +50,20 @@ def run(capsys: pytest.CaptureFixture[str]) -> Run:
     return _run
 
 
+def skip_or_fail(message: str, needed: str = "it") -> NoReturn:
+    """Something a test needs is missing: skip it in one line, or fail it under CI=true
+    (where nothing may skip)."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; CI=true needs {needed}", pytrace=False)
+    pytest.skip(message)
+
+
 def require_fixtures() -> Path:
     """The public fixtures' folder; absent: skip the test in one line (fail it under CI)."""
     if not FIXTURES.is_dir():
-        message = f"public fixtures absent: {FIXTURES} (shared/ is not beside the checkout)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; CI=true needs them", pytrace=False)
-        pytest.skip(message)
+        skip_or_fail(
+            f"public fixtures absent: {FIXTURES} (shared/ is not beside the checkout)", "them"
+        )
     return FIXTURES
 
 

@@ -21,7 +21,7 @@ from archiver.blobs.atomic import SyncingFile, remove_stale_temps, replace_file
 from archiver.blobs.tar_tree import TarTree
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import Conflict
-from tests.conftest import SAMPLES, Run
+from tests.conftest import SAMPLES, Run, skip_or_fail
 from tests.factory import docker_save, random_layer
 
 LEGACY = SAMPLES / "legacy.tar"
@@ -40,7 +40,7 @@ def _special(path: Path, what: str) -> Iterator[None]:
         try:
             os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))  # as /dev/null
         except PermissionError:
-            pytest.skip("mknod needs root")
+            skip_or_fail("mknod needs root")
         yield
     else:
         path.mkdir()
@@ -159,7 +159,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         check=False,
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
+        skip_or_fail(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
     try:
         yield folder
     finally:
