@@ -75,3 +75,18 @@ def docker_save(path: Path, images: list[tuple[list[str], list[bytes]]]) -> Path
 
 def file_size(path: Path) -> int:
     return os.path.getsize(path)
+
+
+class Pipe(io.RawIOBase):
+    """A non-seekable stream, as a daemon's response is."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)

@@ -14,6 +14,7 @@ from archiver.blobs.seek_table import FileAccess
 from archiver.blobs.tar_tree import TarTree
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import InputError
+from tests.factory import Pipe
 
 TERABYTE = 1 << 40
 
@@ -54,24 +55,11 @@ def test_a_huge_record_in_a_tar_file_is_refused(tmp_path: Path, kind: bytes) -> 
     assert "\n" not in message
 
 
-class _Pipe(io.RawIOBase):
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        chunk = self._data.read(len(buffer))
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_huge_record_in_a_stream_is_refused(tmp_path: Path, kind: bytes) -> None:
     with (tmp_path / "spool").open("w+b") as spool, pytest.raises(InputError) as caught:
         TarTree.from_stream(
-            _Pipe(_huge_record(kind, _one_member())),  # type: ignore[arg-type]
+            Pipe(_huge_record(kind, _one_member())),  # type: ignore[arg-type]
             "pipe",
             spool,
             ZstdOptions(threads=1),

@@ -20,7 +20,7 @@ from archiver.engine.copy import copy
 from archiver.places.archive import ArchiveSource
 from archiver.places.layout_writer import open_sink
 from tests.conftest import SAMPLES, Run, fixture_path
-from tests.factory import docker_save, layer, random_layer
+from tests.factory import Pipe, docker_save, layer, random_layer
 
 BIG = 6 * 1024 * 1024
 
@@ -293,21 +293,6 @@ def test_seek_table_claiming_huge_frames_is_not_trusted(run: Run, tmp_path: Path
     assert ls(run, path) == ls(run, SAMPLES / "bundle.tar.zst")
 
 
-class _Pipe(io.RawIOBase):
-    """A non-seekable stream, as a daemon's response is."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        chunk = self._data.read(len(buffer))
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
-
-
 def _spooled_bundle(data: bytes, tmp_path: Path) -> Path:
     from archiver.blobs.tar_tree import TarTree
     from archiver.blobs.zstd_writer import ZstdOptions
@@ -315,7 +300,7 @@ def _spooled_bundle(data: bytes, tmp_path: Path) -> Path:
     options = ZstdOptions()
     out = tmp_path / "spooled.tar.zst"
     with (tmp_path / "spool").open("w+b") as spool:
-        tree = TarTree.from_stream(io.BufferedReader(_Pipe(data)), "pipe", spool, options)  # type: ignore[arg-type]
+        tree = TarTree.from_stream(io.BufferedReader(Pipe(data)), "pipe", spool, options)  # type: ignore[arg-type]
         source = ArchiveSource(tree, spool_options=options)
         copy(source, open_sink(str(out), "bundle", options), source.images())
     return out
