@@ -14,13 +14,13 @@ from archiver.cli.common import insecure_option
 from archiver.cli.transfer import request, run
 from archiver.cli.transfer_options import (
     Selection,
+    bundle_output_options,
     keep_going_option,
     writer_options,
 )
 from archiver.errors import InputError
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
-from archiver.places.layout_writer import FORMATS
 from archiver.places.transports import Place, parse_place
 
 
@@ -63,22 +63,7 @@ def registry_inputs(refs: list[Reference]) -> list[Place]:
 
 @click.command("pull")
 @click.argument("refs", nargs=-1, required=True, metavar="REF...")
-@click.option(
-    "-o",
-    "--output",
-    "output_path",
-    required=True,
-    metavar="OUT.tar.zst",
-    help="Where to write; '-': standard output (not with --to oci-dir).",
-)
-@click.option(
-    "--to",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="bundle",
-    show_default=True,
-    help="Output format.",
-)
+@bundle_output_options
 @click.option("--all-platforms", is_flag=True, help="Every platform of multi-platform images.")
 @click.option("-a", "--all-tags", is_flag=True, help="Every tag of each REPOSITORY.")
 @click.option("--catalog", is_flag=True, help="REFs are registries: all their repositories.")

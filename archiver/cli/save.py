@@ -7,12 +7,11 @@ import click
 from archiver.blobs.parts import Split
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.cli.transfer import request, run
-from archiver.cli.transfer_options import Selection, writer_options
+from archiver.cli.transfer_options import Selection, bundle_output_options, writer_options
 from archiver.errors import InputError
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.transports import Place, parse_place
 
-_FORMATS = ("bundle", "docker", "oci", "oci-dir")
 _UNTAGGED = "<none>:<none>"
 
 
@@ -30,22 +29,7 @@ def daemon_names(client: DaemonClient, untagged: bool) -> list[str]:
 
 @click.command("save")
 @click.argument("refs", nargs=-1)
-@click.option(
-    "-o",
-    "--output",
-    "output_path",
-    required=True,
-    metavar="OUT.tar.zst",
-    help="Where to write; '-': standard output (not with --to oci-dir).",
-)
-@click.option(
-    "--to",
-    "fmt",
-    type=click.Choice(_FORMATS),
-    default="bundle",
-    show_default=True,
-    help="Output format.",
-)
+@bundle_output_options
 @click.option("--all", "everything", is_flag=True, help="Every tagged image of the daemon.")
 @click.option("-a", "untagged", is_flag=True, help="With --all: untagged images too.")
 @writer_options

@@ -15,6 +15,7 @@ from archiver.blobs.parts import Split, parse_size
 from archiver.blobs.seek_table import MAX_FRAME
 from archiver.blobs.zstd_writer import DEFAULT_FRAME_SIZE, ZstdOptions, default_threads
 from archiver.errors import InputError
+from archiver.places.layout_writer import FORMATS
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,31 @@ def base_option(complete: bool) -> Callable[[Callable[..., Any]], Callable[..., 
         "what it lacks (a delta)."
     )
     return click.option("--base", "base", metavar="INVENTORY|ARCHIVE", help=text)
+
+
+def bundle_output_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``-o OUT`` and ``--to FORMAT`` (a bundle by default), for the verbs that write what
+    they fetch from elsewhere (save, pull)."""
+    for option in (
+        click.option(
+            "--to",
+            "fmt",
+            type=click.Choice(FORMATS),
+            default="bundle",
+            show_default=True,
+            help="Output format.",
+        ),
+        click.option(
+            "-o",
+            "--output",
+            "output_path",
+            required=True,
+            metavar="OUT.tar.zst",
+            help="Where to write; '-': standard output (not with --to oci-dir).",
+        ),
+    ):
+        func = option(func)
+    return func
 
 
 def writer_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -31,9 +31,9 @@ from archiver.model.documents import Manifest
 from archiver.model.image import ImageEntry, ResolvedImage
 from archiver.model.json_decode import load_json
 from archiver.model.reference import Reference
-from archiver.places.base import Sink, Source
+from archiver.places.base import Opener, Sink, Source
 from archiver.places.registry.client import RegistryClient
-from archiver.places.registry.uploads import Opener, Upload, state_dir
+from archiver.places.registry.uploads import Upload, state_dir
 
 _READ = 1024 * 1024
 

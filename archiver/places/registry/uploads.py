@@ -15,21 +15,20 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from archiver.blobs.atomic import replace_file
 from archiver.errors import IntegrityError, PeerError
 from archiver.model.descriptor import Descriptor
+from archiver.places.base import Opener
 from archiver.places.registry.api import pull_scope, push_scope
 from archiver.places.registry.bodies import Reply, check
 from archiver.places.registry.client import RegistryClient
 
 DEFAULT_CHUNK = 32 * 1024 * 1024
 _PIECE = 1024 * 1024
-
-Opener = Callable[[], BinaryIO]
 
 
 def chunk_size() -> int:
