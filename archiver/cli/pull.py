@@ -19,6 +19,7 @@ from archiver.cli.transfer_options import (
     writer_options,
 )
 from archiver.errors import InputError
+from archiver.model.extras import ExtrasFilter
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.places.transports import Place, parse_place
@@ -68,6 +69,16 @@ def registry_inputs(refs: list[Reference]) -> list[Place]:
 @click.option("-a", "--all-tags", is_flag=True, help="Every tag of each REPOSITORY.")
 @click.option("--catalog", is_flag=True, help="REFs are registries: all their repositories.")
 @click.option("--filter", "patterns", multiple=True, metavar="GLOB", help="With --catalog.")
+@click.option(
+    "--no-extras", is_flag=True, help="Leave signatures, attestations, SBOMs, referrers behind."
+)
+@click.option(
+    "--extras",
+    "extra_types",
+    multiple=True,
+    metavar="TYPE",
+    help="Only extras of this artifact type or kind (sig, att, sbom, referrer); repeatable.",
+)
 @insecure_option
 @keep_going_option
 @writer_options
@@ -79,6 +90,8 @@ def command(
     all_tags: bool,
     catalog: bool,
     patterns: tuple[str, ...],
+    no_extras: bool,
+    extra_types: tuple[str, ...],
     insecure: tuple[str, ...],
     keep_going: bool,
     base: str | None,
@@ -89,7 +102,11 @@ def command(
     """Pull images from registries into OUT, each blob once, every digest verified.
 
     By tag or digest; OCI and Docker manifests and indexes. Only this machine's platform
-    of a multi-platform image unless --platform or --all-platforms."""
+    of a multi-platform image unless --platform or --all-platforms. Each image's
+    signatures, attestations and SBOMs (cosign's tags) and OCI referrers come along, with
+    their digests unchanged, unless --no-extras."""
+    if no_extras and extra_types:
+        raise InputError("--no-extras and --extras TYPE contradict each other")
     common.registries(insecure)
     names = expand(refs, all_tags, catalog, patterns)
     if not names:
@@ -109,5 +126,6 @@ def command(
         keep_going=keep_going,
         base=parse_place(base) if base else None,
         split=split,
+        extras=ExtrasFilter(enabled=not no_extras, types=extra_types),
     )
     run(wanted, selection)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from archiver.engine import extras as extras_in
+from archiver.engine import extras_registry
 from archiver.engine.copy import Progress, copy
 from archiver.errors import InputError
 from archiver.model.digest import Digest
@@ -99,7 +101,10 @@ def push_images(
 ) -> dict[str, Any]:
     """Push ``entries`` of ``source``; return the summary ``--json`` prints. Clients come
     from the command's ``registries`` (or are made for this push alone)."""
-    targets, left = destinations(entries, to, tag)
+    parted = extras_in.split(source)  # the extras of the chosen images come along
+    kept = {entry.descriptor.digest for entry, _ in parted.extras}
+    targets, left = destinations([e for e in entries if e.descriptor.digest not in kept], to, tag)
+    left += extras_registry.place_extras(source, parted, targets, platforms)
     if not targets:
         raise InputError("nothing to push: " + "; ".join(left or ["no image selected"]))
     with given_or_own(registries) as clients:
@@ -120,6 +125,7 @@ def push_images(
             try:
                 with (progress or _no_progress)() as bar:
                     copy(source, sink, target.entries, platforms, progress=bar, jobs=jobs)
+                extras_registry.update_fallback_tags(source, client, target.repository, parted)
             finally:
                 locations.save()
             summary["pushed"] += sink.pushed

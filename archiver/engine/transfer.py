@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from archiver.blobs.parts import Split
 from archiver.blobs.zstd_writer import ZstdOptions
-from archiver.engine import catalog, inventory
+from archiver.engine import catalog, extras, inventory
 from archiver.engine.copy import CopyReport, Progress, copy
+from archiver.engine.graph import resolve
 from archiver.engine.inventory import Inventory
 from archiver.engine.merge import MultiSource, WithBase
 from archiver.engine.opening import open_place
 from archiver.engine.verify import verify
 from archiver.errors import ArchiverError, InputError
+from archiver.model.extras import ExtrasFilter
 from archiver.model.image import ImageEntry
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
@@ -61,6 +63,8 @@ class TransferRequest:
     with ``complete``, an archive that supplies what the input (a delta) left out."""
     complete: bool = False
     split: Split | None = None
+    extras: ExtrasFilter = field(default_factory=ExtrasFilter)
+    """Signatures, attestations, SBOMs and referrers taken with images from a registry."""
 
 
 @dataclass
@@ -116,6 +120,7 @@ def transfer(
     fmt = request.fmt
     with contextlib.ExitStack() as stack:
         source, entries = _select(request, _open_inputs(request, result, stack, registries))
+        entries = _extras_for(request, source, entries, reporter)
         base: Inventory | None = None
         if request.base is not None and request.complete:
             source = WithBase(source, stack.enter_context(open_place(request.base)))
@@ -172,6 +177,10 @@ def _open_inputs(
     for place in request.inputs:
         try:
             source = stack.enter_context(open_place(place, request.zstd, registries))
+            if place.format == REGISTRY and request.extras.enabled:
+                from archiver.engine.extras_registry import with_extras  # httpx
+
+                with_extras(source, request.platforms, request.extras)
             # a bad input is left out of a file written from many; a daemon or a registry
             # gets image by image instead (see _each_image)
             per_image = request.fmt in (DAEMON, REGISTRY)
@@ -210,6 +219,30 @@ def _select(
         new_name = (Reference.parse(request.retag),)
         entries = [ImageEntry(chosen.descriptor, new_name, synthetic=chosen.synthetic)]
     return source, entries
+
+
+def _extras_for(
+    request: TransferRequest, source: Source, entries: list[ImageEntry], reporter: Reporter
+) -> list[ImageEntry]:
+    """A daemon takes no extras (a note says so); a push places them beside their images
+    itself; a file takes those of the images chosen by name."""
+    parted = extras.split(source)
+    if not parted.extras:
+        return entries
+    kept = {entry.descriptor.digest for entry, _ in parted.extras}
+    images = [e for e in entries if e.descriptor.digest not in kept]
+    if request.fmt == DAEMON:
+        reporter.notice(
+            f"{len(parted.extras)} signatures, attestations, SBOMs or referrers are not "
+            f"loaded: a daemon holds images only"
+        )
+        return images
+    if request.fmt == REGISTRY:
+        return images
+    chosen = {entry.descriptor.digest for entry in entries}
+    subjects = [d for e in images for d in extras.subjects(resolve(source, e, request.platforms))]
+    added = [e for e, _ in parted.of(subjects) if e.descriptor.digest not in chosen]
+    return entries + added
 
 
 def _read_base(place: Place, stack: contextlib.ExitStack) -> Inventory:

@@ -16,6 +16,7 @@ carries ``dev.archiver.subject`` (and its artifactType when it has one).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from archiver.model import media
@@ -179,3 +180,10 @@ def merge_referrers(existing: list[Descriptor], added: list[Descriptor]) -> list
             seen.add(descriptor.digest)
             out.append(descriptor)
     return out
+
+
+def of_entry(descriptor: Descriptor, document: object, tags: Iterable[str]) -> Extra | None:
+    """``extra_of`` for a top-level entry whose document may be an index (an index with a
+    ``subject`` is not followed: only its annotation names one)."""
+    manifest = document if isinstance(document, Manifest) else None
+    return extra_of(descriptor, manifest, tuple(tags))

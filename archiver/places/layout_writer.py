@@ -21,7 +21,7 @@ from archiver.blobs.parts import Split, SplitWriter
 from archiver.blobs.tarwriter import TarWriter
 from archiver.blobs.zstd_writer import SeekableWriter, ZstdOptions
 from archiver.errors import Conflict, InputError
-from archiver.model import media
+from archiver.model import extras, media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.documents import dump_json
@@ -51,8 +51,14 @@ class LayoutDocuments:
         descriptor = root.descriptor
         names: list[tuple[Reference | None, str | None]] = [(r, None) for r in root.entry.refs]
         names += [(None, t) for t in root.entry.tags]
+        tags = [r.tag for r in root.entry.refs if r.tag] + list(root.entry.tags)
+        extra = extras.of_entry(root.entry.descriptor, root.document, tags)
+        marks = extra.annotations() if extra is not None else {}
+        if extra is not None and extra.artifact_type:
+            descriptor = root.document.descriptor(artifact_type=extra.artifact_type)
         for ref, tag in names or [(None, None)]:
-            self._index.append(descriptor.with_annotations(index_annotations(ref, tag)).to_json())
+            annotations = index_annotations(ref, tag) | marks
+            self._index.append(descriptor.with_annotations(annotations).to_json())
         shown = root.default_image(Platform.host())
         for node in root.images:
             if node.config is None:

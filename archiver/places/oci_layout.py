@@ -6,6 +6,7 @@ from archiver import schema
 from archiver.blobs import limits
 from archiver.blobs.tree import Tree
 from archiver.errors import InputError
+from archiver.model import extras
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.image import ImageEntry
@@ -76,10 +77,14 @@ def read_entries(tree: Tree) -> list[ImageEntry]:
             refs.append(ref)
         if tag is not None and tag not in tags:
             tags.append(tag)
-    return [
-        ImageEntry(found[d][0].with_annotations({}), tuple(found[d][1]), tuple(found[d][2]))
-        for d in order
-    ]
+    return [ImageEntry(_kept(found[d][0]), tuple(found[d][1]), tuple(found[d][2])) for d in order]
+
+
+def _kept(descriptor: Descriptor) -> Descriptor:
+    """An entry's descriptor with only the annotation that ties an extra to its subject
+    (names are read apart; the rest is the writer's to choose again)."""
+    subject = descriptor.annotations.get(extras.SUBJECT)
+    return descriptor.with_annotations({extras.SUBJECT: subject} if subject else {})
 
 
 def names_of(desc: Descriptor, where: str) -> tuple[Reference | None, str | None]:

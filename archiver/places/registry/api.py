@@ -161,3 +161,23 @@ def pages(
         yield reply.url, page
         link = _NEXT.search(reply.headers.get("Link", ""))
         next_url = session.url(link.group(1), relative_to=reply.url) if link else None
+
+
+def referrers(session: Session, repository: str, digest: str) -> list[dict[str, Any]] | None:
+    """The descriptors the referrers API lists for ``digest`` (OCI distribution 1.1), or
+    None when the registry answers 404: it has no such API (use the fallback tag)."""
+    reply = session.request(
+        "GET",
+        f"/v2/{repository}/referrers/{digest}",
+        scopes=(pull_scope(repository),),
+        headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+        limit=limits.MAX_DOCUMENT,
+    )
+    if reply.status_code in (404, 405):
+        return None
+    check(reply, session.registry, f"referrers of {repository}@{digest}")
+    page = reply.json()
+    found = page.get("manifests") if isinstance(page, dict) else None
+    if not isinstance(found, list) or not all(isinstance(d, dict) for d in found):
+        raise PeerError(f"{reply.url}: the referrers answer is not an index of descriptors")
+    return found

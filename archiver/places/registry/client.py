@@ -17,6 +17,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import httpx
 
@@ -94,6 +95,9 @@ class RegistryClient:
 
     def put_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
         return api.put_manifest(self.session, repository, reference, data, media_type)
+
+    def referrers(self, repository: str, digest: str) -> list[dict[str, Any]] | None:
+        return api.referrers(self.session, repository, digest)
 
     def tags(self, repository: str) -> list[str]:
         return api.tags(self.session, repository)

@@ -32,6 +32,7 @@ from archiver.model.image import ImageEntry, ResolvedImage
 from archiver.model.json_decode import load_json
 from archiver.model.reference import Reference
 from archiver.places.base import Opener, Sink, Source
+from archiver.places.registry.api import Fetched
 from archiver.places.registry.client import RegistryClient
 from archiver.places.registry.uploads import Upload, state_dir
 
@@ -103,11 +104,20 @@ class RegistrySource(Source):
         self._manifests: set[Digest] = set()
         self._entries: dict[Digest, ImageEntry] = {}
         for ref in refs:
-            self._add(ref)
+            self.add(ref)
 
-    def _add(self, ref: Reference) -> None:
+    def add(
+        self,
+        ref: Reference,
+        annotations: dict[str, str] | None = None,
+        fetched: Fetched | None = None,
+    ) -> ImageEntry:
+        """Fetch ``ref``'s manifest (unless given, ``fetched``) and list it among the images
+        (an extra found beside an image is added so, with ``annotations`` on its
+        descriptor); return its entry."""
         wanted = str(ref.digest) if ref.digest is not None else (ref.tag or "latest")
-        fetched = self.client.get_manifest(ref.repository, wanted)
+        if fetched is None:
+            fetched = self.client.get_manifest(ref.repository, wanted)
         data, stated = fetched.data, fetched.stated_digest
         digest = Digest.from_bytes(data)
         where = f"{self.origin}/{ref.repository}:{wanted}"
@@ -117,9 +127,11 @@ class RegistrySource(Source):
             raise IntegrityError(where, stated, f"the manifest's bytes hash to {digest}")
         media_type = fetched.media_type or _media_type_of(data, fetched.url)
         self._remember(digest, data, ref.repository, fetched.url)
-        entry = ImageEntry(Descriptor(media_type, digest, len(data)), (ref,) if ref.tag else ())
+        descriptor = Descriptor(media_type, digest, len(data), annotations=annotations or {})
+        entry = ImageEntry(descriptor, (ref,) if ref.tag else ())
         previous = self._entries.get(digest)
         self._entries[digest] = previous.merged(entry) if previous else entry
+        return self._entries[digest]
 
     def _remember(self, digest: Digest, data: bytes, repository: str, url: str) -> None:
         """Keep a document and learn its children: they live in the same repository."""
@@ -143,6 +155,10 @@ class RegistrySource(Source):
 
     def images(self) -> list[ImageEntry]:
         return list(self._entries.values())
+
+    def document(self, digest: Digest) -> bytes:
+        """A manifest or index already fetched (and verified) by ``add``."""
+        return self._documents[digest]
 
     def repository_of(self, digest: Digest) -> str | None:
         return self._repository.get(digest)

@@ -1,0 +1,88 @@
+"""Extras in a place's list of images: which entries are extras, and which image carries
+which (for ls, inspect, df, push, load, and tag/rmi/prune in an archive).
+
+An extra is a top-level entry like any image (see ``model/extras.py``); what makes it one
+is read from its documents and names, so an archive written by another tool (an OCI
+layout from oras, say) is understood too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from archiver.engine.graph import resolve
+from archiver.model import extras
+from archiver.model.digest import Digest
+from archiver.model.extras import Extra
+from archiver.model.image import ImageEntry, ResolvedImage
+from archiver.places.base import Source
+
+
+def extra_of(source: Source, entry: ImageEntry) -> Extra | None:
+    """What ``entry`` is an extra of, or None when it is an image (or another artifact)."""
+    return extra_of_root(resolve(source, entry))
+
+
+def extra_of_root(root: ResolvedImage) -> Extra | None:
+    entry = root.entry
+    tags = [r.tag for r in entry.refs if r.tag] + list(entry.tags)
+    return extras.of_entry(entry.descriptor, root.document, tags)
+
+
+@dataclass
+class Split:
+    """A place's entries parted into images (and other artifacts) and extras."""
+
+    images: list[ImageEntry] = field(default_factory=list)
+    extras: list[tuple[ImageEntry, Extra]] = field(default_factory=list)
+
+    def of(self, subjects: Iterable[Digest]) -> list[tuple[ImageEntry, Extra]]:
+        """The extras of ``subjects`` and theirs in turn (a signature on an SBOM), each once,
+        in the order a registry takes them: generation by generation, and within one,
+        cosign's tags before referrers."""
+        wanted = set(subjects)
+        found: list[tuple[ImageEntry, Extra]] = []
+        taken: set[Digest] = set()
+        while True:
+            generation = [
+                (entry, extra)
+                for entry, extra in self.extras
+                if extra.subject in wanted and entry.descriptor.digest not in taken
+            ]
+            if not generation:
+                return found
+            generation.sort(key=lambda item: item[1].tag is None)
+            found += generation
+            taken |= {entry.descriptor.digest for entry, _ in generation}
+            wanted = {entry.descriptor.digest for entry, _ in generation}
+
+    def orphans(self, subjects: Iterable[Digest]) -> list[tuple[ImageEntry, Extra]]:
+        """Extras whose subject is none of ``subjects`` (nor another extra kept with them)."""
+        kept = {e.descriptor.digest for e, _ in self.of(subjects)}
+        return [item for item in self.extras if item[0].descriptor.digest not in kept]
+
+
+def split(source: Source, entries: Sequence[ImageEntry] | None = None) -> Split:
+    """``entries`` (default: all of ``source``'s) parted into images and extras."""
+    out = Split()
+    for entry in source.images() if entries is None else entries:
+        extra = extra_of_root(resolve(source, entry))
+        if extra is None:
+            out.images.append(entry)
+        else:
+            out.extras.append((entry, extra))
+    return out
+
+
+def subjects(root: ResolvedImage) -> list[Digest]:
+    """The digests an image's extras may name: its own, its indexes', its platform images'."""
+    found = [root.entry.descriptor.digest]
+    found += [index.descriptor().digest for index in root.indexes]
+    found += [node.descriptor.digest for node in root.images]
+    return list(dict.fromkeys(found))
+
+
+def carried(source: Source, root: ResolvedImage, parted: Split) -> list[Extra]:
+    """The extras an image carries (``parted``: its place's entries, split once)."""
+    return [extra for _, extra in parted.of(subjects(root))]

@@ -1,0 +1,239 @@
+"""Signatures, attestations, SBOMs, referrers and other OCI artifacts travel with their
+images: the real distribution registry (no referrers API: the fallback tag is real),
+skopeo, the real dockerd."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import cosign_format as cf
+from tests.conftest import Run
+from tests.factory import docker_save, layer
+from tests.integration.conftest import _short_tmp
+from tests.integration.oci_client import Client
+from tests.integration.peers import Dockerd, require, skopeo
+from tests.integration.registry_peers import Registry
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def registries() -> Iterator[Callable[[], Registry]]:
+    started: list[Registry] = []
+
+    def make() -> Registry:
+        registry = Registry(_short_tmp("arch-x-"))
+        registry.start()
+        started.append(registry)
+        return registry
+
+    yield make
+    for registry in started:
+        registry.stop()
+
+
+class Published:
+    """An image and everything beside it in one registry."""
+
+    def __init__(self, registry: Registry, tmp_path: Path) -> None:
+        self.host = registry.host
+        self.client = Client(self.host)
+        archive = docker_save(
+            tmp_path / "app.tar",
+            [(["app:1"], [layer({"app.txt": b"signed app\n"})])],
+        )
+        skopeo(
+            "copy",
+            "--dest-tls-verify=false",
+            "--format=oci",
+            f"docker-archive:{archive}:app:1",
+            f"docker://{self.host}/app:1",
+        )
+        reply = self.client.manifest("app", "1")
+        self.image = reply.headers["Docker-Content-Digest"]
+        subject = {
+            "mediaType": reply.headers["Content-Type"],
+            "digest": self.image,
+            "size": len(reply.content),
+        }
+        hexdigest = self.image[7:]
+        self.key = cf.new_key("ecdsa")
+        self.signature = cf.signature(self.key, f"{self.host}/app", self.image)
+        self.client.push("app", self.signature, f"sha256-{hexdigest}.sig")
+        self.attestation = cf.attestation(self.image)
+        self.client.push("app", self.attestation, f"sha256-{hexdigest}.att")
+        self.sbom = cf.referrer(
+            subject, "application/spdx+json", b'{"spdxVersion":"SPDX-2.3"}', {"kind": "sbom"}
+        )
+        self.client.push("app", self.sbom)
+        # no referrers API in this registry: a client like oras keeps the fallback tag
+        assert self.client.referrers_api("app", self.image) == 404
+        listed = {
+            **cf.descriptor(cf.OCI_MANIFEST, self.sbom.manifest),
+            "artifactType": "application/spdx+json",
+            "annotations": {"kind": "sbom"},
+        }
+        index = cf.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [listed],
+            }
+        )
+        self.client.put_manifest(
+            "app", f"sha256-{hexdigest}", index, "application/vnd.oci.image.index.v1+json"
+        )
+        # a signature on the SBOM: an extra of an extra
+        self.sbom_signature = cf.signature(self.key, f"{self.host}/app", self.sbom.digest)
+        self.client.push("app", self.sbom_signature, f"sha256-{self.sbom.digest[7:]}.sig")
+        self.chart = cf.helm_chart("mychart")
+        self.client.push("charts/mychart", self.chart, "0.1.0")
+
+    def tags(self) -> dict[str, str]:
+        hexdigest = self.image[7:]
+        return {
+            "app:1": self.image,
+            f"app:sha256-{hexdigest}.sig": self.signature.digest,
+            f"app:sha256-{hexdigest}.att": self.attestation.digest,
+            f"app:sha256-{self.sbom.digest[7:]}.sig": self.sbom_signature.digest,
+            "charts/mychart:0.1.0": self.chart.digest,
+        }
+
+
+def _digest_of(client: Client, repository: str, reference: str) -> str:
+    reply = client.manifest(repository, reference)
+    assert reply.status_code == 200, f"{repository}:{reference}: {reply.status_code}"
+    return str(reply.headers["Docker-Content-Digest"])
+
+
+def _index_entries(bundle: Path) -> list[dict[str, object]]:
+    raw = subprocess.run(
+        [require("zstd"), "-dc", str(bundle)], check=True, capture_output=True
+    ).stdout
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+        docker = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert len(docker) == 1, docker  # extras and the chart are never in docker's list
+    return list(index["manifests"])
+
+
+def test_extras_travel_from_registry_to_registry(
+    run: Run, registries: Callable[[], Registry], tmp_path: Path, dockerd: Dockerd
+) -> None:
+    origin = registries()
+    published = Published(origin, tmp_path)
+    bundle = tmp_path / "b.tar.zst"
+    got = run("pull", f"{origin.host}/app:1", f"{origin.host}/charts/mychart:0.1.0", "-o", bundle)
+    assert got.code == 0, got.err
+    entries = _index_entries(bundle)
+    by_digest = {e["digest"]: e for e in entries}
+    for digest in (
+        published.signature.digest,
+        published.attestation.digest,
+        published.sbom.digest,
+        published.sbom_signature.digest,
+    ):
+        assert digest in by_digest, digest
+    sbom_entry = by_digest[published.sbom.digest]
+    assert sbom_entry["annotations"] == {"dev.archiver.subject": published.image}
+    assert sbom_entry["artifactType"] == "application/spdx+json"
+    sig_entry = by_digest[published.signature.digest]
+    assert (
+        sig_entry["annotations"]["org.opencontainers.image.ref.name"]
+        == (  # type: ignore[index]
+            f"sha256-{published.image[7:]}.sig"
+        )
+    )
+    nested = by_digest[published.sbom_signature.digest]
+    assert nested["annotations"]["dev.archiver.subject"] == published.sbom.digest  # type: ignore[index]
+
+    listed = json.loads(run("ls", bundle, "--json").out)
+    assert [row["repository"] for row in listed] == [f"{origin.host}/app"]
+    assert listed[0]["extras"]["summary"] == "2 sig, 1 att, 1 sbom"
+    table = run("ls", bundle).out
+    assert "EXTRAS" in table and "2 sig, 1 att, 1 sbom" in table
+    shown = json.loads(run("inspect", bundle, f"{origin.host}/app:1").out)[0]
+    assert {e["digest"] for e in shown["Extras"]} == {
+        published.signature.digest,
+        published.attestation.digest,
+        published.sbom.digest,
+        published.sbom_signature.digest,
+    }
+
+    # into another registry, under another namespace: every digest unchanged
+    target = registries()
+    pushed = run("push", bundle, "--to", f"{target.host}/copy")
+    assert pushed.code == 0, pushed.err
+    there = Client(target.host)
+    for name, digest in published.tags().items():
+        repository, _, tag = name.partition(":")
+        assert _digest_of(there, f"copy/{repository}", tag) == digest, name
+    assert _digest_of(there, "copy/app", published.sbom.digest) == published.sbom.digest
+    fallback = there.manifest("copy/app", f"sha256-{published.image[7:]}").json()
+    assert [m["digest"] for m in fallback["manifests"]] == [published.sbom.digest]
+    raw = skopeo(
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        f"docker://{target.host}/copy/app:sha256-{published.image[7:]}.sig",
+    )
+    assert cf.digest(raw.encode()) == published.signature.digest
+
+    # a push again merges into the fallback tag, never drops what another client put there
+    other = cf.referrer(
+        {"mediaType": cf.OCI_MANIFEST, "digest": published.image, "size": 1},
+        "application/vnd.example+json",
+        b"other",
+        {},
+    )
+    there.push("copy/app", other)
+    kept = cf.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [cf.descriptor(cf.OCI_MANIFEST, other.manifest)],
+        }
+    )
+    there.put_manifest(
+        "copy/app",
+        f"sha256-{published.image[7:]}",
+        kept,
+        "application/vnd.oci.image.index.v1+json",
+    )
+    assert run("push", bundle, "--to", f"{target.host}/copy").code == 0
+    fallback = there.manifest("copy/app", f"sha256-{published.image[7:]}").json()
+    assert [m["digest"] for m in fallback["manifests"]] == [other.digest, published.sbom.digest]
+
+    # the bundle still loads into docker as it is, extras and all
+    plain_tar = tmp_path / "b.tar"
+    subprocess.run([require("zstd"), "-dcq", str(bundle), "-o", str(plain_tar)], check=True)
+    loaded = dockerd.docker("load", "-i", str(plain_tar))
+    assert f"{origin.host}/app:1" in loaded
+
+
+def test_no_extras_and_type_filter(
+    run: Run, registries: Callable[[], Registry], tmp_path: Path
+) -> None:
+    origin = registries()
+    published = Published(origin, tmp_path)
+    plain = tmp_path / "plain.tar.zst"
+    assert run("pull", f"{origin.host}/app:1", "-o", plain, "--no-extras").code == 0
+    assert [e["digest"] for e in _index_entries(plain)] == [published.image]
+    only = tmp_path / "sbom.tar.zst"
+    got = run("pull", f"{origin.host}/app:1", "-o", only, "--extras", "application/spdx+json")
+    assert got.code == 0, got.err
+    assert {e["digest"] for e in _index_entries(only)} == {published.image, published.sbom.digest}
