@@ -9,6 +9,7 @@ import click
 from archiver.cli import common, output
 from archiver.cli.template import render
 from archiver.engine import catalog
+from archiver.engine import extras as extras_in
 from archiver.engine.catalog import ImageRecord
 
 
@@ -51,6 +52,9 @@ def command(
         records = catalog.records(source, common.parse_platform(platform))
         chosen = [catalog.find(records, name, source.origin) for name in images]
         found = [inspect_image(record) for record in chosen]
+        carried = extras_in.carried_by(source, [record.root for record in chosen])
+        for item, record in zip(found, chosen, strict=True):
+            item["Extras"] = [e.to_json() for e in carried.get(id(record.root), [])]
         if common.is_delta(source) is not None:
             for item, record in zip(found, chosen, strict=True):
                 item["LeftToBase"] = [  # layers this delta leaves to its base

@@ -9,8 +9,11 @@ import click
 
 from archiver.cli import common, output
 from archiver.engine import catalog
+from archiver.engine import extras as extras_in
 from archiver.engine.catalog import ImageRecord
 from archiver.errors import InputError
+from archiver.model import extras
+from archiver.model.extras import Extra
 from archiver.model.reference import Reference, match_reference
 
 DEFAULT_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
@@ -20,14 +23,23 @@ DIGESTS_TABLE = (
 NONE = "<none>"
 
 
-def rows(records: list[ImageRecord], no_trunc: bool = False) -> list[dict[str, Any]]:
-    """One row per (image, name), dangling images once with ``<none>``; docker's fields."""
+def rows(
+    records: list[ImageRecord],
+    no_trunc: bool = False,
+    carried: dict[int, list[Extra]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (image, name), dangling images once with ``<none>``; docker's fields,
+    and the extras each image carries (``carried``, by id of its root)."""
     out = []
     for record in records:
         names: list[tuple[Reference | None, str | None]] = [(r, None) for r in record.entry.refs]
         names += [(None, t) for t in record.entry.tags]
+        found = (carried or {}).get(id(record.root), [])
         for ref, tag in names or [(None, None)]:
-            out.append(_row(record, ref, tag, no_trunc))
+            row = _row(record, ref, tag, no_trunc)
+            row["Extras"] = extras.summary(found)
+            row["_json"]["extras"] = [e.to_json() for e in found]
+            out.append(row)
     return out
 
 
@@ -156,7 +168,8 @@ def command(
     """List the images of ARCHIVE like `docker images`."""
     with common.opened(archive) as (source, _ref):
         records = catalog.records(source, common.parse_platform(platform))
-        listed = _filter(records, rows(records, no_trunc), filters, source.origin)
+        carried = extras_in.carried_by(source, [r.root for r in records])
+        listed = _filter(records, rows(records, no_trunc, carried), filters, source.origin)
         delta = common.is_delta(source)
         if delta is not None and not (quiet or as_json or template):
             missing = {
@@ -174,6 +187,9 @@ def command(
     elif quiet:
         click.echo("\n".join(dict.fromkeys(row["ID"] for row in listed)) or "", nl=bool(listed))
     else:
-        text = output.render_rows(template, DIGESTS_TABLE if digests else DEFAULT_TABLE, listed)
+        table = DIGESTS_TABLE if digests else DEFAULT_TABLE
+        if any(row["Extras"] for row in listed):  # a column only where there is something
+            table += "\t{{.Extras}}"
+        text = output.render_rows(template, table, listed)
         if text:
             click.echo(text)

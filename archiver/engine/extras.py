@@ -86,3 +86,35 @@ def subjects(root: ResolvedImage) -> list[Digest]:
 def carried(source: Source, root: ResolvedImage, parted: Split) -> list[Extra]:
     """The extras an image carries (``parted``: its place's entries, split once)."""
     return [extra for _, extra in parted.of(subjects(root))]
+
+
+def carried_by(source: Source, roots: Sequence[ResolvedImage]) -> dict[int, list[Extra]]:
+    """The extras each of ``roots`` carries, by ``id`` of the root (ls, inspect)."""
+    parted = split(source)
+    if not parted.extras:
+        return {}
+    return {id(root): carried(source, root, parted) for root in roots}
+
+
+def without_extras_of(
+    gone: Sequence[ResolvedImage], remaining: list[ResolvedImage]
+) -> tuple[list[ResolvedImage], list[Digest]]:
+    """``remaining`` without the extras of the images ``gone`` (and theirs in turn), unless
+    an image that stays has the same digest; and the digests of the extras dropped."""
+    staying = {digest for root in remaining for digest in subjects(root)}
+    lost = {digest for root in gone for digest in subjects(root)} - staying
+    dropped: list[Digest] = []
+    grew = True
+    while grew:
+        grew = False
+        kept = []
+        for root in remaining:
+            extra = extra_of_root(root)
+            if extra is not None and extra.subject in lost:
+                lost.add(root.entry.descriptor.digest)
+                dropped.append(root.entry.descriptor.digest)
+                grew = True
+            else:
+                kept.append(root)
+        remaining = kept
+    return remaining, dropped

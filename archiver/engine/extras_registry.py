@@ -141,7 +141,9 @@ def _referrers(
             raise NotFound(
                 f"{where}: {via} names manifest {descriptor.digest}, which is not there"
             ) from None
-        manifest = _manifest(source.document(descriptor.digest), f"{where}@{descriptor.digest}")
+        manifest = _manifest(
+            source.open_blob(descriptor.digest).read(), f"{where}@{descriptor.digest}"
+        )
         if manifest is None or manifest.subject is None or manifest.subject.digest != subject:
             named = manifest.subject.digest if manifest and manifest.subject else "no subject"
             raise InputError(
@@ -188,13 +190,15 @@ def place_extras(
 
 
 def update_fallback_tags(
-    source: Source, client: RegistryClient, repository: str, parted: extras_in.Split
+    source: Source, client: RegistryClient, repository: str, entries: Sequence[ImageEntry]
 ) -> None:
-    """After referrers are pushed: where the registry has no referrers API, add them to the
-    fallback tag of their subject, merged with what it lists (nothing there is dropped)."""
+    """After ``entries`` are pushed to ``repository``: where the registry has no referrers
+    API, add the referrers among them to the fallback tag of their subject, merged with
+    what it lists (nothing there is dropped)."""
     by_subject: dict[Digest, list[Descriptor]] = {}
-    for entry, extra in parted.extras:
-        if extra.tag is not None:
+    for entry in entries:
+        extra = extras_in.extra_of(source, entry)
+        if extra is None or extra.tag is not None:
             continue
         document = resolve(source, entry).document
         if not isinstance(document, Manifest) or document.subject is None:

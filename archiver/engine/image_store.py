@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from archiver.engine import catalog
+from archiver.engine import catalog, extras
 from archiver.engine.catalog import ImageRecord
 from archiver.engine.graph import resolve
 from archiver.errors import Conflict, InputError, NotFound
@@ -228,6 +228,7 @@ class ImageStore:
     def _delete(self, image_id: Digest) -> list[Event]:
         gone = self._roots_of(image_id)
         self.roots = [root for root in self.roots if all(root is not g for g in gone)]
+        self.roots, extras_gone = extras.without_extras_of(gone, self.roots)
         remaining = {
             chain
             for root in self.roots
@@ -242,7 +243,7 @@ class ImageStore:
             if chain in remaining:
                 break  # docker releases chains from the top until one is still in use
             events.append(Event(DELETED, chain))
-        return events
+        return events + [Event(DELETED, str(digest)) for digest in extras_gone]
 
 
 def _names(entry: ImageEntry) -> list[str]:

@@ -125,7 +125,8 @@ def push_images(
             try:
                 with (progress or _no_progress)() as bar:
                     copy(source, sink, target.entries, platforms, progress=bar, jobs=jobs)
-                extras_registry.update_fallback_tags(source, client, target.repository, parted)
+                repository, pushed = target.repository, target.entries
+                extras_registry.update_fallback_tags(source, client, repository, pushed)
             finally:
                 locations.save()
             summary["pushed"] += sink.pushed

@@ -112,12 +112,9 @@ class RegistrySource(Source):
         annotations: dict[str, str] | None = None,
         fetched: Fetched | None = None,
     ) -> ImageEntry:
-        """Fetch ``ref``'s manifest (unless given, ``fetched``) and list it among the images
-        (an extra found beside an image is added so, with ``annotations`` on its
-        descriptor); return its entry."""
+        """List ``ref`` (``fetched``, or fetched now) with an extra's ``annotations``."""
         wanted = str(ref.digest) if ref.digest is not None else (ref.tag or "latest")
-        if fetched is None:
-            fetched = self.client.get_manifest(ref.repository, wanted)
+        fetched = fetched or self.client.get_manifest(ref.repository, wanted)
         data, stated = fetched.data, fetched.stated_digest
         digest = Digest.from_bytes(data)
         where = f"{self.origin}/{ref.repository}:{wanted}"
@@ -155,10 +152,6 @@ class RegistrySource(Source):
 
     def images(self) -> list[ImageEntry]:
         return list(self._entries.values())
-
-    def document(self, digest: Digest) -> bytes:
-        """A manifest or index already fetched (and verified) by ``add``."""
-        return self._documents[digest]
 
     def repository_of(self, digest: Digest) -> str | None:
         return self._repository.get(digest)
