@@ -125,8 +125,8 @@ def _index_entries(bundle: Path) -> list[dict[str, object]]:
     import tarfile
 
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
-        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
-        docker = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        index = json.loads(tar.extractfile("index.json").read())
+        docker = json.loads(tar.extractfile("manifest.json").read())
     assert len(docker) == 1, docker  # extras and the chart are never in docker's list
     return list(index["manifests"])
 
@@ -152,14 +152,11 @@ def test_extras_travel_from_registry_to_registry(
     assert sbom_entry["annotations"] == {"dev.archiver.subject": published.image}
     assert sbom_entry["artifactType"] == "application/spdx+json"
     sig_entry = by_digest[published.signature.digest]
-    assert (
-        sig_entry["annotations"]["org.opencontainers.image.ref.name"]
-        == (  # type: ignore[index]
-            f"sha256-{published.image[7:]}.sig"
-        )
+    assert sig_entry["annotations"]["org.opencontainers.image.ref.name"] == (
+        f"sha256-{published.image[7:]}.sig"
     )
     nested = by_digest[published.sbom_signature.digest]
-    assert nested["annotations"]["dev.archiver.subject"] == published.sbom.digest  # type: ignore[index]
+    assert nested["annotations"]["dev.archiver.subject"] == published.sbom.digest
 
     listed = json.loads(run("ls", bundle, "--json").out)
     assert [row["repository"] for row in listed] == [f"{origin.host}/app"]
