@@ -217,6 +217,17 @@ def test_extras_travel_from_registry_to_registry(
     assert [m["digest"] for m in fallback["manifests"]] == [other.digest, published.sbom.digest]
 
     # the bundle still loads into docker as it is, extras and all
+    # the signatures verify offline, and archiver's own load leaves the extras out
+    pub = tmp_path / "cosign.pub"
+    pub.write_bytes(cf.public_pem(published.key))
+    checked = run("verify", bundle, "--key", pub, "--image", f"{origin.host}/app:1")
+    assert checked.code == 0, checked.err
+    assert f"{origin.host}/app:1: signed by {pub}" in checked.out
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOCKER_HOST", dockerd.host)
+        into_daemon = run("load", bundle)
+    assert into_daemon.code == 0, into_daemon.err
+    assert "4 signatures, attestations, SBOMs or referrers are not loaded" in into_daemon.err
     plain_tar = tmp_path / "b.tar"
     subprocess.run([require("zstd"), "-dcq", str(bundle), "-o", str(plain_tar)], check=True)
     loaded = dockerd.docker("load", "-i", str(plain_tar))
@@ -235,3 +246,134 @@ def test_no_extras_and_type_filter(
     got = run("pull", f"{origin.host}/app:1", "-o", only, "--extras", "application/spdx+json")
     assert got.code == 0, got.err
     assert {e["digest"] for e in _index_entries(only)} == {published.image, published.sbom.digest}
+
+
+def test_copy_between_registries_takes_extras(
+    run: Run, registries: Callable[[], Registry], tmp_path: Path
+) -> None:
+    origin, target = registries(), registries()
+    published = Published(origin, tmp_path)
+    got = run("copy", f"docker://{origin.host}/app:1", f"docker://{target.host}/mirror/app:1")
+    assert got.code == 0, got.err
+    there = Client(target.host)
+    hexdigest = published.image[7:]
+    assert _digest_of(there, "mirror/app", f"sha256-{hexdigest}.sig") == published.signature.digest
+    assert (
+        _digest_of(there, "mirror/app", f"sha256-{hexdigest}.att") == published.attestation.digest
+    )
+    assert _digest_of(there, "mirror/app", published.sbom.digest) == published.sbom.digest
+
+
+def _platform_image(architecture: str) -> cf.Artifact:
+    tar = layer({"arch.txt": architecture.encode()})
+    config = cf.dumps(
+        {
+            "architecture": architecture,
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [cf.digest(tar)]},
+        }
+    )
+    manifest = cf.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": cf.OCI_MANIFEST,
+            "config": cf.descriptor(cf.OCI_CONFIG, config),
+            "layers": [cf.descriptor("application/vnd.oci.image.layer.v1.tar", tar)],
+        }
+    )
+    return cf.Artifact(manifest, [config, tar])
+
+
+def test_platform_selection_keeps_only_the_kept_platforms_extras(
+    run: Run, registries: Callable[[], Registry], tmp_path: Path
+) -> None:
+    origin = registries()
+    client = Client(origin.host)
+    key = cf.new_key("rsa")
+    children, signatures = [], {}
+    for architecture in ("amd64", "arm64"):
+        platform_image = _platform_image(architecture)
+        client.push("multi", platform_image)
+        children.append(
+            {
+                **cf.descriptor(cf.OCI_MANIFEST, platform_image.manifest),
+                "platform": {"os": "linux", "architecture": architecture},
+            }
+        )
+        signature = cf.signature(key, f"{origin.host}/multi", platform_image.digest)
+        client.push("multi", signature, f"sha256-{platform_image.digest[7:]}.sig")
+        signatures[architecture] = signature.digest
+    index = cf.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": children,
+        }
+    )
+    client.put_manifest("multi", "1", index, "application/vnd.oci.image.index.v1+json")
+    index_signature = cf.signature(key, f"{origin.host}/multi", cf.digest(index))
+    client.push("multi", index_signature, f"sha256-{cf.digest(index)[7:]}.sig")
+    bundle = tmp_path / "arm.tar.zst"
+    got = run("pull", f"{origin.host}/multi:1", "--platform", "linux/arm64", "-o", bundle)
+    assert got.code == 0, got.err
+    digests = {e["digest"] for e in _index_entries(bundle)}
+    assert signatures["arm64"] in digests and index_signature.digest in digests
+    assert signatures["amd64"] not in digests
+
+
+def test_bad_referrers_are_named_in_one_line(
+    run: Run, registries: Callable[[], Registry], tmp_path: Path
+) -> None:
+    origin = registries()
+    published = Published(origin, tmp_path)
+    hexdigest = published.image[7:]
+    missing = cf.referrer(
+        {"mediaType": cf.OCI_MANIFEST, "digest": published.image, "size": 1},
+        "application/vnd.example+json",
+        b"never pushed",
+        {},
+    )
+    fallback = cf.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [cf.descriptor(cf.OCI_MANIFEST, missing.manifest)],
+        }
+    )
+    # the registry checks an index's children: put the fallback tag of an image that is
+    # there, naming a manifest pushed under its digest and then deleted
+    published.client.push("app", missing)
+    published.client.put_manifest(
+        "app", f"sha256-{hexdigest}", fallback, "application/vnd.oci.image.index.v1+json"
+    )
+    import httpx
+
+    deleted = httpx.delete(f"http://{origin.host}/v2/app/manifests/{missing.digest}")
+    assert deleted.status_code == 202, deleted.text
+    got = run("pull", f"{origin.host}/app:1", "-o", tmp_path / "x.tar.zst")
+    assert got.code == 4
+    assert f"names manifest {missing.digest}, which is not there" in got.err
+    assert got.err.count("\n") == 1
+
+    # a referrer listed for an image whose subject is another
+    stranger = cf.referrer(
+        {"mediaType": cf.OCI_MANIFEST, "digest": published.signature.digest, "size": 1},
+        "application/vnd.example+json",
+        b"about the signature",
+        {},
+    )
+    published.client.push("app", stranger)
+    wrong = cf.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [cf.descriptor(cf.OCI_MANIFEST, stranger.manifest)],
+        }
+    )
+    published.client.put_manifest(
+        "app", f"sha256-{hexdigest}", wrong, "application/vnd.oci.image.index.v1+json"
+    )
+    got = run("pull", f"{origin.host}/app:1", "-o", tmp_path / "y.tar.zst")
+    assert got.code == 2
+    assert f"but its subject is {published.signature.digest}" in got.err
