@@ -12,10 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from archiver.engine.graph import resolve
+from archiver.errors import NotFound
 from archiver.model import extras
 from archiver.model.digest import Digest
 from archiver.model.extras import Extra
 from archiver.model.image import ImageEntry, ResolvedImage
+from archiver.model.platform import Platform
 from archiver.places.base import Source
 
 
@@ -63,11 +65,19 @@ class Split:
         return [item for item in self.extras if item[0].descriptor.digest not in kept]
 
 
-def split(source: Source, entries: Sequence[ImageEntry] | None = None) -> Split:
-    """``entries`` (default: all of ``source``'s) parted into images and extras."""
+def split(
+    source: Source,
+    entries: Sequence[ImageEntry] | None = None,
+    platforms: list[Platform] | None = None,
+) -> Split:
+    """``entries`` (default: all of ``source``'s) parted into images and extras; each is
+    resolved for ``platforms`` as the copy that follows will (once, not twice)."""
     out = Split()
     for entry in source.images() if entries is None else entries:
-        extra = extra_of_root(resolve(source, entry))
+        try:
+            extra = extra_of_root(resolve(source, entry, platforms))
+        except NotFound:  # an image without the platforms asked for is not an extra
+            extra = None
         if extra is None:
             out.images.append(entry)
         else:

@@ -101,7 +101,7 @@ def push_images(
 ) -> dict[str, Any]:
     """Push ``entries`` of ``source``; return the summary ``--json`` prints. Clients come
     from the command's ``registries`` (or are made for this push alone)."""
-    parted = extras_in.split(source)  # the extras of the chosen images come along
+    parted = extras_in.split(source, platforms=platforms)  # the chosen images' extras come too
     kept = {entry.descriptor.digest for entry, _ in parted.extras}
     targets, left = destinations([e for e in entries if e.descriptor.digest not in kept], to, tag)
     left += extras_registry.place_extras(source, parted, targets, platforms)

@@ -226,7 +226,7 @@ def _extras_for(
 ) -> list[ImageEntry]:
     """A daemon takes no extras (a note says so); a push places them beside their images
     itself; a file takes those of the images chosen by name."""
-    parted = extras.split(source)
+    parted = extras.split(source, platforms=request.platforms)
     if not parted.extras:
         return entries
     kept = {entry.descriptor.digest for entry, _ in parted.extras}

@@ -165,7 +165,8 @@ def pages(
 
 def referrers(session: Session, repository: str, digest: str) -> list[dict[str, Any]] | None:
     """The descriptors the referrers API lists for ``digest`` (OCI distribution 1.1), or
-    None when the registry answers 404: it has no such API (use the fallback tag)."""
+    None when the registry says it has no such API (404, or 400/405/501 from those that
+    refuse the path): then the fallback tag is used."""
     reply = session.request(
         "GET",
         f"/v2/{repository}/referrers/{digest}",
@@ -173,7 +174,7 @@ def referrers(session: Session, repository: str, digest: str) -> list[dict[str, 
         headers={"Accept": "application/vnd.oci.image.index.v1+json"},
         limit=limits.MAX_DOCUMENT,
     )
-    if reply.status_code in (404, 405):
+    if reply.status_code in (400, 404, 405, 501):
         return None
     check(reply, session.registry, f"referrers of {repository}@{digest}")
     page = reply.json()
