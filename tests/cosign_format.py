@@ -179,3 +179,24 @@ def helm_chart(name: str) -> Artifact:
         }
     )
     return Artifact(manifest, [config, chart])
+
+
+def oras_file(name: str, content: bytes) -> Artifact:
+    """A file pushed as oras does: an artifactType, the empty config, the file a layer."""
+    empty = b"{}"
+    manifest = dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/vnd.example.notes",
+            "config": descriptor(OCI_EMPTY, empty),
+            "layers": [
+                descriptor(
+                    "text/plain",
+                    content,
+                    annotations={"org.opencontainers.image.title": name},
+                )
+            ],
+        }
+    )
+    return Artifact(manifest, [empty, content])

@@ -99,6 +99,8 @@ class Published:
         self.client.push("app", self.sbom_signature, f"sha256-{self.sbom.digest[7:]}.sig")
         self.chart = cf.helm_chart("mychart")
         self.client.push("charts/mychart", self.chart, "0.1.0")
+        self.notes = cf.oras_file("notes.txt", b"read me\n")
+        self.client.push("files/notes", self.notes, "1")
 
     def tags(self) -> dict[str, str]:
         hexdigest = self.image[7:]
@@ -108,6 +110,7 @@ class Published:
             f"app:sha256-{hexdigest}.att": self.attestation.digest,
             f"app:sha256-{self.sbom.digest[7:]}.sig": self.sbom_signature.digest,
             "charts/mychart:0.1.0": self.chart.digest,
+            "files/notes:1": self.notes.digest,
         }
 
 
@@ -137,7 +140,8 @@ def test_extras_travel_from_registry_to_registry(
     origin = registries()
     published = Published(origin, tmp_path)
     bundle = tmp_path / "b.tar.zst"
-    got = run("pull", f"{origin.host}/app:1", f"{origin.host}/charts/mychart:0.1.0", "-o", bundle)
+    chart, notes = f"{origin.host}/charts/mychart:0.1.0", f"{origin.host}/files/notes:1"
+    got = run("pull", f"{origin.host}/app:1", chart, notes, "-o", bundle)
     assert got.code == 0, got.err
     entries = _index_entries(bundle)
     by_digest = {e["digest"]: e for e in entries}
