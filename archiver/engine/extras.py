@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from archiver.engine.graph import resolve
 from archiver.errors import NotFound
 from archiver.model import extras
+from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
+from archiver.model.documents import Manifest
 from archiver.model.extras import Extra
 from archiver.model.image import ImageEntry, ResolvedImage
 from archiver.model.platform import Platform
@@ -128,3 +130,23 @@ def without_extras_of(
                 kept.append(root)
         remaining = kept
     return remaining, dropped
+
+
+def referrers(
+    source: Source, subject: Digest, artifact_type: str | None = None
+) -> list[Descriptor]:
+    """What the referrers API answers for ``subject`` from ``source`` (a bundle served):
+    every top-level manifest whose own ``subject`` names it, as a descriptor with its
+    artifactType and annotations; ``artifact_type`` filters as ``?artifactType=`` does."""
+    out = []
+    for entry in source.images():
+        document = resolve(source, entry).document
+        if not isinstance(document, Manifest) or document.subject is None:
+            continue
+        if document.subject.digest != subject:
+            continue
+        kind = extras.artifact_type(document)
+        if artifact_type is not None and kind != artifact_type:
+            continue
+        out.append(document.descriptor(annotations=dict(document.annotations), artifact_type=kind))
+    return out

@@ -1,7 +1,7 @@
 """Extras of images in a registry: found beside them on pull, put back beside them on push.
 
 Found by cosign's tags (``sha256-<hex>.sig|.att|.sbom``, fetched by tag; absent is none)
-and by OCI 1.1 referrers (the referrers API, or, where the registry answers 404 for it,
+and by OCI 1.1 referrers (the referrers API, or, where the registry says it has none,
 the fallback tag ``sha256-<hex>`` holding an index), then the extras of those extras in
 turn (a signature on an SBOM). Each is added to the ``RegistrySource`` as an entry of its
 own: a cosign extra under its tag, a referrer by digest, with ``dev.archiver.subject``.

@@ -78,3 +78,16 @@ def test_rmi_takes_extras_with_the_image_tag_keeps_them(run: Run, tmp_path: Path
     left = _index(archive)
     assert [e["annotations"]["io.containerd.image.name"] for e in left] == ["example.com/tool:1"]
     assert run("prune", archive, "-a", "-f").code == 0
+
+
+def test_referrers_of_a_subject_as_the_api_lists_them(tmp_path: Path) -> None:
+    from archiver.engine import extras
+    from archiver.model.digest import Digest
+    from archiver.places.archive import open_source
+
+    archive, app, signature = signed_layout(tmp_path / "oci", cf.new_key("ecdsa"))
+    with open_source(str(archive)) as source:
+        found = extras.referrers(source, Digest.parse(app.digest))
+        assert [d.artifact_type for d in found] == ["application/spdx+json"]
+        assert extras.referrers(source, Digest.parse(app.digest), "text/plain") == []
+        assert extras.referrers(source, Digest.parse(signature.digest)) == []
