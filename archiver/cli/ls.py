@@ -38,7 +38,8 @@ def rows(
         for ref, tag in names or [(None, None)]:
             row = _row(record, ref, tag, no_trunc)
             row["Extras"] = extras.summary(found)
-            row["_json"]["extras"] = [e.to_json() for e in found]
+            if found:  # only where there is something, as the table's column
+                row["_json"]["extras"] = [e.to_json() for e in found]
             out.append(row)
     return out
 
