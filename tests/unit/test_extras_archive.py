@@ -67,9 +67,13 @@ def test_conversion_keeps_extras_tied_to_their_subject(run: Run, tmp_path: Path)
 
 
 def test_rmi_takes_extras_with_the_image_tag_keeps_them(run: Run, tmp_path: Path) -> None:
-    archive, _, signature = signed_layout(tmp_path / "oci", cf.new_key("ecdsa"), other=True)
+    archive, app, signature = signed_layout(tmp_path / "oci", cf.new_key("ecdsa"), other=True)
     assert run("tag", archive, "example.com/app:1", "example.com/app:2").code == 0
     assert len(_index(archive)) == 5  # app twice, signature, SBOM, tool
+    retagged = {e["digest"]: e.get("annotations") or {} for e in _index(archive)}
+    assert retagged[signature.digest]["dev.archiver.subject"] == app.digest
+    assert run("prune", archive, "-a", "-f").code == 0  # extras are not dangling images
+    assert len(_index(archive)) == 5
     assert run("rmi", archive, "example.com/app:1").code == 0  # app:2 still names it
     assert signature.digest in {e["digest"] for e in _index(archive)}
     removed = run("rmi", archive, "example.com/app:2")
