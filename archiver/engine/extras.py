@@ -35,7 +35,7 @@ def extra_of_root(root: ResolvedImage) -> Extra | None:
 
 
 @dataclass
-class Split:
+class Parted:
     """A place's entries parted into images (and other artifacts) and extras."""
 
     images: list[ImageEntry] = field(default_factory=list)
@@ -71,10 +71,10 @@ def split(
     source: Source,
     entries: Sequence[ImageEntry] | None = None,
     platforms: list[Platform] | None = None,
-) -> Split:
+) -> Parted:
     """``entries`` (default: all of ``source``'s) parted into images and extras; each is
     resolved for ``platforms`` as the copy that follows will (once, not twice)."""
-    out = Split()
+    out = Parted()
     for entry in source.images() if entries is None else entries:
         try:
             extra = extra_of_root(resolve(source, entry, platforms))
@@ -95,7 +95,7 @@ def subjects(root: ResolvedImage) -> list[Digest]:
     return list(dict.fromkeys(found))
 
 
-def carried(source: Source, root: ResolvedImage, parted: Split) -> list[Extra]:
+def carried(source: Source, root: ResolvedImage, parted: Parted) -> list[Extra]:
     """The extras an image carries (``parted``: its place's entries, split once)."""
     return [extra for _, extra in parted.of(subjects(root))]
 

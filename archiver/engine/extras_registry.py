@@ -167,7 +167,7 @@ class _Target(Protocol):
 
 def place_extras(
     source: Source,
-    parted: extras_in.Split,
+    parted: extras_in.Parted,
     targets: Sequence[_Target],
     platforms: list[Platform] | None,
 ) -> list[str]:

@@ -141,7 +141,7 @@ class ImageCheck:
 
 
 def check_image(
-    source: Source, entry: ImageEntry, parted: extras_in.Split, keys: list[Key]
+    source: Source, entry: ImageEntry, parted: extras_in.Parted, keys: list[Key]
 ) -> ImageCheck:
     """The cosign signatures of ``entry``'s digest in ``source`` against ``keys``."""
     subject = entry.descriptor.digest
