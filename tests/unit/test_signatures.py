@@ -144,3 +144,22 @@ def test_verify_key_on_an_archive(run: Run, tmp_path: Path) -> None:
     junk.write_text("nonsense")
     failed = run("verify", archive, "--key", junk)
     assert failed.code == 2 and failed.err.count("\n") == 1
+
+
+def test_a_signature_tag_naming_another_digest_fails_closed(run: Run, tmp_path: Path) -> None:
+    from tests.extras_layout import image, layout
+
+    key = cf.new_key("rsa")
+    app, other = image(b"app\n"), image(b"other\n")
+    stolen = cf.signature(key, "example.com/app", other.digest)  # valid, but of other
+    archive = layout(
+        tmp_path / "oci",
+        [(app, "example.com/app:1"), (stolen, f"example.com/app:sha256-{app.digest[7:]}.sig")],
+    )
+    pub = _pem(tmp_path / "k.pub", key)
+    got = run("verify", archive, "--key", pub)
+    assert got.code == 3
+    assert (
+        f"example.com/app:1: bad signature (the payload names another manifest, {other.digest})"
+        in got.err
+    )
