@@ -61,6 +61,9 @@ class TransferRequest:
     with ``complete``, an archive that supplies what the input (a delta) left out."""
     complete: bool = False
     split: Split | None = None
+    reuse_frames: bool = False
+    """Bundles among the inputs hand their layers' frames to a bundle target unread (sync
+    writes its earlier output anew)."""
 
 
 @dataclass
@@ -171,7 +174,9 @@ def _open_inputs(
     opened: list[tuple[Source, str | None]] = []
     for place in request.inputs:
         try:
-            source = stack.enter_context(open_place(place, request.zstd, registries))
+            source = stack.enter_context(
+                open_place(place, request.zstd, registries, request.reuse_frames)
+            )
             # a bad input is left out of a file written from many; a daemon or a registry
             # gets image by image instead (see _each_image)
             per_image = request.fmt in (DAEMON, REGISTRY)
