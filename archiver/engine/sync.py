@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from archiver.blobs.lock import locked
 from archiver.blobs.parts import Split, bundle_name
+from archiver.blobs.path_tree import open_tree
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.engine.graph import resolve
 from archiver.engine.opening import open_place
@@ -46,7 +47,8 @@ from archiver.model.image import ImageEntry
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.model.sync_lists import SyncList
-from archiver.places.archive import open_source
+from archiver.places.archive import ArchiveSource
+from archiver.places.oci_layout import is_layout, read_entries
 from archiver.places.registry.client import Registries
 from archiver.places.registry.credentials import Credentials
 from archiver.places.transports import REGISTRY, Place
@@ -185,11 +187,15 @@ def _targets(wanted: list[Wanted], to: str) -> dict[str, Reference]:
 
 
 def _held(output: str) -> list[ImageEntry] | None:
-    """The images of the earlier output, or None when there is none."""
+    """The images of the earlier output, or None when there is none: its index.json's
+    entries (the names are all a plan needs; a hybrid's index.json names every image as
+    its manifest.json does), else every image."""
     if not _exists(output):
         return None
-    with open_source(output) as source:
-        return source.images()
+    with open_tree(output) as tree:
+        if is_layout(tree):
+            return read_entries(tree)
+        return ArchiveSource(tree).images()
 
 
 def _exists(output: str) -> bool:
