@@ -17,7 +17,7 @@ from tests.conftest import Run
 from tests.factory import docker_save, layer
 from tests.integration.conftest import _short_tmp
 from tests.integration.peers import skopeo
-from tests.integration.registry_peers import Registry
+from tests.integration.registry_peers import FaultProxy, Registry, Rule
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +26,19 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def proxy_to() -> Iterator[Callable[[Registry], FaultProxy]]:
+    proxies: list[FaultProxy] = []
+
+    def make(registry: Registry) -> FaultProxy:
+        proxies.append(FaultProxy(registry.host))
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()
 
 
 @pytest.fixture
@@ -214,31 +227,62 @@ def test_second_runs_new_moved_and_deleted_tags(run: Run, source: Registry, tmp_
     images.mkdir()
     put(images, f"{source.host}/team/tool:v3", "tool v3")  # a new tag the regex takes
     moved = put(images, f"{source.host}/team/app:1.1", "app 1.1 rebuilt")  # a moved tag
-    gone = digest_of(f"{source.host}/team/solo:1")
-    skopeo("delete", "--tls-verify=false", f"docker://{source.host}/team/solo:1")
-    third = run("sync", *files, "-o", out, "--json", "--keep-going")
+    gone = digest_of(f"{source.host}/team/tool:v2")  # a tag the regex found, deleted
+    skopeo("delete", "--tls-verify=false", f"docker://{source.host}/team/tool:v2")
+    third = run("sync", *files, "-o", out, "--json")
+    assert third.code == 0, third.err
     summary = json.loads(third.out)
     assert summary["added"] == [f"{source.host}/team/tool:v3"]
     assert summary["updated"] == [f"{source.host}/team/app:1.1"]
-    assert len(summary["left_out"]) == 1 and "team/solo" in summary["left_out"][0]["image"]
-    assert third.code != 0  # something was left out
+    assert summary["no_longer_listed"] == [f"{source.host}/team/tool:v2"]
+    assert len(summary["kept"]) == 9 and summary["removed"] == []
     held = names_in(run, out)
+    assert len(held) == 11  # the old app:1.1 went with its name
     assert held[f"{source.host}/team/app:1.1"] == moved
     assert held[f"{source.host}/team/tool:v3"] == digest_of(f"{source.host}/team/tool:v3")
-    assert held[f"{source.host}/team/solo:1"] == gone  # kept: not in the registry any more
+    assert held[f"{source.host}/team/tool:v2"] == gone  # kept: not in the registry any more
     assert run("verify", out).code == 0
 
-    (tmp_path / "mindthegap.txt").write_text("# emptied\n")
-    (tmp_path / "mindthegap.txt").write_text(f"{source.host}/library/base:latest\n")
     kept = run("sync", *files, "-o", out)
     assert kept.code == 0, kept.err
-    assert "1 no longer listed, kept" in kept.out
-    assert f"{source.host}/team/solo:1" in names_in(run, out)
+    assert "Nothing new" in kept.out and "1 no longer listed, kept" in kept.out
     pruned = run("sync", *files, "-o", out, "--prune")
     assert pruned.code == 0, pruned.err
     assert pruned.out.splitlines()[-1].endswith("1 removed")
-    assert f"{source.host}/team/solo:1" not in names_in(run, out)
+    assert sorted(names_in(run, out)) == sorted(
+        [f"{source.host}/{n}" for n in EXPECTED if n != "team/tool:v2"]
+        + [f"{source.host}/team/tool:v3"]
+    )
     assert run("verify", out).code == 0
+
+    # an image named in a list that is not there: named, nothing written; --keep-going
+    # writes the rest and says what it left out
+    before = out.read_bytes()
+    skopeo("delete", "--tls-verify=false", f"docker://{source.host}/team/solo:1")
+    missing = run("sync", *files, "-o", out)
+    assert missing.code == 4 and "team/solo: no manifest 1" in missing.err
+    assert out.read_bytes() == before
+    going = run("sync", *files, "-o", out, "--keep-going", "--json")
+    assert going.code == 1 and json.loads(going.out)["left_out"][0]["image"].endswith("solo:1")
+
+
+def test_an_unchanged_image_costs_one_head(
+    run: Run,
+    source: Registry,
+    tmp_path: Path,
+    proxy_to: Callable[[Registry], FaultProxy],
+) -> None:
+    proxy = proxy_to(source)
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{proxy.host}/team/app:1.0\n{proxy.host}/team/web:3.9\n")
+    out = tmp_path / "out.tar.zst"
+    assert run("sync", listed, "-o", out).code == 0
+    # any GET of a manifest or a blob, or a tag list, now fails: a second run only HEADs
+    for path in ("/manifests/", "/blobs/", "/tags/"):
+        proxy.add(Rule("GET", path, "status", times=100, status=500))
+    again = run("sync", listed, "-o", out)
+    assert again.code == 0, again.err
+    assert "Nothing new" in again.out and proxy.fired == []
 
 
 def test_credentials_behind_htpasswd_from_docker_config(
