@@ -5,7 +5,7 @@ mirrored into a registry; a second run costs only what changed."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,15 +13,18 @@ from archiver.blobs.parts import Split
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.cli import common, output
 from archiver.cli.common import insecure_option
-from archiver.cli.transfer import _Reporter, platforms_of
 from archiver.cli.transfer_options import Selection, keep_going_option, writer_options
 from archiver.engine.sync import SyncRequest, SyncResult, platforms_for, sync
 from archiver.errors import ArchiverError, InputError, NotFound
+from archiver.model.platform import Platform
 from archiver.model.sync_lists import SyncList, read_list
 from archiver.model.sync_lists.yaml_text import MAX_LIST
 from archiver.places.layout_writer import FORMATS
 from archiver.places.registry import DEFAULT_JOBS
 from archiver.places.transports import parse_place
+
+if TYPE_CHECKING:
+    from archiver.engine.transfer import Reporter
 
 
 def read_lists(paths: tuple[str, ...]) -> list[SyncList]:
@@ -99,7 +102,8 @@ def command(
         raise InputError("--base, --split-size and --prune write a bundle: not with --to")
     lists = read_lists(files)
     registries = common.registries(insecure)
-    platforms = platforms_for(platforms_of(selection), all_platforms, lists)
+    given = [Platform.parse(p) for p in selection.platforms]
+    platforms = platforms_for(given, all_platforms, lists)
     request = SyncRequest(
         lists,
         output_path,
@@ -115,7 +119,17 @@ def command(
         base=parse_place(base) if base else None,
     )
     quiet = selection.quiet or selection.as_json
-    result = sync(request, _Reporter(quiet, selection.as_json), registries)
+
+    def on_event(line: str) -> None:
+        if not quiet:
+            click.echo(line)
+
+    def reporter() -> Reporter:
+        from archiver.cli.transfer import _Reporter  # the transfer's, when one runs
+
+        return _Reporter(quiet, selection.as_json)
+
+    result = sync(request, on_event, reporter, registries)
     _render(request, result, replace(selection, quiet=quiet))
 
 

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from archiver.blobs.lock import locked
 from archiver.blobs.parts import Split, bundle_name
 from archiver.blobs.path_tree import open_tree
 from archiver.blobs.zstd_writer import ZstdOptions
-from archiver.engine.graph import resolve
-from archiver.engine.opening import open_place
-from archiver.engine.push import destinations
 from archiver.engine.sync_plan import (
     Plan,
     Wanted,
@@ -34,13 +32,6 @@ from archiver.engine.sync_plan import (
     against_registry,
     heads,
     wanted_images,
-)
-from archiver.engine.transfer import (
-    PushOptions,
-    Reporter,
-    TransferRequest,
-    TransferResult,
-    transfer,
 )
 from archiver.errors import InputError
 from archiver.model.image import ImageEntry
@@ -52,6 +43,9 @@ from archiver.places.oci_layout import is_layout, read_entries
 from archiver.places.registry.client import Registries
 from archiver.places.registry.credentials import Credentials
 from archiver.places.transports import REGISTRY, Place
+
+if TYPE_CHECKING:  # the transfer machinery is imported only when something is written
+    from archiver.engine.transfer import Reporter, TransferRequest, TransferResult
 
 
 @dataclass
@@ -95,8 +89,14 @@ def platforms_for(
     return [Platform.parse(p) for p in named] or [Platform.host()]
 
 
-def sync(request: SyncRequest, reporter: Reporter, registries: Registries) -> SyncResult:
-    """Plan, then (unless a dry run, or nothing changed) write through one transfer."""
+def sync(
+    request: SyncRequest,
+    on_event: Callable[[str], None],
+    reporter: Callable[[], Reporter],
+    registries: Registries,
+) -> SyncResult:
+    """Plan, then (unless a dry run, or nothing changed) write through one transfer;
+    ``on_event`` hears of each image to fetch, ``reporter`` makes what the transfer tells."""
     _apply_settings(request.lists, registries)
     _refuse_unsupported(request.lists)
     plan = Plan(warnings=[w for found in request.lists for w in found.warnings])
@@ -116,20 +116,22 @@ def sync(request: SyncRequest, reporter: Reporter, registries: Registries) -> Sy
             + (f" ({len(plan.left_out)} left out)" if plan.left_out else "")
         )
     for item in plan.fetch:
-        reporter.event(f"{'Updating' if item in plan.updated else 'Adding'} {item.name}")
+        on_event(f"{'Updating' if item in plan.updated else 'Adding'} {item.name}")
     if request.dry_run:
         result.sizes = _sizes(plan.fetch, registries, request.platforms)
         return result
     if request.to is not None:
         if plan.fetch:
-            result.transfer = _mirror(request, plan, reporter, registries)
+            result.transfer = _mirror(request, plan, reporter(), registries)
         return result
     assert request.output is not None
     if _exists(request.output) and not plan.changed:
         result.unchanged = True
         return result
     with _locked(request.output):
-        result.transfer = transfer(_bundle_request(request, plan), reporter, registries)
+        from archiver.engine.transfer import transfer
+
+        result.transfer = transfer(_bundle_request(request, plan), reporter(), registries)
     return result
 
 
@@ -177,6 +179,8 @@ def _refuse_unsupported(lists: list[SyncList]) -> None:
 
 def _targets(wanted: list[Wanted], to: str) -> dict[str, Reference]:
     """Where each image goes under ``to``, as ``push --to`` names it."""
+    from archiver.engine.push import destinations
+
     out: dict[str, Reference] = {}
     for item in wanted:
         [place], _ = destinations([item.entry()], to, None)
@@ -222,6 +226,8 @@ def _registry_places(items: list[Wanted], keep_going: bool) -> list[Place]:
 
 
 def _bundle_request(request: SyncRequest, plan: Plan) -> TransferRequest:
+    from archiver.engine.transfer import TransferRequest
+
     assert request.output is not None
     fetch = _registry_places(plan.fetch, request.keep_going)
     names: tuple[str, ...] = ()
@@ -247,6 +253,8 @@ def _bundle_request(request: SyncRequest, plan: Plan) -> TransferRequest:
 def _mirror(
     request: SyncRequest, plan: Plan, reporter: Reporter, registries: Registries
 ) -> TransferResult:
+    from archiver.engine.transfer import PushOptions, TransferRequest, transfer
+
     wanted = TransferRequest(
         _registry_places(plan.fetch, request.keep_going),
         Place.registry(),
@@ -262,6 +270,9 @@ def _sizes(
     items: list[Wanted], registries: Registries, platforms: list[Platform] | None
 ) -> dict[str, int]:
     """Bytes each image would bring (its documents and layers, each once)."""
+    from archiver.engine.graph import resolve
+    from archiver.engine.opening import open_place
+
     sizes: dict[str, int] = {}
     for place in _registry_places(items, False):
         with open_place(place, registries=registries) as source:
