@@ -229,7 +229,9 @@ def _bundle_request(request: SyncRequest, plan: Plan) -> TransferRequest:
     from archiver.engine.transfer import TransferRequest
 
     assert request.output is not None
-    fetch = _registry_places(plan.fetch, request.keep_going)
+    # images that are not there were left out by the plan (--keep-going); the transfer
+    # itself goes on past nothing (its --keep-going would read every frame of OUT first)
+    fetch = _registry_places(plan.fetch, False)
     names: tuple[str, ...] = ()
     inputs = fetch
     if _exists(request.output):
@@ -243,7 +245,6 @@ def _bundle_request(request: SyncRequest, plan: Plan) -> TransferRequest:
         platforms=request.platforms,
         zstd=request.zstd,
         prefer="last",
-        keep_going=request.keep_going,
         base=request.base,
         split=request.split,
         reuse_frames=True,
