@@ -210,6 +210,12 @@ def test_every_format_to_a_bundle_and_to_a_registry(
     again = run("sync", *files, "--to", f"{mirror.host}/copy", "--json")
     summary = json.loads(again.out)
     assert (len(summary["added"]), len(summary["kept"])) == (0, 10)
+    (tmp_path / "moved").mkdir()
+    moved = put(tmp_path / "moved", f"{source.host}/team/app:1.0", "app 1.0 rebuilt")
+    third = run("sync", *files, "--to", f"{mirror.host}/copy", "--json")
+    summary = json.loads(third.out)
+    assert summary["updated"] == [f"{source.host}/team/app:1.0"] and len(summary["kept"]) == 9
+    assert digest_of(f"{mirror.host}/copy/team/app:1.0") == moved
 
 
 def test_second_runs_new_moved_and_deleted_tags(run: Run, source: Registry, tmp_path: Path) -> None:
@@ -319,6 +325,17 @@ def test_credentials_behind_htpasswd_from_docker_config(
     monkeypatch.setenv("REG_PASS", "wonder-land")
     out.unlink()
     assert run("sync", own, "-o", out).code == 0
+    # a mindthegap file may carry them inline (the docs advise against it)
+    inline = tmp_path / "inline.yaml"
+    inline.write_text(
+        f"{registry.host}:\n  credentials: {{username: alice, password: wonder-land}}\n"
+        f"  images:\n    private/app: ['1']\n"
+    )
+    monkeypatch.delenv("REG_PASS")
+    out.unlink()
+    with_inline = run("sync", inline, "-o", out)
+    assert with_inline.code == 0, with_inline.err
+    assert names_in(run, out) == {f"{registry.host}/private/app:1": digest}
 
 
 def test_bad_input_is_one_line_and_leaves_out_untouched(
