@@ -362,3 +362,31 @@ def test_bad_input_is_one_line_and_leaves_out_untouched(
     listed.write_text(f"{source.host}:\n  images-by-tag-regex:\n    team/app: ^zzz$\n")
     nothing = run("sync", listed, "-o", out)
     assert "matches no tag" in nothing.err
+
+
+def test_split_bundles_and_deltas(run: Run, source: Registry, tmp_path: Path) -> None:
+    listed = tmp_path / "list.yaml"
+    listed.write_text(f"{source.host}:\n  images-by-semver:\n    team/app: '^1'\n")
+    out = tmp_path / "split.tar.zst"
+    first = run("sync", listed, "-o", out, "--split-size", "1M")
+    assert first.code == 0, first.err
+    assert (tmp_path / "split.tar.zst.parts.json").exists()
+    assert "Nothing new" in run("sync", listed, "-o", out, "--split-size", "1M").out
+    (tmp_path / "new").mkdir()
+    put(tmp_path / "new", f"{source.host}/team/app:1.5", "app 1.5")
+    again = run("sync", listed, "-o", out, "--split-size", "1M")
+    assert again.code == 0, again.err
+    assert "1 added, 0 updated, 2 kept" in again.out
+    assert run("verify", out).code == 0
+    assert len(names_in(run, out)) == 3
+
+    # a delta against an earlier bundle holds only what that one lacks
+    base = tmp_path / "base.tar.zst"
+    listed.write_text(f"{source.host}/team/app:1.0\n")
+    assert run("sync", listed, "-o", base).code == 0
+    listed.write_text(f"{source.host}/team/app:1.0\n{source.host}/team/app:1.1\n")
+    delta = tmp_path / "delta.tar.zst"
+    made = run("sync", listed, "-o", delta, "--base", base)
+    assert made.code == 0, made.err
+    assert delta.stat().st_size < base.stat().st_size + 4096
+    assert len(names_in(run, delta)) == 2
