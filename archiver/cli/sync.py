@@ -96,6 +96,8 @@ def command(
     left untouched. Credentials come from docker's config (or as a list says)."""
     if (output_path is None) == (to is None):
         raise InputError("say where: -o OUT (a bundle) or --to REGISTRY[/NAMESPACE]")
+    if output_path == "-":
+        raise InputError("-o -: sync writes a file (the next run reads it back)")
     if selection.images:
         raise InputError("--image: the lists say which images")
     if to is not None and (base or split or prune):

@@ -110,10 +110,11 @@ def sync(
         assert request.output is not None
         against_archive(wanted, _held(request.output), request.prune, plan)
     result = SyncResult(plan)
-    if not wanted and not plan.kept and not plan.held_back:
+    if not wanted and not plan.held_back:
         raise InputError(
             "nothing to sync: the lists name no image"
             + (f" ({len(plan.left_out)} left out)" if plan.left_out else "")
+            + (" (--prune would leave the output empty)" if plan.removed else "")
         )
     for item in plan.fetch:
         on_event(f"{'Updating' if item in plan.updated else 'Adding'} {item.name}")
