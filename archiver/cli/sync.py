@@ -169,6 +169,7 @@ def _render(request: SyncRequest, result: SyncResult, selection: Selection) -> N
     else:
         for item in left_out:
             click.echo(f"Left out {item['image']}: {item['reason']}", err=True)
+    if not selection.quiet:
         if request.dry_run:
             for name, size in result.sizes.items():
                 click.echo(f"Would fetch {name} ({output.human_size(size)})")
