@@ -34,6 +34,7 @@ KINDS = (
     "docker-save-manifest",
     "docker-save-repositories",
     "inventory",
+    "sync-list",
 )
 _SUFFIX = ".schema.json"
 _MESSAGE_LIMIT = 200

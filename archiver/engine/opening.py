@@ -6,10 +6,11 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from archiver.blobs.path_tree import open_tree
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import InputError
 from archiver.model.reference import Reference
-from archiver.places.archive import open_source
+from archiver.places.archive import ArchiveSource, open_source
 from archiver.places.base import Source
 from archiver.places.transports import DAEMON, REGISTRY, Place
 
@@ -19,11 +20,15 @@ if TYPE_CHECKING:
 
 @contextlib.contextmanager
 def open_place(
-    place: Place, zstd: ZstdOptions | None = None, registries: Registries | None = None
+    place: Place,
+    zstd: ZstdOptions | None = None,
+    registries: Registries | None = None,
+    reuse_frames: bool = False,
 ) -> Iterator[Source]:
     """The images of ``place`` as a source (a daemon's saved as they stream, with ``zstd``
     frames a bundle then copies as they are; a registry's through the command's
-    ``registries``, or clients of its own)."""
+    ``registries``, or clients of its own); ``reuse_frames``: a bundle's layers are handed
+    out as the frames they are stored in, for a bundle writer to copy unread (sync)."""
     if place.format == REGISTRY:
         from archiver.places.registry.client import given_or_own  # httpx: registry verbs only
         from archiver.places.registry.place import RegistrySource
@@ -42,6 +47,10 @@ def open_place(
 
         with open_daemon_source(DaemonClient(), list(place.names), zstd) as daemon:
             yield daemon
+        return
+    if reuse_frames:
+        with open_tree(place.path) as tree:
+            yield ArchiveSource(tree, reuse_frames=True)
         return
     with open_source(place.path) as source:
         yield source

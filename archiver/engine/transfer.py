@@ -65,6 +65,9 @@ class TransferRequest:
     split: Split | None = None
     extras: ExtrasFilter = field(default_factory=ExtrasFilter)
     """Signatures, attestations, SBOMs and referrers taken with images from a registry."""
+    reuse_frames: bool = False
+    """Bundles among the inputs hand their layers' frames to a bundle target unread (sync
+    writes its earlier output anew)."""
 
 
 @dataclass
@@ -176,7 +179,9 @@ def _open_inputs(
     opened: list[tuple[Source, str | None]] = []
     for place in request.inputs:
         try:
-            source = stack.enter_context(open_place(place, request.zstd, registries))
+            source = stack.enter_context(
+                open_place(place, request.zstd, registries, request.reuse_frames)
+            )
             if place.format == REGISTRY and request.extras.enabled:
                 from archiver.engine.extras_registry import with_extras  # httpx
 

@@ -187,6 +187,14 @@ VALID: dict[str, Any] = {
         "chains": [D1],
         "checksum": D1,
     },
+    "sync-list": {
+        "archiver-sync": 1,
+        "platforms": ["linux/amd64"],
+        "registries": {
+            "reg.example.com": {"credentials": {"env": {"username": "U", "password": "P"}}}
+        },
+        "images": [{"image": "reg.example.com/app", "semver": ">=1.2 <2"}],
+    },
 }
 
 BROKEN: dict[str, tuple[Any, str, str]] = {
@@ -217,6 +225,7 @@ BROKEN: dict[str, tuple[Any, str, str]] = {
         "not a valid layer id",
     ),
     "inventory": ((("chains", 0), "sha256:12"), "$.chains[0]", "digest"),
+    "sync-list": ((("platforms", 0), "linux"), "$.platforms[0]", "platform"),
 }
 
 

@@ -6,6 +6,7 @@ and the catalog follow ``Link: rel="next"`` pages up to a fixed number, never in
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,6 +69,37 @@ def get_manifest(session: Session, repository: str, reference: str) -> Fetched:
     media_type = reply.headers.get("Content-Type", "").split(";")[0].strip()
     stated = reply.headers.get("Docker-Content-Digest")
     return Fetched(reply.whole(), media_type, stated, reply.url)
+
+
+@dataclass(frozen=True)
+class Head:
+    """What a manifest HEAD says of a tag: the digest, media type and size it names."""
+
+    digest: str
+    media_type: str
+    size: int
+
+
+def head_manifest(session: Session, repository: str, reference: str) -> Head:
+    """The manifest ``reference`` names now, without its body (a GET, hashed, when the
+    registry states no digest)."""
+    reply = session.request(
+        "HEAD",
+        f"/v2/{repository}/manifests/{reference}",
+        scopes=(pull_scope(repository),),
+        headers={"Accept": MANIFEST_ACCEPT},
+    )
+    if reply.status_code == 404:
+        raise NotFound(f"{session.registry}/{repository}: no manifest {reference}")
+    check(reply, session.registry, f"manifest {repository}:{reference}")
+    stated = reply.headers.get("Docker-Content-Digest", "")
+    length = reply.headers.get("Content-Length", "")
+    media_type = reply.headers.get("Content-Type", "").split(";")[0].strip()
+    if re.fullmatch(r"sha256:[0-9a-f]{64}", stated) and re.fullmatch(r"[0-9]{1,9}", length):
+        return Head(stated, media_type, int(length))
+    fetched = get_manifest(session, repository, reference)
+    digest = "sha256:" + hashlib.sha256(fetched.data).hexdigest()
+    return Head(digest, fetched.media_type or media_type, len(fetched.data))
 
 
 def blob_exists(session: Session, repository: str, digest: str, push: bool = False) -> int | None:

@@ -126,6 +126,16 @@ class Registries:
         with self._lock:
             return {r.strip() for r in named if r.strip()} | self._insecure
 
+    def use_credentials(self, registry: str, credentials: Credentials) -> None:
+        """Use ``credentials`` for ``registry`` in this command (a sync list names them),
+        instead of docker's config."""
+        insecure = registry in self.insecure()
+        with self._lock:
+            previous = self._clients.pop(registry, None)
+            self._clients[registry] = RegistryClient(registry, insecure, credentials)
+        if previous is not None:
+            previous.close()
+
     def client(self, registry: str) -> RegistryClient:
         insecure = registry in self.insecure()
         with self._lock:

@@ -1,0 +1,289 @@
+"""``sync``: the images that lists name, collected into a bundle or mirrored into a
+registry, again and again, each run costing only what changed.
+
+The plan (``sync_plan``): tags resolved against the registries, a manifest HEAD per image,
+compared with what the output holds. Then one ordinary transfer (``engine.transfer``, the
+machinery of ``pull`` and ``push --to``) does the writing:
+
+- into a bundle that exists, its inputs are the earlier bundle (its layers' frames copied
+  as they are, unread) and the registries for what was added or moved; a moved tag's new
+  image takes the name (``prefer="last"``); names no list gives now stay unless
+  ``prune``. With nothing new, the bundle is not written at all (byte-identical);
+- into a registry, only images the target lacks (or holds under an older digest) are
+  pushed, and of those only the blobs it lacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from archiver.blobs.lock import locked
+from archiver.blobs.parts import Split, bundle_name
+from archiver.blobs.path_tree import open_tree
+from archiver.blobs.zstd_writer import ZstdOptions
+from archiver.engine.sync_plan import (
+    Plan,
+    Wanted,
+    against_archive,
+    against_registry,
+    heads,
+    wanted_images,
+)
+from archiver.errors import InputError
+from archiver.model.image import ImageEntry
+from archiver.model.platform import Platform
+from archiver.model.reference import Reference
+from archiver.model.sync_lists import SyncList
+from archiver.places.archive import ArchiveSource
+from archiver.places.oci_layout import is_layout, read_entries
+from archiver.places.registry.client import Registries
+from archiver.places.registry.credentials import Credentials
+from archiver.places.transports import REGISTRY, Place
+
+if TYPE_CHECKING:  # the transfer machinery is imported only when something is written
+    from archiver.engine.transfer import Reporter, TransferRequest, TransferResult
+
+
+@dataclass
+class SyncRequest:
+    lists: list[SyncList]
+    output: str | None = None
+    """A bundle (or archive) to write; or ``to``, a registry."""
+    fmt: str = "bundle"
+    to: str | None = None
+    platforms: list[Platform] | None = None
+    """None: every platform."""
+    prune: bool = False
+    dry_run: bool = False
+    keep_going: bool = False
+    jobs: int = 4
+    zstd: ZstdOptions | None = None
+    split: Split | None = None
+    base: Place | None = None
+
+
+@dataclass
+class SyncResult:
+    plan: Plan
+    unchanged: bool = False
+    """The output exists and nothing changed: it was not written."""
+    sizes: dict[str, int] = field(default_factory=dict)
+    """With ``dry_run``: bytes each image to fetch would bring."""
+    transfer: TransferResult | None = None
+
+
+def platforms_for(
+    given: list[Platform] | None, every: bool, lists: list[SyncList]
+) -> list[Platform] | None:
+    """The platforms to keep: every one, those given, those the lists name (all of them
+    together: one output keeps one set), else this machine's."""
+    if every:
+        return None
+    if given:
+        return given
+    named = dict.fromkeys(p for found in lists for spec in found.images for p in spec.platforms)
+    return [Platform.parse(p) for p in named] or [Platform.host()]
+
+
+def sync(
+    request: SyncRequest,
+    on_event: Callable[[str], None],
+    reporter: Callable[[], Reporter],
+    registries: Registries,
+) -> SyncResult:
+    """Plan, then (unless a dry run, or nothing changed) write through one transfer;
+    ``on_event`` hears of each image to fetch, ``reporter`` makes what the transfer tells."""
+    _apply_settings(request.lists, registries)
+    _refuse_unsupported(request.lists)
+    plan = Plan(warnings=[w for found in request.lists for w in found.warnings])
+    jobs, going = request.jobs, request.keep_going
+    wanted = heads(
+        wanted_images(request.lists, registries, jobs, plan, going), registries, jobs, plan, going
+    )
+    if request.to is not None:
+        against_registry(wanted, _targets(wanted, request.to), registries, jobs, plan)
+    else:
+        assert request.output is not None
+        against_archive(wanted, _held(request.output), request.prune, plan)
+    result = SyncResult(plan)
+    if not wanted and not plan.held_back:
+        raise InputError(
+            "nothing to sync: the lists name no image"
+            + (f" ({len(plan.left_out)} left out)" if plan.left_out else "")
+            + (" (--prune would leave the output empty)" if plan.removed else "")
+        )
+    for item in plan.fetch:
+        on_event(f"{'Updating' if item in plan.updated else 'Adding'} {item.name}")
+    if request.dry_run:
+        result.sizes = _sizes(plan.fetch, registries, request.platforms)
+        return result
+    if request.to is not None:
+        if plan.fetch:
+            result.transfer = _mirror(request, plan, reporter(), registries)
+        return result
+    assert request.output is not None
+    if _exists(request.output) and not plan.changed:
+        result.unchanged = True
+        return result
+    with _locked(request.output):
+        from archiver.engine.transfer import transfer
+
+        result.transfer = transfer(_bundle_request(request, plan), reporter(), registries)
+    return result
+
+
+def _apply_settings(lists: list[SyncList], registries: Registries) -> None:
+    """TLS and credentials the lists give per registry."""
+    for found in lists:
+        for settings in found.registries:
+            host = Reference.parse(f"{settings.host}/x").registry
+            if settings.cert_dir is not None:
+                raise InputError(
+                    f"{settings.where}.cert-dir: not supported: put the registry's CA in "
+                    f"/etc/docker/certs.d/{host}/ (or a folder named by ARCHIVER_CERTS_D)"
+                )
+            if settings.tls_verify is False:
+                registries.allow_insecure([host])
+            given = settings.credentials
+            if given is None:
+                continue
+            user = (
+                given.username
+                if given.username_env is None
+                else _env(given.username_env, settings.where)
+            )
+            password = (
+                given.password
+                if given.password_env is None
+                else _env(given.password_env, settings.where)
+            )
+            registries.use_credentials(host, Credentials(user or "", password or ""))
+
+
+def _env(name: str, where: str) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        raise InputError(f"{where}: credentials: the environment variable {name} is not set")
+    return value
+
+
+def _refuse_unsupported(lists: list[SyncList]) -> None:
+    for found in lists:
+        for spec in found.images:
+            if spec.rewrite is not None:
+                raise InputError(f"{spec.where}.rewrite: not supported by archiver sync yet")
+
+
+def _targets(wanted: list[Wanted], to: str) -> dict[str, Reference]:
+    """Where each image goes under ``to``, as ``push --to`` names it."""
+    from archiver.engine.push import destinations
+
+    out: dict[str, Reference] = {}
+    for item in wanted:
+        [place], _ = destinations([item.entry()], to, None)
+        [tag] = place.tags[item.entry().descriptor.digest]
+        ref = Reference(place.registry, place.repository)
+        out[item.name] = ref.with_tag(tag) if ":" not in tag else ref.with_digest(item.ref.digest)
+    return out
+
+
+def _held(output: str) -> list[ImageEntry] | None:
+    """The images of the earlier output, or None when there is none: its index.json's
+    entries (the names are all a plan needs; a hybrid's index.json names every image as
+    its manifest.json does), else every image."""
+    if not _exists(output):
+        return None
+    with open_tree(output) as tree:
+        if is_layout(tree):
+            return read_entries(tree)
+        return ArchiveSource(tree).images()
+
+
+def _exists(output: str) -> bool:
+    return os.path.exists(output) or bundle_name(output) is not None
+
+
+@contextlib.contextmanager
+def _locked(output: str) -> Iterator[None]:
+    if os.path.isfile(output):
+        with locked(output):
+            yield
+    else:
+        yield
+
+
+def _registry_places(items: list[Wanted], keep_going: bool) -> list[Place]:
+    """One place per registry (or per image with ``keep_going``, to go on past one)."""
+    if keep_going:
+        return [Place.registry((item.name,)) for item in items]
+    by_registry: dict[str, list[str]] = {}
+    for item in items:
+        by_registry.setdefault(item.ref.registry, []).append(item.name)
+    return [Place.registry(tuple(names)) for names in by_registry.values()]
+
+
+def _bundle_request(request: SyncRequest, plan: Plan) -> TransferRequest:
+    from archiver.engine.transfer import TransferRequest
+
+    assert request.output is not None
+    # images that are not there were left out by the plan (--keep-going); the transfer
+    # itself goes on past nothing (its --keep-going would read every frame of OUT first)
+    fetch = _registry_places(plan.fetch, False)
+    names: tuple[str, ...] = ()
+    inputs = fetch
+    if _exists(request.output):
+        inputs = [Place(request.output), *fetch]
+        names = tuple(item.name for item in plan.fetch + plan.kept) + tuple(plan.held_back)
+    return TransferRequest(
+        inputs,
+        Place(request.output),
+        request.fmt,
+        images=names,
+        platforms=request.platforms,
+        zstd=request.zstd,
+        prefer="last",
+        base=request.base,
+        split=request.split,
+        reuse_frames=True,
+    )
+
+
+def _mirror(
+    request: SyncRequest, plan: Plan, reporter: Reporter, registries: Registries
+) -> TransferResult:
+    from archiver.engine.transfer import PushOptions, TransferRequest, transfer
+
+    wanted = TransferRequest(
+        _registry_places(plan.fetch, request.keep_going),
+        Place.registry(),
+        REGISTRY,
+        platforms=request.platforms,
+        keep_going=request.keep_going,
+        push=PushOptions(request.to, None, request.jobs),
+    )
+    return transfer(wanted, reporter, registries)
+
+
+def _sizes(
+    items: list[Wanted], registries: Registries, platforms: list[Platform] | None
+) -> dict[str, int]:
+    """Bytes each image would bring (its documents and layers, each once)."""
+    from archiver.engine.graph import resolve
+    from archiver.engine.opening import open_place
+
+    sizes: dict[str, int] = {}
+    for place in _registry_places(items, False):
+        with open_place(place, registries=registries) as source:
+            for entry in source.images():
+                root = resolve(source, entry, platforms)
+                size = sum({d.digest: d.size for d, _ in root.blobs()}.values())
+                for ref in entry.refs or ():
+                    sizes[str(ref)] = size
+                for item in items:
+                    if item.ref.digest == entry.descriptor.digest:
+                        sizes[item.name] = size
+    return sizes

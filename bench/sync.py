@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Benchmark: ``archiver sync`` of a list of 20 images, the first run against the next ones.
+
+Twenty images (a shared base layer, and a layer of --mb MB of their own each: half random,
+half text) pushed to Debian's docker-registry on 127.0.0.1; a skopeo sync file naming all
+twenty. Measured, each as one command:
+
+  first sync into a bundle (empty)                                      1.0
+  second sync, nothing changed (HEADs only; the bundle is not written)   <= 0.1 x first
+  third sync after one image changed (its tag moved): the other 19
+  copied from the bundle as compressed frames, one image fetched        <= 0.2 x first
+
+Usage: python bench/sync.py [--mb 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import compile_package, report, running_registry, timed  # noqa: E402
+
+from tests.factory import docker_save, layer  # noqa: E402  (the tests' image factory)
+
+IMAGES = 20
+MB = 1024 * 1024
+
+
+def own_layer(seed: int, size: int) -> bytes:
+    """``size`` bytes, half random, half text (layers compress unevenly)."""
+    text = (f"line {seed} of a file that compresses well enough\n" * (size // 100 + 1)).encode()
+    return layer({f"data-{seed}.bin": os.urandom(size // 2) + text[: size - size // 2]})
+
+
+def push_image(work: Path, archiver: list[str], target: str, seed: int, size: int) -> None:
+    archive = docker_save(
+        work / f"image-{seed}.tar",
+        [([target], [layer({"base": b"base\n" * 1000}), own_layer(seed, size)])],
+    )
+    subprocess.run([*archiver, "push", str(archive), "-q"], check=True)
+    archive.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--mb", type=int, default=20, help="MB of each image's own layer")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "sync.json"))
+    args = parser.parse_args()
+    compile_package()
+    work = Path(tempfile.mkdtemp(prefix="arch-bench-sync-", dir="/tmp"))
+    archiver = [sys.executable, "-m", "archiver"]
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")
+    os.environ["DOCKER_CONFIG"] = str(work / "docker-config")
+    try:
+        with running_registry() as registry:
+            names = [f"bench/image{i:02}" for i in range(IMAGES)]
+            for i, name in enumerate(names):
+                push_image(work, archiver, f"{registry.host}/{name}:1", i, args.mb * MB)
+            listed = work / "list.yaml"
+            images = "".join(f"    {name}: ['1']\n" for name in names)
+            listed.write_text(f"{registry.host}:\n  images:\n{images}")
+            out = work / "out.tar.zst"
+            sync = [*archiver, "sync", str(listed), "-o", str(out), "-q"]
+            first_s, first_rss = timed(sync)
+            second_s, _ = timed(sync)
+            push_image(work, archiver, f"{registry.host}/{names[0]}:1", 1000, args.mb * MB)
+            third_s, third_rss = timed(sync)
+        result = {
+            "images": IMAGES,
+            "mb_each": args.mb,
+            "first_s": first_s,
+            "unchanged_s": second_s,
+            "one_changed_s": third_s,
+            "unchanged_ratio": second_s / first_s,
+            "one_changed_ratio": third_s / first_s,
+            "peak_rss_mb": max(first_rss, third_rss),
+        }
+        report(
+            f"archiver sync, {IMAGES} images of {args.mb} MB each",
+            [
+                ("first sync (s)", "first_s", ""),
+                ("second, unchanged (s)", "unchanged_s", ""),
+                ("third, one changed (s)", "one_changed_s", ""),
+                ("unchanged / first", "unchanged_ratio", "<= 0.1"),
+                ("one changed / first", "one_changed_ratio", "<= 0.2"),
+            ],
+            result,
+            args.out,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
