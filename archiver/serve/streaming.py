@@ -1,0 +1,150 @@
+"""A blob's bytes as an ASGI answer: read a chunk at a time from the input that holds it
+(a bundle decompresses only that blob's frames), verified against the digest as they go.
+
+Every byte of a blob that has not yet been proved whole in this process is hashed: for a
+range, the bytes before it are read and hashed first, and those after it before the last
+chunk is sent. The last chunk is held back until the digest is checked, so a blob damaged
+on disk never reaches a client whole: its answer is cut short (the client sees a broken
+transfer) and the request's log line says why. Memory per client: one chunk, and the
+reader's frames.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator
+from typing import Any
+
+import anyio
+
+from archiver.blobs import limits
+from archiver.errors import ArchiverError, IntegrityError
+from archiver.serve.catalog import Held
+from archiver.serve.ranges import ByteRange
+
+CHUNK = 256 * 1024
+"""Bytes per read and per send: small enough that twenty clients stay within a few MB."""
+
+ERROR_KEY = "archiver.error"
+"""Where an answer cut short leaves its reason in the ASGI scope, for the request's log line."""
+
+
+class Proved:
+    """Blobs read whole and found right since the server started (their ranges are then
+    sent without reading the rest again)."""
+
+    def __init__(self) -> None:
+        self._digests: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __contains__(self, digest: object) -> bool:
+        with self._lock:
+            return str(digest) in self._digests
+
+    def add(self, digest: object) -> None:
+        with self._lock:
+            self._digests.add(str(digest))
+
+
+def chunks(held: Held, want: ByteRange | None, proved: Proved) -> Generator[bytes, None, None]:
+    """The bytes of ``want`` (the whole blob when None); IntegrityError before the last
+    chunk when the blob is not what its descriptor says."""
+    descriptor, source = held.descriptor, held.source
+    digest, size = descriptor.digest, descriptor.size
+    start, end = (0, size - 1) if want is None else (want.start, want.end)
+    origin = source.blob_origin(digest)
+    check = digest not in proved
+    hasher = digest.hasher() if check else None
+    with source.open_blob(digest) as stream:
+
+        def read(count: int) -> bytes:
+            data = stream.read(count)
+            if len(data) < count and count > 0:
+                more = data
+                while len(more) and len(data) < count:
+                    more = stream.read(count - len(data))
+                    data += more
+            if len(data) < count:
+                raise IntegrityError(
+                    origin, str(digest), f"truncated: it ends before its {size} bytes"
+                )
+            if hasher is not None:
+                hasher.update(data)
+            return data
+
+        if hasher is not None:
+            _skip(read, start)
+        elif start:
+            stream.seek(start)
+        left = end - start + 1
+        held_back = b""
+        while left > 0:
+            data = read(min(CHUNK, left))
+            left -= len(data)
+            if held_back:
+                yield held_back
+            held_back = data
+        if hasher is not None:
+            _skip(read, size - end - 1)
+            if stream.read(1):
+                raise IntegrityError(origin, str(digest), f"more than its {size} bytes")
+            got = f"{digest.algorithm}:{hasher.hexdigest()}"
+            if got != str(digest):
+                raise IntegrityError(origin, str(digest), f"content hashes to {got}")
+            proved.add(digest)
+        if held_back:
+            yield held_back
+
+
+def _skip(read: Any, count: int) -> None:
+    while count > 0:
+        count -= len(read(min(limits.COPY_CHUNK, count)))
+
+
+class BlobAnswer:
+    """An ASGI answer streaming ``body`` (a blocking iterator, read on worker threads);
+    an ArchiverError from it cuts the answer short. A client that goes away stops the
+    reading."""
+
+    def __init__(
+        self, status: int, headers: dict[str, str], body: Generator[bytes, None, None]
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [(k.lower().encode(), v.encode()) for k, v in self.headers.items()],
+            }
+        )
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch)
+            try:
+                await self._send_body(send)
+            except ArchiverError as exc:
+                scope[ERROR_KEY] = str(exc)
+                group.cancel_scope.cancel()
+                return
+            group.cancel_scope.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _send_body(self, send: Any) -> None:
+        done = object()
+        try:
+            while True:
+                chunk = await anyio.to_thread.run_sync(next, self.body, done)
+                if chunk is done:
+                    return
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            await anyio.to_thread.run_sync(self.body.close)
