@@ -159,12 +159,12 @@ def image_page(catalog: Catalog, image: Image, host: str) -> str:
         )
         history = "".join(
             f"<tr><td>{escape(h.created or '')}</td><td><code>{escape(h.created_by)}</code></td>"
-            f"<td>{'' if h.empty_layer else 'layer'}</td><td>{escape(h.comment)}</td></tr>"
+            f"<td>{'' if h.empty_layer else 'a layer'}</td><td>{escape(h.comment)}</td></tr>"
             for h in config.history
         )
         parts.append(
             "<h3>History</h3><table class='history'><thead><tr><th>Created</th>"
-            "<th>Created by</th><th></th><th>Comment</th></tr></thead>"
+            "<th>Created by</th><th>Adds</th><th>Comment</th></tr></thead>"
             f"{history or '<tr><td colspan=4 class=muted>no history recorded</td></tr>'}</table>"
         )
     return _page(f"{image.repository} — archiver serve", "".join(parts))
