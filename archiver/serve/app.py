@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -30,10 +31,12 @@ def make_app(catalog: Catalog, htpasswd: Htpasswd | None = None) -> Any:
     registry = Registry(catalog)
 
     async def index(request: Request) -> Response:
+        await anyio.to_thread.run_sync(catalog.complete)
         return HTMLResponse(pages.index_page(catalog, request.query_params.get("q", "")))
 
     async def image(request: Request) -> Response:
         repository, _, digest = request.path_params["rest"].rpartition("@")
+        await anyio.to_thread.run_sync(catalog.complete)
         found = pages.find_image(catalog, repository, digest)
         if found is None:
             return HTMLResponse(pages.not_found_page(f"no image {repository}@{digest}"), 404)
@@ -63,8 +66,6 @@ class _Guard:
             return
         headers = dict(scope.get("headers") or [])
         header = headers.get(b"authorization", b"").decode("latin-1")
-        import anyio
-
         user = await anyio.to_thread.run_sync(self.htpasswd.user, header)
         if user is None:
             answer = error(

@@ -47,7 +47,7 @@ def _link(image: Image) -> str:
 def _layer_uses(catalog: Catalog) -> Counter[Digest]:
     uses: Counter[Digest] = Counter()
     for image in catalog.images:
-        node = image.root.default_image()
+        node = image.root.default_image() if image.root is not None else None
         if node is not None:
             uses.update({layer.digest for layer in node.manifest.layers})
     return uses
@@ -82,9 +82,12 @@ def index_page(catalog: Catalog, query: str = "") -> str:
     shown = [
         image
         for image in catalog.images
-        if image.root.default_image() is not None and not _is_artifact_tag(image)
+        if image.root is not None
+        and image.root.default_image() is not None
+        and not _is_artifact_tag(image)
     ]
     for image in shown:
+        assert image.root is not None
         names = " ".join([image.repository, *image.tags, str(image.digest)]).lower()
         if wanted and wanted not in names:
             continue
@@ -118,6 +121,8 @@ def index_page(catalog: Catalog, query: str = "") -> str:
 
 def find_image(catalog: Catalog, repository: str, digest: str) -> Image | None:
     for image in catalog.images:
+        if image.root is None:
+            continue
         if image.repository == repository and str(image.digest) == digest:
             return image
     return None
@@ -139,7 +144,7 @@ def image_page(catalog: Catalog, image: Image, host: str) -> str:
     signatures = _signatures(catalog, image)
     if signatures:
         parts.append(f"<p>Signatures and referrers: {escape(', '.join(signatures))}</p>")
-    for node in image.root.images:
+    for node in image.root.images if image.root is not None else []:
         if node.config is None:
             continue
         config = node.config

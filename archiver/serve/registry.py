@@ -58,6 +58,7 @@ class Registry:
         problem = self._check_name(name)
         if problem is not None:
             return problem
+        await anyio.to_thread.run_sync(self.catalog.ensure, name)
         if kind == "manifests":
             return await self._manifest(request, name, ref)
         digest = _digest(ref)
@@ -70,7 +71,7 @@ class Registry:
     def _check_name(self, name: str) -> Response | None:
         if not _NAME.fullmatch(name) or len(name) > 255:
             return error("NAME_INVALID", f"invalid repository name {name!r}")
-        if name not in self.catalog.scope:
+        if not self.catalog.knows(name):
             return error("NAME_UNKNOWN", f"repository {name!r} is not served here")
         return None
 
@@ -88,7 +89,10 @@ class Registry:
             digest = tagged
         held = self.catalog.manifests.get(digest)
         if held is None or not self.catalog.serves(name, digest):
-            return error("MANIFEST_UNKNOWN", f"{name}@{digest} is not served here")
+            return error(
+                "MANIFEST_UNKNOWN",
+                f"{name}@{digest} is not served here{_why(self.catalog, name, digest)}",
+            )
         held = self._negotiated(held, request.headers.get("accept", ""), name)
         descriptor = held.descriptor
         headers = {
@@ -116,7 +120,7 @@ class Registry:
             return held
         host = Platform.host()
         for image in self.catalog.images:
-            for node in image.root.images:
+            for node in image.root.images if image.root is not None else []:
                 platform = node.descriptor.platform
                 if (
                     image.digest == held.descriptor.digest
@@ -187,6 +191,14 @@ class Registry:
             return page
         names, link = page
         return _json({"name": name, "tags": names}, request.method, headers=link)
+
+
+def _why(catalog: Catalog, name: str, digest: Digest) -> str:
+    """What stopped an image from being served, when something did."""
+    for image in catalog.images:
+        if image.repository == name and image.digest == digest and image.problem:
+            return f" ({image.problem})"
+    return ""
 
 
 def _digest(text: str) -> Digest | Response:

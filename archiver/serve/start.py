@@ -5,6 +5,7 @@ before anything listens), then served until a signal."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,13 @@ class Options:
     htpasswd: str | None = None
 
 
+def _read_all(catalog: catalogs.Catalog) -> None:
+    """Every image's documents read while the first requests are answered; an image that
+    cannot be read is said once here (and is not served)."""
+    for problem in catalog.complete():
+        log.error("archiver serve: not served: %s", problem)
+
+
 def run(options: Options) -> None:
     server.setup_logging()
     listen = Listen.parse(options.listen or DEFAULT_LISTEN)
@@ -46,11 +54,12 @@ def run(options: Options) -> None:
         log.info(
             "archiver serve: %d images in %d repositories from %s; listening on %s (%s)%s",
             len(catalog.images),
-            len(catalog.scope),
+            len(catalog.repositories()),
             ", ".join(options.paths),
             listen.url(tls, port),
             where,
             "; Basic auth from " + options.htpasswd if options.htpasswd else "",
         )
+        threading.Thread(target=_read_all, args=(catalog,), daemon=True).start()
         server.serve(make_app(catalog, users), sock, options.tls_cert, options.tls_key)
     log.info("archiver serve: stopped")
