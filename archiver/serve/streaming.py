@@ -1,12 +1,13 @@
-"""A blob's bytes as an ASGI answer: read a chunk at a time from the input that holds it
-(a bundle decompresses only that blob's frames), verified against the digest as they go.
+"""A blob's bytes as an ASGI answer: read from the input that holds it (a bundle
+decompresses only that blob's frames), verified against the digest as they go, sent in
+small pieces.
 
 Every byte of a blob that has not yet been proved whole in this process is hashed: for a
 range, the bytes before it are read and hashed first, and those after it before the last
-chunk is sent. The last chunk is held back until the digest is checked, so a blob damaged
+piece is sent. The last piece is held back until the digest is checked, so a blob damaged
 on disk never reaches a client whole: its answer is cut short (the client sees a broken
-transfer) and the request's log line says why. Memory per client: one chunk, and the
-reader's frames.
+transfer) and the request's log line says why. Memory per client: one read (a frame) and
+one piece; the reader's frame cache is shared.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ from archiver.errors import ArchiverError, IntegrityError
 from archiver.serve.catalog import Held
 from archiver.serve.ranges import ByteRange
 
-CHUNK = 256 * 1024
-"""Bytes per read and per send: small enough that twenty clients stay within a few MB."""
+READ = 4 * 1024 * 1024
+"""Bytes per read: a bundle's frame (4 MiB unless packed otherwise). Clients reading one
+blob at once share the reader's frame cache; reads of whole frames decode each frame once
+per client, smaller reads would decode it again for each piece."""
+SEND = 256 * 1024
+"""Bytes per send: uvicorn buffers at most about this much per client beyond the read."""
 
 ERROR_KEY = "archiver.error"
 """Where an answer cut short leaves its reason in the ASGI scope, for the request's log line."""
@@ -47,8 +52,8 @@ class Proved:
 
 
 def chunks(held: Held, want: ByteRange | None, proved: Proved) -> Generator[bytes, None, None]:
-    """The bytes of ``want`` (the whole blob when None); IntegrityError before the last
-    chunk when the blob is not what its descriptor says."""
+    """The bytes of ``want`` (the whole blob when None) in pieces; IntegrityError before
+    the last piece when the blob is not what its descriptor says."""
     descriptor, source = held.descriptor, held.source
     digest, size = descriptor.digest, descriptor.size
     start, end = (0, size - 1) if want is None else (want.start, want.end)
@@ -79,11 +84,13 @@ def chunks(held: Held, want: ByteRange | None, proved: Proved) -> Generator[byte
         left = end - start + 1
         held_back = b""
         while left > 0:
-            data = read(min(CHUNK, left))
+            data = read(min(READ, left))
             left -= len(data)
-            if held_back:
-                yield held_back
-            held_back = data
+            for at in range(0, len(data), SEND):
+                if held_back:
+                    yield held_back
+                held_back = data[at : at + SEND]
+            del data
         if hasher is not None:
             _skip(read, size - end - 1)
             if stream.read(1):
