@@ -12,13 +12,14 @@ one piece; the reader's frame cache is shared.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Generator
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio
 
-from archiver.blobs import limits
+from archiver.blobs.verify import VerifyingReader
 from archiver.errors import ArchiverError, IntegrityError
 from archiver.serve.catalog import Held
 from archiver.serve.ranges import ByteRange
@@ -53,59 +54,48 @@ class Proved:
 
 def chunks(held: Held, want: ByteRange | None, proved: Proved) -> Generator[bytes, None, None]:
     """The bytes of ``want`` (the whole blob when None) in pieces; IntegrityError before
-    the last piece when the blob is not what its descriptor says."""
+    the last piece when the blob is not what its descriptor says. A whole blob is always
+    verified; a range only until its blob has been proved whole once."""
     descriptor, source = held.descriptor, held.source
     digest, size = descriptor.digest, descriptor.size
     start, end = (0, size - 1) if want is None else (want.start, want.end)
-    origin = source.blob_origin(digest)
-    check = digest not in proved
-    hasher = digest.hasher() if check else None
-    with source.open_blob(digest) as stream:
-
-        def read(count: int) -> bytes:
-            data = stream.read(count)
-            if len(data) < count and count > 0:
-                more = data
-                while len(more) and len(data) < count:
-                    more = stream.read(count - len(data))
-                    data += more
-            if len(data) < count:
-                raise IntegrityError(
-                    origin, str(digest), f"truncated: it ends before its {size} bytes"
-                )
-            if hasher is not None:
-                hasher.update(data)
-            return data
-
-        if hasher is not None:
-            _skip(read, start)
+    check = want is None or digest not in proved
+    with contextlib.ExitStack() as stack:
+        raw = stack.enter_context(source.open_blob(digest))
+        stream: BinaryIO | VerifyingReader = raw
+        if check:
+            origin = source.blob_origin(digest)
+            stream = stack.enter_context(VerifyingReader(raw, digest, size, origin))
+            _skip(stream, start)
         elif start:
-            stream.seek(start)
+            raw.seek(start)
         left = end - start + 1
         held_back = b""
         while left > 0:
-            data = read(min(READ, left))
+            data = stream.read(min(READ, left))
+            if not data:  # a stream that is not verified and ends early
+                raise IntegrityError(source.origin, str(digest), "truncated")
             left -= len(data)
             for at in range(0, len(data), SEND):
                 if held_back:
                     yield held_back
                 held_back = data[at : at + SEND]
             del data
-        if hasher is not None:
-            _skip(read, size - end - 1)
-            if stream.read(1):
-                raise IntegrityError(origin, str(digest), f"more than its {size} bytes")
-            got = f"{digest.algorithm}:{hasher.hexdigest()}"
-            if got != str(digest):
-                raise IntegrityError(origin, str(digest), f"content hashes to {got}")
+        if check:
+            _skip(stream, size - end - 1)
+            if stream.read(1):  # VerifyingReader checks size and digest here
+                raise IntegrityError(source.origin, str(digest), "longer than its descriptor")
             proved.add(digest)
         if held_back:
             yield held_back
 
 
-def _skip(read: Any, count: int) -> None:
+def _skip(stream: BinaryIO | VerifyingReader, count: int) -> None:
     while count > 0:
-        count -= len(read(min(limits.COPY_CHUNK, count)))
+        data = stream.read(min(READ, count))
+        if not data:
+            raise IntegrityError("blob", "?", "truncated")  # VerifyingReader says it first
+        count -= len(data)
 
 
 class BlobAnswer:

@@ -23,6 +23,7 @@ from archiver.serve.app import make_app
 from archiver.serve.auth import Htpasswd
 from archiver.serve.inputs import open_inputs
 from archiver.serve.ranges import ByteRange, RangeError, parse_range
+from archiver.serve.server import Listen, check_tls
 from tests.conftest import SAMPLES, Run
 from tests.factory import docker_save, layer
 
@@ -201,7 +202,7 @@ def test_a_blob_damaged_on_disk_is_never_sent_whole(
         got = client.get(f"/v2/team/app/blobs/{digests['layer']}")
         assert len(got.content) < len(data)  # cut short: the last chunk is held back
         (line,) = [r.getMessage() for r in caplog.records if "cut short" in r.getMessage()]
-        assert digests["layer"] in line and "content hashes to" in line
+        assert digests["layer"] in line and "digest mismatch" in line
         assert client.get("/v2/").status_code == 200  # the server goes on
 
 
@@ -325,3 +326,18 @@ def test_ranges_parsed() -> None:
     for bad in ("bytes=", "bytes=-0", "bytes=10-", "bytes=a-b", "bytes=1-2,3-4"):
         with pytest.raises(RangeError):
             parse_range(bad, 10)
+
+
+def test_where_it_listens_and_tls_files_checked_first(tmp_path: Path) -> None:
+    assert Listen.parse("127.0.0.1:5000").loopback
+    assert Listen.parse("[::1]:5000").loopback and Listen.parse("localhost:1").loopback
+    assert not Listen.parse("0.0.0.0:5000").loopback
+    assert not Listen.parse(":5000").loopback  # every address
+    for bad in ("nowhere", "host:http", "host:70000"):
+        with pytest.raises(InputError, match="HOST:PORT"):
+            Listen.parse(bad)
+    with pytest.raises(InputError, match="go together"):
+        check_tls(str(tmp_path / "cert.pem"), None)
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    with pytest.raises(InputError, match="not a usable TLS certificate"):
+        check_tls(str(tmp_path / "cert.pem"), str(tmp_path / "cert.pem"))
