@@ -60,6 +60,13 @@ def run(options: Options) -> None:
             where,
             "; Basic auth from " + options.htpasswd if options.htpasswd else "",
         )
+        untitled = [e.label for _, e in catalog.unnamed if e.tags]
+        if untitled:
+            log.info(
+                "archiver serve: not served by name (an OCI tag without a repository): %s",
+                ", ".join(untitled[:5])
+                + (f" and {len(untitled) - 5} more" if len(untitled) > 5 else ""),
+            )
         threading.Thread(target=_read_all, args=(catalog,), daemon=True).start()
         server.serve(make_app(catalog, users), sock, options.tls_cert, options.tls_key)
     log.info("archiver serve: stopped")

@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -152,12 +153,13 @@ def test_docker_skopeo_podman_and_containerd_pull_what_was_packed(
     assert f"{server.host}/library/tool@{tool['digest']}" in json.loads(digests)
 
     # podman, with a store of its own
+    runroot = _short_tmp("arch-p-")
     podman = [
         require("podman"),
         "--root",
         str(tmp_path / "podman-root"),
         "--runroot",
-        str(_short_tmp("arch-p-")),
+        str(runroot),
         "--storage-driver",
         "vfs",
     ]
@@ -166,6 +168,7 @@ def test_docker_skopeo_podman_and_containerd_pull_what_was_packed(
         [*podman, "image", "inspect", "--format", "{{.Id}}", f"{server.host}/team/app:1"]
     )
     assert "sha256:" + podman_id.stdout.strip() == app["id"]
+    shutil.rmtree(runroot, ignore_errors=True)
 
     # containerd's own client, plain HTTP
     containerd.ctr("images", "pull", "--plain-http", f"{server.host}/team/app:1")
@@ -208,6 +211,7 @@ def test_dockerd_pulls_docker_io_names_through_it_as_a_mirror(
         assert got.strip() == tool["id"]
     finally:
         mirrored.stop()
+        shutil.rmtree(mirrored.root, ignore_errors=True)
     assert any("/v2/library/tool/manifests/2" in line for line in server.lines())
 
 
