@@ -21,7 +21,7 @@ from archiver.serve import answers
 from archiver.serve.answers import API_VERSION, error
 from archiver.serve.catalog import Catalog, Held
 from archiver.serve.ranges import RangeError, parse_range
-from archiver.serve.streaming import BlobAnswer, Proved, chunks
+from archiver.serve.streaming import READERS, BlobAnswer, Proved, chunks
 
 _NAME = re.compile(
     r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
@@ -36,6 +36,7 @@ class Registry:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.proved = Proved()
+        self.readers: anyio.CapacityLimiter | None = None
 
     async def answer(self, request: Request) -> Any:
         path = request.path_params.get("path", "")
@@ -156,7 +157,9 @@ class Registry:
         headers["Content-Length"] = str(length)
         if request.method == "HEAD":
             return Response(None, status, headers=headers)
-        return BlobAnswer(status, headers, chunks(held, wanted, self.proved))
+        if self.readers is None:  # made in the event loop, the first time a blob is sent
+            self.readers = anyio.CapacityLimiter(READERS)
+        return BlobAnswer(status, headers, chunks(held, wanted, self.proved), self.readers)
 
     def _referrers(self, request: Request, name: str, digest: Digest) -> Response:
         found = [

@@ -52,9 +52,9 @@ class Proved:
             self._digests.add(str(digest))
 
 
-def chunks(held: Held, want: ByteRange | None, proved: Proved) -> Generator[bytes, None, None]:
-    """The bytes of ``want`` (the whole blob when None) in pieces; IntegrityError before
-    the last piece when the blob is not what its descriptor says. A whole blob is always
+def chunks(held: Held, want: ByteRange | None, proved: Proved) -> Generator[memoryview, None, None]:
+    """The bytes of ``want`` (the whole blob when None), a read at a time; IntegrityError
+    before the last piece when the blob is not what its descriptor says. A whole blob is always
     verified; a range only until its blob has been proved whole once."""
     descriptor, source = held.descriptor, held.source
     digest, size = descriptor.digest, descriptor.size
@@ -70,24 +70,27 @@ def chunks(held: Held, want: ByteRange | None, proved: Proved) -> Generator[byte
         elif start:
             raw.seek(start)
         left = end - start + 1
-        held_back = b""
+        last = memoryview(b"")
         while left > 0:
             data = stream.read(min(READ, left))
             if not data:  # a stream that is not verified and ends early
                 raise IntegrityError(source.origin, str(digest), "truncated")
             left -= len(data)
-            for at in range(0, len(data), SEND):
-                if held_back:
-                    yield held_back
-                held_back = data[at : at + SEND]
-            del data
+            if left > 0:
+                yield memoryview(data)
+                continue
+            view = memoryview(data)
+            cut = max(0, len(data) - SEND)
+            if cut:
+                yield view[:cut]
+            last = view[cut:]
         if check:
             _skip(stream, size - end - 1)
             if stream.read(1):  # VerifyingReader checks size and digest here
                 raise IntegrityError(source.origin, str(digest), "longer than its descriptor")
             proved.add(digest)
-        if held_back:
-            yield held_back
+        if last:
+            yield last
 
 
 def _skip(stream: BinaryIO | VerifyingReader, count: int) -> None:
@@ -98,17 +101,27 @@ def _skip(stream: BinaryIO | VerifyingReader, count: int) -> None:
         count -= len(data)
 
 
+READERS = 4
+"""Reads (decompressing, hashing) at once, whatever the number of clients: two cores are
+busy with fewer, and each read in progress holds a frame or two of memory."""
+
+
 class BlobAnswer:
-    """An ASGI answer streaming ``body`` (a blocking iterator, read on worker threads);
-    an ArchiverError from it cuts the answer short. A client that goes away stops the
-    reading."""
+    """An ASGI answer streaming ``body`` (a blocking iterator, read on worker threads, at
+    most ``readers``' total at once across clients); an ArchiverError from it cuts the
+    answer short. A client that goes away stops the reading."""
 
     def __init__(
-        self, status: int, headers: dict[str, str], body: Generator[bytes, None, None]
+        self,
+        status: int,
+        headers: dict[str, str],
+        body: Generator[memoryview, None, None],
+        readers: anyio.CapacityLimiter,
     ) -> None:
         self.status = status
         self.headers = headers
         self.body = body
+        self.readers = readers
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await send(
@@ -139,9 +152,12 @@ class BlobAnswer:
         done = object()
         try:
             while True:
-                chunk = await anyio.to_thread.run_sync(next, self.body, done)
-                if chunk is done:
+                block = await anyio.to_thread.run_sync(next, self.body, done, limiter=self.readers)
+                if block is done:
                     return
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                assert isinstance(block, memoryview)
+                for at in range(0, len(block), SEND):  # uvicorn waits for each to drain
+                    piece = block[at : at + SEND]
+                    await send({"type": "http.response.body", "body": piece, "more_body": True})
         finally:
             await anyio.to_thread.run_sync(self.body.close)
