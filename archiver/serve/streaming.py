@@ -107,9 +107,9 @@ busy with fewer, and each read in progress holds a frame or two of memory."""
 
 
 class BlobAnswer:
-    """An ASGI answer streaming ``body`` (a blocking iterator, read on worker threads, at
-    most ``readers``' total at once across clients); an ArchiverError from it cuts the
-    answer short. A client that goes away stops the reading."""
+    """An ASGI answer streaming ``body``, a blocking iterator read on worker threads (as
+    many at once, across all clients, as ``readers`` lets); an ArchiverError from it cuts
+    the answer short. A client that goes away stops the reading."""
 
     def __init__(
         self,
