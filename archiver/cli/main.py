@@ -36,6 +36,7 @@ _COMMANDS = {
     "logout": ("login", "logout_command"),
     "inventory": ("inventory", "command"),
     "sync": ("sync", "command"),
+    "serve": ("serve", "command"),
 }
 """Verb -> (module of archiver.cli, attribute). A verb's module is imported when the verb
 runs (or help lists it): `archiver ls` does not pay for the registry client's imports."""

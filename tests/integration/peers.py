@@ -137,6 +137,8 @@ class Dockerd:
     tcp_port: int = field(default_factory=lambda: _free_port())
     storage_driver: str = "vfs"
     """vfs works everywhere (tests); the benchmark takes overlay2 where the kernel has it."""
+    flags: tuple[str, ...] = ()
+    """More daemon flags (``--registry-mirror=URL``, say)."""
 
     @property
     def host(self) -> str:
@@ -183,6 +185,7 @@ class Dockerd:
                 "--bridge=none",
                 "--userland-proxy=false",
                 f"--containerd-namespace=archiver-test-{os.getpid()}",
+                *self.flags,
             ],
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
