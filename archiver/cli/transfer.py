@@ -119,8 +119,9 @@ def _render_copy(
         return
     written = result.bytes_written
     size = f", {output.human_size(written)} written" if written is not None else ""
+    extras = f" (and {report.extras} extras)" if report.extras else ""
     click.echo(
-        f"Wrote {report.images} images, {report.blobs_written} blobs "
+        f"Wrote {report.images} images{extras}, {report.blobs_written} blobs "
         f"({output.human_size(report.bytes_written)} read{size}, "
         f"{output.human_size(report.bytes_deduplicated)} saved by dedup) "
         f"to {target} ({fmt})"
@@ -146,6 +147,7 @@ def _summary(request: TransferRequest, result: TransferResult) -> dict[str, Any]
     report = result.report
     summary: dict[str, Any] = {
         "images": report.images,
+        "extras": report.extras,
         "blobs": report.blobs_written,
         "bytes_read": report.bytes_written,
         "bytes_written": result.bytes_written,

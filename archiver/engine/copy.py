@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import BinaryIO, Protocol, TypeVar
 
 from archiver.blobs.verify import VerifyingReader, drain
+from archiver.engine.extras import extra_of_root
 from archiver.engine.graph import resolve
 from archiver.errors import IntegrityError, NotFound
 from archiver.model import media
@@ -39,6 +40,8 @@ class Progress(Protocol):
 @dataclass
 class CopyReport:
     images: int = 0
+    extras: int = 0
+    """Signatures, attestations, SBOMs and referrers written beside the images."""
     blobs_written: int = 0
     blobs_skipped: int = 0
     bytes_written: int = 0
@@ -120,7 +123,8 @@ def copy(
         for item in blobs:
             if item[1] is not None:
                 one(item)
-        report.images = len(roots)
+        report.extras = sum(1 for root in roots if extra_of_root(root) is not None)
+        report.images = len(roots) - report.extras
         sink.commit()
     except BaseException:
         sink.abort()

@@ -50,6 +50,7 @@ def test_conversion_keeps_extras_tied_to_their_subject(run: Run, tmp_path: Path)
     bundle = tmp_path / "b.tar.zst"
     got = run("convert", archive, bundle, "--to", "bundle", "--image", "example.com/app:1")
     assert got.code == 0, got.err
+    assert got.out.startswith("Wrote 1 images (and 2 extras), ")  # a signature, an SBOM
     out = tmp_path / "back"
     assert run("convert", bundle, out, "--to", "oci-dir").code == 0
     entries = {e["digest"]: e for e in _index(out)}
