@@ -1,0 +1,117 @@
+"""containerd as a sink: blobs into its content store, images unpacked and named.
+
+In ``begin`` a lease is taken and the content store is asked, blob by blob, what it holds
+(its digests are the sink's ``Holdings``; those blobs are held by the lease too, and never
+sent). Blobs are written under the lease. At ``commit``, once every blob is there: the
+documents are labelled so the collector keeps what they name, each image is unpacked into
+the snapshotter, its config labelled with its snapshot, and only then are the image records
+created with their full names; the lease goes last. ``abort`` lets the lease go: what was
+written and not recorded is collected, and no image record points at missing content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import BinaryIO
+
+from archiver.errors import InputError
+from archiver.model import media
+from archiver.model.descriptor import Descriptor
+from archiver.model.holdings import Holdings
+from archiver.model.image import ImageNode, ResolvedImage
+from archiver.model.platform import Platform
+from archiver.model.reference import Reference
+from archiver.places.base import Sink
+from archiver.places.containerd import leases
+from archiver.places.containerd.client import ContainerdClient
+from archiver.places.containerd.content import ContentStore
+from archiver.places.containerd.images import ImageStore, document_labels
+from archiver.places.containerd.unpack import UNCOMPRESSED, Unpacker, snapshot_label
+
+
+class ContainerdSink(Sink):
+    """Load images into containerd's ``client`` namespace, unpacked into ``snapshotter``;
+    with ``name``, the one image is named that instead of its own names."""
+
+    def __init__(
+        self, client: ContainerdClient, snapshotter: str, name: Reference | None = None
+    ) -> None:
+        self.origin = client.origin
+        self._client = client
+        self._content = ContentStore(client)
+        self._unpacker = Unpacker(client, snapshotter)
+        self._name = name
+        self._roots: list[ResolvedImage] = []
+        self.holdings = Holdings()
+        """What the content store held of the images' blobs when the load began."""
+        self.written = 0
+        """Blobs sent (not held already by the namespace nor by another one)."""
+        self.loaded: list[str] = []
+
+    def begin(self, images: list[ResolvedImage]) -> None:
+        if self._name is not None and len(images) != 1:
+            raise InputError(
+                f"{self.origin}: one name for {len(images)} images: name one image only"
+            )
+        nameless = [root.entry.label for root in images if not root.entry.refs]
+        if self._name is None and nameless:
+            raise InputError(
+                f"{self.origin}: an image needs a full name in containerd: "
+                f"{', '.join(nameless[:4])} has none (give one with --tag)"
+            )
+        self._roots = images
+        leases.create(self._client)
+        blobs = {d.digest: d for root in images for d, _ in root.blobs()}
+        held = [digest for digest in blobs if self._content.has(digest)]
+        for digest in held:
+            leases.hold(self._client, digest)
+        self.holdings = Holdings(blobs=frozenset(str(digest) for digest in held))
+
+    def has(self, descriptor: Descriptor) -> bool:
+        return str(descriptor.digest) in self.holdings.blobs
+
+    def put_blob(self, descriptor: Descriptor, stream: BinaryIO) -> None:
+        if self._content.write(descriptor, stream):
+            self.written += 1
+
+    def commit(self) -> None:
+        for digest, labels in document_labels(self._roots).items():
+            self._content.label(digest, labels)
+        for root in self._roots:
+            for node in _to_unpack(root):
+                self._unpack(node)
+        for root in self._roots:
+            names = [self._name] if self._name is not None else list(root.entry.refs)
+            for ref in names:
+                self._images().put(str(ref), root.descriptor)
+                self.loaded.append(f"Loaded image: {ref}")
+        leases.release(self._client)
+
+    def _unpack(self, node: ImageNode) -> None:
+        top = self._unpacker.unpack(node)
+        if top is None:
+            return
+        assert node.config is not None
+        for layer, diff_id in zip(node.manifest.layers, node.config.diff_ids, strict=True):
+            if layer.digest != diff_id:  # compressed: containerd keeps what it unpacks to
+                self._content.label(layer.digest, {UNCOMPRESSED: str(diff_id)})
+        label = snapshot_label(self._unpacker.snapshotter)
+        self._content.label(node.manifest.config.digest, {label: top})
+
+    def _images(self) -> ImageStore:
+        return ImageStore(self._client)
+
+    def abort(self) -> None:
+        # the lease expires by itself; the first error is the one to tell
+        with contextlib.suppress(Exception):
+            leases.release(self._client)
+
+
+def _to_unpack(root: ResolvedImage) -> list[ImageNode]:
+    """The platform images a node runs: the host's (all of an index's host images), or the
+    one image a single manifest is."""
+    images = [node for node in root.images if node.config is not None]
+    if media.is_manifest(root.document.media_type):
+        return images
+    host = Platform.host()
+    return [n for n in images if n.platform is not None and n.platform.matches(host)]
