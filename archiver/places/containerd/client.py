@@ -24,7 +24,7 @@ DEFAULT_NAMESPACE = "k8s.io"
 
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$")
 _MAX_IDENTIFIER = 76
-_CONNECT_SECONDS = 10.0
+_CONNECT_SECONDS = 5.0
 _MAX_MESSAGE = 64 * 1024 * 1024
 
 

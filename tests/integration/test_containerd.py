@@ -1,0 +1,217 @@
+"""archiver load --containerd / copy containerd: against a real containerd (its own root,
+state and socket; CRI off): images complete and unpacked as ctr sees them, one runs, a
+second load sends only new blobs, two loads at once, save into a bundle docker loads, and
+bad input refused in one line with nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Run
+from tests.factory import docker_save, layer
+from tests.integration.peers import Containerd, Dockerd, require
+
+BUSYBOX = "/bin/busybox"  # Debian's busybox-static: a static binary, so the images run
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ctr(containerd: Containerd, namespace: str, *args: str) -> str:
+    result = subprocess.run(
+        [require("ctr"), "--address", containerd.address, "--namespace", namespace, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"ctr {' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+def check(containerd: Containerd, namespace: str) -> dict[str, tuple[str, str]]:
+    """``ctr images check``: name -> (status, unpacked)."""
+    rows = ctr(containerd, namespace, "images", "check").splitlines()[1:]
+    found = {}
+    for row in rows:
+        cells = row.split()
+        found[cells[0]] = (cells[3], cells[-1])
+    return found
+
+
+def leftovers(containerd: Containerd, namespace: str) -> tuple[str, str, str]:
+    """What a failed load must not leave: image records, active snapshots, leases."""
+    images = ctr(containerd, namespace, "images", "ls", "-q")
+    active = [
+        r for r in ctr(containerd, namespace, "snapshots", "ls").splitlines() if "Active" in r
+    ]
+    leases = ctr(containerd, namespace, "leases", "ls", "-q")
+    return images.strip(), "\n".join(active), leases.strip()
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """ct/base (busybox + a file), ct/app on it (one archive); ct/tool on it (another)."""
+    if not os.access(BUSYBOX, os.X_OK):
+        pytest.fail(f"{BUSYBOX} is missing: install Debian's busybox-static")
+    folder = tmp_path_factory.mktemp("ctr")
+    base = layer({"busybox": Path(BUSYBOX).read_bytes(), "base.txt": b"from base\n"}, 0o755)
+    app = layer({"app.txt": b"from app\n"})
+    tool = layer({"tool.txt": b"from tool\n"})
+    return {
+        "one": docker_save(
+            folder / "one.tar", [(["ct/base:1"], [base]), (["ct/app:1"], [base, app])]
+        ),
+        "two": docker_save(folder / "two.tar", [(["ct/tool:1"], [base, tool])]),
+        "bad": docker_save(folder / "bad.tar", [(["ct/bad:1"], [b"not a tar" * 100])]),
+    }
+
+
+def load(run: Run, containerd: Containerd, namespace: str, *args: str | Path) -> dict:
+    result = run(
+        "load", "--json", *args, "--containerd", containerd.address, "--namespace", namespace
+    )
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def test_load_gives_complete_unpacked_images_that_run(
+    containerd: Containerd, run: Run, archives: dict[str, Path]
+) -> None:
+    summary = load(run, containerd, "t-run", archives["one"])
+    assert summary["loaded"] == [
+        "Loaded image: docker.io/ct/base:1",
+        "Loaded image: docker.io/ct/app:1",
+    ]
+    assert summary["blobs"] == 6 and summary["layers_already_there"] == 0
+    assert check(containerd, "t-run") == {
+        "docker.io/ct/base:1": ("complete", "true"),
+        "docker.io/ct/app:1": ("complete", "true"),
+    }
+    assert leftovers(containerd, "t-run")[1:] == ("", "")  # no active snapshot, no lease
+    out = ctr(
+        containerd, "t-run", "run", "--rm", "docker.io/ct/app:1", "ct-app-run",
+        "/busybox", "cat", "/base.txt", "/app.txt",
+    )  # fmt: skip
+    assert out == "from base\nfrom app\n"
+
+
+def test_a_second_load_sends_only_the_new_blobs(
+    containerd: Containerd, run: Run, archives: dict[str, Path]
+) -> None:
+    load(run, containerd, "t-second", archives["one"])
+    summary = load(run, containerd, "t-second", archives["two"])
+    # the tool layer, its config and manifest; the base layer is there already
+    assert (summary["blobs"], summary["layers_already_there"]) == (3, 1)
+    assert summary["bytes_read"] < 64 * 1024  # not the busybox layer
+    assert check(containerd, "t-second")["docker.io/ct/tool:1"] == ("complete", "true")
+    again = load(run, containerd, "t-second", archives["two"])
+    # every layer there: only the documents are counted (as the engine counts them)
+    assert again["layers_already_there"] == 2 and again["bytes_read"] < 2048
+
+
+def test_two_loads_at_once_sharing_a_base(
+    containerd: Containerd, archives: dict[str, Path]
+) -> None:
+    def one(archive: Path, results: list[subprocess.CompletedProcess[str]]) -> None:
+        results.append(
+            subprocess.run(
+                [sys.executable, "-m", "archiver", "load", str(archive), "--containerd",
+                 containerd.address, "--namespace", "t-both"],
+                capture_output=True, text=True, timeout=300,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+        )  # fmt: skip
+
+    results: list[subprocess.CompletedProcess[str]] = []
+    threads = [threading.Thread(target=one, args=(archives[n], results)) for n in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    found = check(containerd, "t-both")
+    assert set(found) == {"docker.io/ct/base:1", "docker.io/ct/app:1", "docker.io/ct/tool:1"}
+    assert set(found.values()) == {("complete", "true")}
+    assert leftovers(containerd, "t-both")[1:] == ("", "")
+
+
+def test_save_from_containerd_into_a_bundle_docker_loads(
+    containerd: Containerd, dockerd: Dockerd, run: Run, archives: dict[str, Path], tmp_path: Path
+) -> None:
+    load(run, containerd, "t-save", archives["one"])
+    bundle = tmp_path / "from-ctr.tar.zst"
+    os.environ["CONTAINERD_ADDRESS"] = containerd.address
+    try:
+        result = run("copy", "containerd:t-save/docker.io/ct/app:1", f"bundle:{bundle}")
+    finally:
+        del os.environ["CONTAINERD_ADDRESS"]
+    assert result.code == 0, result.err
+    assert run("verify", bundle).code == 0
+    subprocess.run(
+        f"{require('zstd')} -dc {bundle} | {require('docker')} -H {dockerd.host} load",
+        shell=True, check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    out = dockerd.docker(
+        "run", "--rm", "--network", "none", "ct/app:1", "/busybox", "cat", "/app.txt"
+    )
+    assert out == "from app\n"
+
+
+def test_copy_into_containerd_under_a_name(
+    containerd: Containerd, run: Run, archives: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTAINERD_ADDRESS", containerd.address)
+    result = run(
+        "copy", "--image", "ct/app:1", archives["one"], "containerd:t-copy/docker.io/x/y:2"
+    )
+    assert result.code == 0, result.err
+    assert check(containerd, "t-copy") == {"docker.io/x/y:2": ("complete", "true")}
+
+
+def test_a_layer_the_snapshotter_refuses_leaves_nothing(
+    containerd: Containerd, run: Run, archives: dict[str, Path]
+) -> None:
+    result = run(
+        "load", archives["bad"], "--containerd", containerd.address, "--namespace", "t-bad"
+    )
+    assert result.code != 0
+    assert "apply layer" in result.err and len(result.err.strip().splitlines()) == 1
+    assert leftovers(containerd, "t-bad") == ("", "", "")
+
+
+def test_bad_places_are_one_line(run: Run, archives: dict[str, Path], dockerd: Dockerd) -> None:
+    missing = run("load", archives["one"], "--containerd", "/nonexistent/c.sock")
+    assert missing.code == 4 and "/nonexistent/c.sock" in missing.err
+    docker_socket = dockerd.host.removeprefix("unix://")
+    wrong = run("load", archives["one"], "--containerd", docker_socket)
+    assert wrong.code == 5 and "not a containerd API" in wrong.err
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:
+        path = os.path.join(folder, "s.sock")
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind(path)
+            listener.listen()
+            silent = run("load", archives["one"], "--containerd", path)
+        assert silent.code == 5 and "not a containerd API" in silent.err
+    invalid = run("load", archives["one"], "--containerd", docker_socket, "--namespace", "a/b")
+    assert invalid.code == 2 and "namespace 'a/b' is invalid" in invalid.err
+    for result in (missing, wrong, silent, invalid):
+        assert len(result.err.strip().splitlines()) == 1, result.err
+
+
+def test_a_snapshotter_containerd_lacks_is_refused_before_anything(
+    containerd: Containerd, run: Run, archives: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTAINERD_SNAPSHOTTER", "zfs")
+    result = run(
+        "load", archives["one"], "--containerd", containerd.address, "--namespace", "t-zfs"
+    )
+    assert result.code == 2 and "snapshotter 'zfs' is not loaded" in result.err
+    monkeypatch.delenv("CONTAINERD_SNAPSHOTTER")  # ctr reads it too
+    assert leftovers(containerd, "t-zfs") == ("", "", "")
