@@ -78,6 +78,10 @@ def load_images(
     return report, [line for _, lines in done for line in lines]
 
 
+CONTAINERD_JOBS = 4
+"""Blobs written into containerd at once."""
+
+
 def load_into_containerd(
     place: Place,
     source: Source,
@@ -99,7 +103,7 @@ def load_into_containerd(
     with containerd_client(place) as client:
         snapshotter = choose_snapshotter(client, os.environ.get("CONTAINERD_SNAPSHOTTER"))
         sink = ContainerdSink(client, snapshotter, name)
-        report = copy(source, sink, entries, platforms, progress=progress)
+        report = copy(source, sink, entries, platforms, progress=progress, jobs=CONTAINERD_JOBS)
     return report, sink.loaded
 
 

@@ -7,12 +7,15 @@ documents are labelled so the collector keeps what they name, each image is unpa
 the snapshotter, its config labelled with its snapshot, and only then are the image records
 created with their full names; the lease goes last. ``abort`` lets the lease go: what was
 written and not recorded is collected, and no image record points at missing content.
+Blobs are written several at once (the engine's threads); an image is unpacked as soon as
+its layers are in, while other blobs are still written, several at once (see ``unpack``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import BinaryIO
+import threading
+from typing import BinaryIO, ClassVar
 
 from archiver.errors import InputError
 from archiver.model import media
@@ -26,12 +29,19 @@ from archiver.places.containerd import leases
 from archiver.places.containerd.client import ContainerdClient
 from archiver.places.containerd.content import ContentStore
 from archiver.places.containerd.images import ImageStore, document_labels
-from archiver.places.containerd.unpack import UNCOMPRESSED, Unpacker, snapshot_label
+from archiver.places.containerd.unpack import (
+    UNCOMPRESSED,
+    Unpacker,
+    UnpackQueue,
+    snapshot_label,
+)
 
 
 class ContainerdSink(Sink):
     """Load images into containerd's ``client`` namespace, unpacked into ``snapshotter``;
     with ``name``, the one image is named that instead of its own names."""
+
+    parallel: ClassVar[bool] = True
 
     def __init__(
         self, client: ContainerdClient, snapshotter: str, name: Reference | None = None
@@ -47,6 +57,8 @@ class ContainerdSink(Sink):
         self.written = 0
         """Blobs sent (not held already by the namespace nor by another one)."""
         self.loaded: list[str] = []
+        self._lock = threading.Lock()
+        self._unpacks: UnpackQueue | None = None
 
     def begin(self, images: list[ResolvedImage]) -> None:
         if self._name is not None and len(images) != 1:
@@ -66,20 +78,25 @@ class ContainerdSink(Sink):
         for digest in held:
             leases.hold(self._client, digest)
         self.holdings = Holdings(blobs=frozenset(str(digest) for digest in held))
+        nodes = {n.manifest.digest: n for root in images for n in _to_unpack(root)}
+        self._unpacks = UnpackQueue(self._unpacker, list(nodes.values()), set(held))
 
     def has(self, descriptor: Descriptor) -> bool:
         return str(descriptor.digest) in self.holdings.blobs
 
     def put_blob(self, descriptor: Descriptor, stream: BinaryIO) -> None:
         if self._content.write(descriptor, stream):
-            self.written += 1
+            with self._lock:
+                self.written += 1
+        assert self._unpacks is not None
+        self._unpacks.arrived(descriptor.digest)
 
     def commit(self) -> None:
         for digest, labels in document_labels(self._roots).items():
             self._content.label(digest, labels)
-        for root in self._roots:
-            for node in _to_unpack(root):
-                self._unpack(node)
+        assert self._unpacks is not None
+        for node, top in self._unpacks.finish():
+            self._label_unpacked(node, top)
         for root in self._roots:
             names = [self._name] if self._name is not None else list(root.entry.refs)
             for ref in names:
@@ -87,10 +104,7 @@ class ContainerdSink(Sink):
                 self.loaded.append(f"Loaded image: {ref}")
         leases.release(self._client)
 
-    def _unpack(self, node: ImageNode) -> None:
-        top = self._unpacker.unpack(node)
-        if top is None:
-            return
+    def _label_unpacked(self, node: ImageNode, top: str) -> None:
         assert node.config is not None
         for layer, diff_id in zip(node.manifest.layers, node.config.diff_ids, strict=True):
             if layer.digest != diff_id:  # compressed: containerd keeps what it unpacks to
@@ -102,6 +116,8 @@ class ContainerdSink(Sink):
         return ImageStore(self._client)
 
     def abort(self) -> None:
+        if self._unpacks is not None:
+            self._unpacks.cancel()
         # the lease expires by itself; the first error is the one to tell
         with contextlib.suppress(Exception):
             leases.release(self._client)

@@ -5,17 +5,22 @@ snapshotter holds is there already; otherwise an active snapshot is prepared on 
 parent's chain, the Diff service applies the layer blob (from the content store) onto its
 mounts and says the diff_id it found (checked against the config's), and the snapshot is
 committed under the chain ID. A snapshot left active by a failure is removed.
+
+Images may be unpacked on several threads at once: a chain is applied under a lock of its
+own, so images on one base apply the base once (the others wait, then find it there).
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from archiver.errors import Conflict, InputError, IntegrityError, NotFound
 from archiver.model.descriptor import Descriptor
-from archiver.model.digest import chain_ids
+from archiver.model.digest import Digest, chain_ids
 from archiver.model.image import ImageNode
 from archiver.places.containerd.client import ContainerdClient
 from archiver.places.containerd.messages import message
@@ -58,6 +63,8 @@ class Unpacker:
         self._apply = client.method("diff.v1.Diff", "Apply", "ApplyResponse")
         self.applied = 0
         """Layers applied (not found unpacked already)."""
+        self._guard = threading.Lock()
+        self._chains: dict[str, threading.Lock] = {}
 
     def unpack(self, node: ImageNode) -> str | None:
         """Unpack one platform image; the chain ID of its top layer (None: no layers, or
@@ -69,10 +76,15 @@ class Unpacker:
         for layer, diff_id, chain in zip(
             node.manifest.layers, diff_ids, chain_ids(diff_ids), strict=True
         ):
-            if not self.holds(chain):
-                self._apply_layer(layer, diff_id, chain, parent)
+            with self._chain_lock(chain):
+                if not self.holds(chain):
+                    self._apply_layer(layer, diff_id, chain, parent)
             parent = chain
         return parent or None
+
+    def _chain_lock(self, chain: str) -> threading.Lock:
+        with self._guard:
+            return self._chains.setdefault(chain, threading.Lock())
 
     def holds(self, chain: str) -> bool:
         request = message("SnapshotKeyRequest")(snapshotter=self.snapshotter, key=chain)
@@ -113,9 +125,52 @@ class Unpacker:
         except BaseException:
             self._discard(key)
             raise
-        self.applied += 1
+        with self._guard:
+            self.applied += 1
 
     def _discard(self, key: str) -> None:
         request = message("SnapshotKeyRequest")(snapshotter=self.snapshotter, key=key)
         with contextlib.suppress(Exception):  # best effort: the lease holds it, and goes
             self._remove(request, f"remove snapshot {key}")
+
+
+class UnpackQueue:
+    """Images unpacked as soon as every layer of theirs is in the content store (while the
+    other blobs are still being written), up to ``most`` at once."""
+
+    def __init__(
+        self, unpacker: Unpacker, nodes: list[ImageNode], present: set[Digest], most: int = 4
+    ) -> None:
+        self._unpacker = unpacker
+        self._pool = ThreadPoolExecutor(max(1, min(most, len(nodes))), "containerd-unpack")
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[ImageNode, set[Digest]]] = []
+        self._started: list[tuple[ImageNode, Future[str | None]]] = []
+        for node in nodes:
+            self._waiting.append((node, {layer.digest for layer in node.manifest.layers}))
+        self.arrived(*present)
+
+    def arrived(self, *digests: Digest) -> None:
+        """These blobs are in the store now: start the images that waited only for them."""
+        with self._lock:
+            for _, missing in self._waiting:
+                missing.difference_update(digests)
+            ready = [node for node, missing in self._waiting if not missing]
+            self._waiting = [item for item in self._waiting if item[1]]
+            for node in ready:
+                self._started.append((node, self._pool.submit(self._unpacker.unpack, node)))
+
+    def finish(self) -> list[tuple[ImageNode, str]]:
+        """Every image unpacked (those still waiting started now): each with the chain ID
+        of its top layer; the first failure is raised."""
+        with self._lock:
+            waiting = [node for node, _ in self._waiting]
+        for node in waiting:
+            self.arrived(*(layer.digest for layer in node.manifest.layers))
+        done = [(node, future.result()) for node, future in self._started]
+        self._pool.shutdown()
+        return [(node, top) for node, top in done if top is not None]
+
+    def cancel(self) -> None:
+        """Stop: images not started are not; those being unpacked are waited for."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
