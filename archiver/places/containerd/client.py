@@ -22,7 +22,7 @@ DEFAULT_SOCKET = "/run/containerd/containerd.sock"
 DEFAULT_NAMESPACE = "k8s.io"
 """As kubelet uses: the images a Kubernetes node runs."""
 
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$")
+_IDENTIFIER = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
 _MAX_IDENTIFIER = 76
 _CONNECT_SECONDS = 5.0
 _MAX_MESSAGE = 64 * 1024 * 1024
@@ -31,7 +31,7 @@ _MAX_MESSAGE = 64 * 1024 * 1024
 def check_namespace(namespace: str) -> str:
     """``namespace`` if containerd takes it as a name (letters and digits, joined by single
     '.', '_' or '-', at most 76 characters); InputError otherwise."""
-    if not _IDENTIFIER.match(namespace) or len(namespace) > _MAX_IDENTIFIER:
+    if not _IDENTIFIER.fullmatch(namespace) or len(namespace) > _MAX_IDENTIFIER:
         raise InputError(
             f"containerd namespace {namespace!r} is invalid: letters and digits joined by "
             f"single '.', '_' or '-', at most {_MAX_IDENTIFIER} characters"
