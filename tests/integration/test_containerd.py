@@ -5,6 +5,7 @@ bad input refused in one line with nothing left behind."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -13,9 +14,15 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from archiver.model import media
+from archiver.model.descriptor import Descriptor
+from archiver.model.digest import Digest
+from archiver.places.containerd.client import ContainerdClient
+from archiver.places.containerd.content import ContentStore
 from tests.conftest import Run
 from tests.factory import docker_save, layer
 from tests.integration.peers import Containerd, Dockerd, require
@@ -215,3 +222,31 @@ def test_a_snapshotter_containerd_lacks_is_refused_before_anything(
     assert result.code == 2 and "snapshotter 'zfs' is not loaded" in result.err
     monkeypatch.delenv("CONTAINERD_SNAPSHOTTER")  # ctr reads it too
     assert leftovers(containerd, "t-zfs") == ("", "", "")
+
+
+class Unread(io.RawIOBase):
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise AssertionError("a blob containerd holds was read to be sent")
+
+
+def test_a_blob_another_namespace_holds_is_not_sent(
+    containerd: Containerd, run: Run, archives: dict[str, Path]
+) -> None:
+    load(run, containerd, "t-shared-a", archives["one"])
+    digests = ctr(containerd, "t-shared-a", "content", "ls", "-q").split()
+    client = ContainerdClient(containerd.address, "t-shared-b")
+    try:
+        store = ContentStore(client)
+        for text in digests:
+            digest = Digest.parse(text)
+            assert not store.has(digest)
+            size = (
+                ContentStore(ContainerdClient(containerd.address, "t-shared-a")).info(digest).size
+            )
+            assert store.write(Descriptor(media.OCI_LAYER_TAR, digest, size), Unread()) is False
+            assert store.has(digest)
+    finally:
+        client.close()

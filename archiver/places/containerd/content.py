@@ -4,7 +4,8 @@ A write is one Write stream: a STAT names the ingest (``archiver-<hex>``, so two
 the same blob share one ingest and the second waits for the first) with the digest and size
 containerd checks again at COMMIT; then the bytes, up to ``_WINDOW`` messages ahead of
 their replies. A blob the store already holds (in any namespace) is refused at the STAT
-with ALREADY_EXISTS, and containerd adds it to ours: nothing is sent.
+with ALREADY_EXISTS; one that only another namespace holds is answered with the whole size
+as the ingest's offset, and a COMMIT alone adds it to ours: nothing is sent either.
 """
 
 from __future__ import annotations
@@ -93,10 +94,11 @@ class ContentStore:
         expected = str(descriptor.digest)
         try:
             requests.put(request(action=_STAT, ref=ref, total=descriptor.size, expected=expected))
-            next(call)  # ALREADY_EXISTS (held) or UNAVAILABLE (locked) raise here
+            stat = next(call)  # ALREADY_EXISTS (held) or UNAVAILABLE (locked) raise here
+            shared = descriptor.size > 0 and stat.offset == descriptor.size
             offsets: deque[int] = deque()
-            offset = 0
-            while chunk := stream.read(_CHUNK):
+            offset = descriptor.size if shared else 0
+            while not shared and (chunk := stream.read(_CHUNK)):
                 requests.put(request(action=_WRITE, offset=offset, data=chunk))
                 offset += len(chunk)
                 offsets.append(offset)
@@ -113,7 +115,7 @@ class ContentStore:
                     self._client.origin, expected, f"containerd stored {reply.digest}"
                 )
             requests.put(None)
-            return True
+            return not shared
         except BaseException as exc:
             requests.put(None)
             call.cancel()
