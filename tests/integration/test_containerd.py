@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -71,12 +72,20 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = layer({"busybox": Path(BUSYBOX).read_bytes(), "base.txt": b"from base\n"}, 0o755)
     app = layer({"app.txt": b"from app\n"})
     tool = layer({"tool.txt": b"from tool\n"})
+    both = layer(
+        {"busybox": Path(BUSYBOX).read_bytes(), "both.txt": random.Random(18).randbytes(8 << 20)},
+        0o755,
+    )
     return {
         "one": docker_save(
             folder / "one.tar", [(["ct/base:1"], [base]), (["ct/app:1"], [base, app])]
         ),
         "two": docker_save(folder / "two.tar", [(["ct/tool:1"], [base, tool])]),
         "bad": docker_save(folder / "bad.tar", [(["ct/bad:1"], [b"not a tar" * 100])]),
+        # a base no other test loads (content is shared between namespaces): both loads
+        # at once write it, one waits for the other's ingest
+        "both1": docker_save(folder / "both1.tar", [(["ct/both1:1"], [both, app])]),
+        "both2": docker_save(folder / "both2.tar", [(["ct/both2:1"], [both, tool])]),
     }
 
 
@@ -137,14 +146,16 @@ def test_two_loads_at_once_sharing_a_base(
         )  # fmt: skip
 
     results: list[subprocess.CompletedProcess[str]] = []
-    threads = [threading.Thread(target=one, args=(archives[n], results)) for n in ("one", "two")]
+    threads = [
+        threading.Thread(target=one, args=(archives[n], results)) for n in ("both1", "both2")
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
     found = check(containerd, "t-both")
-    assert set(found) == {"docker.io/ct/base:1", "docker.io/ct/app:1", "docker.io/ct/tool:1"}
+    assert set(found) == {"docker.io/ct/both1:1", "docker.io/ct/both2:1"}
     assert set(found.values()) == {("complete", "true")}
     assert leftovers(containerd, "t-both")[1:] == ("", "")
 
