@@ -182,6 +182,23 @@ def test_save_from_containerd_into_a_bundle_docker_loads(
     assert out == "from app\n"
 
 
+def test_an_inventory_of_containerd_makes_a_delta_without_what_it_holds(
+    containerd: Containerd,
+    run: Run,
+    archives: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    load(run, containerd, "t-inv", archives["one"])
+    monkeypatch.setenv("CONTAINERD_ADDRESS", containerd.address)
+    inventory = tmp_path / "node.json"
+    assert run("inventory", "containerd:t-inv/", "-o", inventory).code == 0
+    delta = tmp_path / "delta.tar.zst"
+    result = run("pack", archives["two"], "--base", inventory, "-o", delta, "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["left_to_base"]["layers"] == 1  # the base layer
+
+
 def test_copy_into_containerd_under_a_name(
     containerd: Containerd, run: Run, archives: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
