@@ -66,13 +66,15 @@ class ContentStore:
             message("UpdateContentRequest")(info=info, update_mask=mask), f"label blob {digest}"
         )
 
-    def write(self, descriptor: Descriptor, stream: BinaryIO) -> bool:
-        """Store a blob read from ``stream`` (which verifies itself); False when the store
-        had it already and nothing was sent."""
+    def write(
+        self, descriptor: Descriptor, stream: BinaryIO, labels: dict[str, str] | None = None
+    ) -> bool:
+        """Store a blob read from ``stream`` (which verifies itself), with ``labels``; False
+        when the store had it already and nothing was sent."""
         ref = f"archiver-{descriptor.digest.algorithm}-{descriptor.digest.hex}"
         for _ in range(_LOCKED_TRIES):
             try:
-                return self._write_once(ref, descriptor, stream)
+                return self._write_once(ref, descriptor, stream, labels or {})
             except grpc.RpcError as exc:
                 detail = exc.details() if isinstance(exc, grpc.Call) else ""
                 if code_of(exc) == grpc.StatusCode.ALREADY_EXISTS:
@@ -87,7 +89,9 @@ class ContentStore:
             f"{self._client.origin}: blob {descriptor.digest}: another writer held it too long"
         )
 
-    def _write_once(self, ref: str, descriptor: Descriptor, stream: BinaryIO) -> bool:
+    def _write_once(
+        self, ref: str, descriptor: Descriptor, stream: BinaryIO, labels: dict[str, str]
+    ) -> bool:
         requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
         call = self._write.stream(_requests(requests))
         request = message("WriteContentRequest")
@@ -107,7 +111,13 @@ class ContentStore:
             while offsets:
                 _check(next(call), offsets.popleft(), ref, self._client)
             requests.put(
-                request(action=_COMMIT, offset=offset, total=descriptor.size, expected=expected)
+                request(
+                    action=_COMMIT,
+                    offset=offset,
+                    total=descriptor.size,
+                    expected=expected,
+                    labels=labels,
+                )
             )
             reply = next(call)
             if reply.digest and reply.digest != expected:

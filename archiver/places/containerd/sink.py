@@ -2,9 +2,10 @@
 
 In ``begin`` a lease is taken and the content store is asked, blob by blob, what it holds
 (its digests are the sink's ``Holdings``; those blobs are held by the lease too, and never
-sent). Blobs are written under the lease. At ``commit``, once every blob is there: the
-documents are labelled so the collector keeps what they name, each image is unpacked into
-the snapshotter, its config labelled with its snapshot, and only then are the image records
+sent); the documents it lacks are written then, with the labels that make the collector
+keep what they name. Blobs are written under the lease. At ``commit``, once every blob is
+there: the documents it held are labelled too, each image is unpacked into the
+snapshotter, its config labelled with its snapshot, and only then are the image records
 created with their full names; the lease goes last. ``abort`` lets the lease go: what was
 written and not recorded is collected, and no image record points at missing content.
 Blobs are written several at once (the engine's threads); an image is unpacked as soon as
@@ -14,12 +15,15 @@ its layers are in, while other blobs are still written, several at once (see ``u
 from __future__ import annotations
 
 import contextlib
+import io
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, ClassVar
 
 from archiver.errors import InputError
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
+from archiver.model.digest import Digest
 from archiver.model.holdings import Holdings
 from archiver.model.image import ImageNode, ResolvedImage
 from archiver.model.platform import Platform
@@ -35,6 +39,9 @@ from archiver.places.containerd.unpack import (
     UnpackQueue,
     snapshot_label,
 )
+
+_AT_ONCE = 4
+"""Questions about blobs, and documents written, at once."""
 
 
 class ContainerdSink(Sink):
@@ -59,6 +66,8 @@ class ContainerdSink(Sink):
         self.loaded: list[str] = []
         self._lock = threading.Lock()
         self._unpacks: UnpackQueue | None = None
+        self._documents: set[Digest] = set()
+        """Documents written in ``begin`` (labelled as they were)."""
 
     def begin(self, images: list[ResolvedImage]) -> None:
         if self._name is not None and len(images) != 1:
@@ -73,16 +82,30 @@ class ContainerdSink(Sink):
             )
         self._roots = images
         leases.create(self._client)
-        blobs = {d.digest: d for root in images for d, _ in root.blobs()}
-        held = [digest for digest in blobs if self._content.has(digest)]
-        for digest in held:
-            leases.hold(self._client, digest)
-        self.holdings = Holdings(blobs=frozenset(str(digest) for digest in held))
+        blobs = {d.digest: (d, data) for root in images for d, data in root.blobs()}
+        with ThreadPoolExecutor(_AT_ONCE, "containerd-begin") as pool:
+            found = list(pool.map(self._content.has, blobs))
+            held = [digest for digest, there in zip(blobs, found, strict=True) if there]
+            list(pool.map(lambda digest: leases.hold(self._client, digest), held))
+            self.holdings = Holdings(blobs=frozenset(str(digest) for digest in held))
+            # the documents, with the labels that keep what they name (the engine then
+            # skips them, as it does a tar sink's head)
+            labels = document_labels(images)
+            documents = [(d, data) for d, data in blobs.values() if data is not None]
+            missing = [(d, data) for d, data in documents if not self.has(d)]
+            list(pool.map(lambda doc: self._put_document(doc[0], doc[1], labels), missing))
         nodes = {n.manifest.digest: n for root in images for n in _to_unpack(root)}
         self._unpacks = UnpackQueue(self._unpacker, list(nodes.values()), set(held))
 
+    def _put_document(
+        self, descriptor: Descriptor, data: bytes, labels: dict[Digest, dict[str, str]]
+    ) -> None:
+        self._content.write(descriptor, io.BytesIO(data), labels.get(descriptor.digest))
+        with self._lock:
+            self._documents.add(descriptor.digest)
+
     def has(self, descriptor: Descriptor) -> bool:
-        return str(descriptor.digest) in self.holdings.blobs
+        return str(descriptor.digest) in self.holdings.blobs or descriptor.digest in self._documents
 
     def put_blob(self, descriptor: Descriptor, stream: BinaryIO) -> None:
         if self._content.write(descriptor, stream):
@@ -93,7 +116,8 @@ class ContainerdSink(Sink):
 
     def commit(self) -> None:
         for digest, labels in document_labels(self._roots).items():
-            self._content.label(digest, labels)
+            if digest not in self._documents:  # held already: labelled now
+                self._content.label(digest, labels)
         assert self._unpacks is not None
         for node, top in self._unpacks.finish():
             self._label_unpacked(node, top)
