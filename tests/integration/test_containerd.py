@@ -278,3 +278,18 @@ def test_a_blob_another_namespace_holds_is_not_sent(
             assert store.has(digest)
     finally:
         client.close()
+
+
+def test_the_namespace_default_snapshotter_is_used(
+    containerd: Containerd, run: Run, archives: dict[str, Path]
+) -> None:
+    label = "containerd.io/defaults/snapshotter=native"
+    ctr(containerd, "t-native", "namespaces", "create", "t-native", label)
+    load(run, containerd, "t-native", archives["one"])
+    native = ctr(containerd, "t-native", "snapshots", "--snapshotter", "native", "ls")
+    assert len(native.splitlines()) == 3  # a header, the base chain, the app chain
+    assert (
+        ctr(containerd, "t-native", "snapshots", "--snapshotter", "overlayfs", "ls").count("\n")
+        <= 1
+    )
+    assert set(check(containerd, "t-native").values()) == {("complete", "true")}

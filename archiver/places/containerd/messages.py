@@ -113,6 +113,7 @@ _MESSAGES: dict[str, list[tuple[str, int, str]]] = {
     # namespaces.v1
     "Namespace": [("name", 1, "string"), ("labels", 2, "map")],
     "GetNamespaceRequest": [("name", 1, "string")],
+    "GetNamespaceResponse": [("namespace", 1, "Namespace")],
 }
 
 

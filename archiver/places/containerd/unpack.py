@@ -29,6 +29,7 @@ _SNAPSHOTS = "snapshots.v1.Snapshots"
 _PREFERRED = ("overlayfs", "native")
 SNAPSHOTTER_PLUGIN = "io.containerd.snapshotter.v1"
 UNCOMPRESSED = "containerd.io/uncompressed"
+DEFAULT_LABEL = "containerd.io/defaults/snapshotter"
 
 
 def snapshot_label(snapshotter: str) -> str:
@@ -37,8 +38,11 @@ def snapshot_label(snapshotter: str) -> str:
 
 
 def choose_snapshotter(client: ContainerdClient, wanted: str | None = None) -> str:
-    """``wanted`` if containerd has it loaded; else overlayfs, else native, else any."""
+    """``wanted`` if containerd has it loaded; else the namespace's default (its label
+    ``containerd.io/defaults/snapshotter``, as containerd's clients read it); else
+    overlayfs, else native, else any."""
     loaded = [name for name, ok in client.plugins(SNAPSHOTTER_PLUGIN) if ok]
+    wanted = wanted or _namespace_default(client)
     if wanted is not None:
         if wanted not in loaded:
             raise InputError(
@@ -50,6 +54,16 @@ def choose_snapshotter(client: ContainerdClient, wanted: str | None = None) -> s
         if name in loaded:
             return name
     raise InputError(f"{client.origin}: no snapshotter is loaded to unpack images into")
+
+
+def _namespace_default(client: ContainerdClient) -> str | None:
+    request = message("GetNamespaceRequest")(name=client.namespace)
+    method = client.method("namespaces.v1.Namespaces", "Get", "GetNamespaceResponse")
+    try:
+        reply = method(request, f"namespace {client.namespace}")
+    except NotFound:  # created by the first write
+        return None
+    return reply.namespace.labels.get(DEFAULT_LABEL) or None
 
 
 class Unpacker:
