@@ -24,7 +24,7 @@ from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.places.containerd.client import ContainerdClient
 from archiver.places.containerd.content import ContentStore
-from tests.conftest import Run
+from tests.conftest import Run, fixture_path
 from tests.factory import docker_save, layer
 from tests.integration.peers import Containerd, Dockerd, require
 
@@ -293,3 +293,20 @@ def test_the_namespace_default_snapshotter_is_used(
         <= 1
     )
     assert set(check(containerd, "t-native").values()) == {("complete", "true")}
+
+
+def test_a_multi_platform_index_is_stored_whole_and_unpacked_for_the_host(
+    containerd: Containerd, run: Run
+) -> None:
+    """regclient's testrepo v3: an OCI index of 4 platforms, gzip layers."""
+    repo = fixture_path("regclient/testdata/testrepo")
+    load(run, containerd, "t-index", f"oci:{repo}:v3", "--tag", "test/multi:3")
+    assert check(containerd, "t-index") == {"docker.io/test/multi:3": ("complete", "true")}
+    held = set(ctr(containerd, "t-index", "content", "ls", "-q").split())
+    index = json.loads((repo / "index.json").read_text())
+    v3 = next(
+        m for m in index["manifests"]
+        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "v3"
+    )  # fmt: skip
+    children = json.loads((repo / "blobs" / "sha256" / v3["digest"][7:]).read_text())
+    assert {m["digest"] for m in children["manifests"]} <= held  # every platform's manifest
