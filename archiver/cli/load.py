@@ -7,9 +7,8 @@ import click
 
 from archiver.cli.transfer import request, run
 from archiver.cli.transfer_options import Selection, keep_going_option, selection_options
+from archiver.places.containerd import DEFAULT_NAMESPACE, DEFAULT_SOCKET
 from archiver.places.transports import CONTAINERD, DAEMON, Place, parse_place
-
-DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 
 
 @click.command("load")
@@ -20,16 +19,17 @@ DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
     "containerd",
     metavar="[SOCKET]",
     is_flag=False,
-    flag_value=DEFAULT_CONTAINERD_SOCKET,
+    flag_value=DEFAULT_SOCKET,
     default=None,
-    help="Load into containerd instead, at SOCKET (default " + DEFAULT_CONTAINERD_SOCKET + "); "
-    "write it after ARCHIVE.",
+    help=f"Load into containerd instead, at SOCKET (default {DEFAULT_SOCKET}); write it "
+    "after ARCHIVE.",
 )
 @click.option(
     "--namespace",
     metavar="NS",
     default=None,
-    help="containerd's namespace to load into (default k8s.io, as kubelet uses).",
+    help=f"containerd's namespace to load into (default $CONTAINERD_NAMESPACE, else "
+    f"{DEFAULT_NAMESPACE}, as kubelet uses).",
 )
 @keep_going_option
 @selection_options
@@ -46,13 +46,14 @@ def command(
 
     Layers whose chains the daemon already holds are not sent. Prints docker's
     `Loaded image: REF` lines. Into containerd, blobs its content store holds are not sent;
-    images are unpacked into its snapshotter (overlayfs, else native; or
-    $CONTAINERD_SNAPSHOTTER) and named in full (docker.io/library/nginx:1.25).
+    images are unpacked into its snapshotter ($CONTAINERD_SNAPSHOTTER, else the namespace's
+    default, else overlayfs, else native) and named in full (docker.io/library/nginx:1.25).
+    See docs/CONTAINERD.md.
     """
     if namespace is not None and containerd is None:
         raise click.UsageError("--namespace is for --containerd")
     if containerd is not None:
-        target, fmt = Place.containerd(containerd, namespace or "k8s.io"), CONTAINERD
+        target, fmt = Place.containerd(containerd, namespace), CONTAINERD
     else:
         target, fmt = Place.daemon(), DAEMON
     wanted = request(

@@ -91,8 +91,8 @@ def load_into_containerd(
 ) -> tuple[CopyReport, list[str]]:
     """Load ``entries`` into the containerd ``place`` names: the blobs its content store
     lacks are sent, each image unpacked into the snapshotter ($CONTAINERD_SNAPSHOTTER, else
-    overlayfs, else native) and named (a name in ``place``: the one image so named);
-    ``Loaded image`` lines."""
+    the namespace's default, else overlayfs, else native) and named (a name in ``place``:
+    the one image so named); ``Loaded image`` lines."""
     from archiver.engine.opening import containerd_client  # grpc: containerd verbs only
     from archiver.places.containerd.sink import ContainerdSink
     from archiver.places.containerd.unpack import choose_snapshotter

@@ -60,11 +60,12 @@ def open_place(
 def containerd_client(place: Place) -> Iterator[ContainerdClient]:
     """A connection to the containerd ``place`` names: its socket (or $CONTAINERD_ADDRESS,
     else containerd's default) and namespace (or $CONTAINERD_NAMESPACE, else k8s.io)."""
-    from archiver.places.containerd import client
+    from archiver.places.containerd import DEFAULT_NAMESPACE, DEFAULT_SOCKET
+    from archiver.places.containerd.client import ContainerdClient
 
-    socket = place.path or os.environ.get("CONTAINERD_ADDRESS") or client.DEFAULT_SOCKET
+    socket = place.path or os.environ.get("CONTAINERD_ADDRESS") or DEFAULT_SOCKET
     namespace = place.namespace or os.environ.get("CONTAINERD_NAMESPACE")
-    opened = client.ContainerdClient(socket, namespace or client.DEFAULT_NAMESPACE)
+    opened = ContainerdClient(socket, namespace or DEFAULT_NAMESPACE)
     try:
         yield opened
     finally:

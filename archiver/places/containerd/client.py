@@ -16,11 +16,8 @@ from typing import Any
 import grpc
 
 from archiver.errors import ArchiverError, Conflict, InputError, NotFound, PeerError
+from archiver.places.containerd import DEFAULT_NAMESPACE, DEFAULT_SOCKET
 from archiver.places.containerd.messages import message
-
-DEFAULT_SOCKET = "/run/containerd/containerd.sock"
-DEFAULT_NAMESPACE = "k8s.io"
-"""As kubelet uses: the images a Kubernetes node runs."""
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
 _MAX_IDENTIFIER = 76
