@@ -12,6 +12,8 @@ times, the tools taking turns, and the fastest kept (other work on the machine a
   load of the corpus into an empty containerd          vs ctr import   (<= 1.0)
   load of release 2 with release 1 (the base) present  vs ctr import   (<= 0.3)
                                                         (ctr likewise finds release 1 there)
+  and how much of release 2 is new (layer bytes release 1 lacks / all of release 2's):
+  both tools must write and unpack that part; ctr reads all of the rest too
 
 Usage: python bench/containerd.py [--base-mb 300]
 """
@@ -36,6 +38,16 @@ from registry import build_corpus  # noqa: E402  (the registry bench's corpus)
 from tests.integration.peers import Containerd  # noqa: E402
 
 NAMESPACE = "k8s.io"
+
+
+def layer_sizes(bundle: Path) -> dict[str, int]:
+    """Layer digest -> size, of every image in ``bundle``."""
+    from archiver.engine.graph import resolve
+    from archiver.places.archive import open_source
+
+    with open_source(str(bundle)) as source:
+        roots = [resolve(source, entry) for entry in source.images()]
+    return {str(d.digest): d.size for r in roots for d, data in r.blobs() if data is None}
 
 
 def ctr_import(containerd: Containerd, bundle: Path) -> float:
@@ -98,6 +110,8 @@ def main() -> None:
             corpus.unlink()
             bundles.append(bundle)
         r1, r2 = bundles
+        old, new = layer_sizes(r1), layer_sizes(r2)
+        new_share = sum(s for d, s in new.items() if d not in old) / sum(new.values())
         times: dict[str, list[float]] = {"c1": [], "a1": [], "c2": [], "a2": []}
         for _ in range(args.repeat):
             times["c1"].append(measure(work, "c1", "ctr", None, r1))
@@ -113,12 +127,14 @@ def main() -> None:
             "ctr_import_base_present_s": round(ctr_base_s, 2),
             "load_base_present_s": round(load_base_s, 2),
             "load_base_present_vs_ctr": load_base_s / ctr_base_s,
+            "release2_new_share": new_share,
         }
         report(
             f"containerd load, corpus with a {args.base_mb} MB base",
             [
                 ("load vs zstd -dc | ctr images import", "load_vs_ctr", "<= 1.0"),
                 ("the same, release 2 with the base present", "load_base_present_vs_ctr", "<= 0.3"),
+                ("share of release 2's layer bytes that is new", "release2_new_share", ""),
                 ("load (s)", "load_s", ""),
                 ("ctr import (s)", "ctr_import_s", ""),
                 ("load, base present (s)", "load_base_present_s", ""),
