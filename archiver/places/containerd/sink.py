@@ -56,6 +56,7 @@ class ContainerdSink(Sink):
         self.origin = client.origin
         self._client = client
         self._content = ContentStore(client)
+        self._images = ImageStore(client)
         self._unpacker = Unpacker(client, snapshotter)
         self._name = name
         self._roots: list[ResolvedImage] = []
@@ -100,7 +101,9 @@ class ContainerdSink(Sink):
     def _put_document(
         self, descriptor: Descriptor, data: bytes, labels: dict[Digest, dict[str, str]]
     ) -> None:
-        self._content.write(descriptor, io.BytesIO(data), labels.get(descriptor.digest))
+        mine = labels.get(descriptor.digest, {})
+        if not self._content.write(descriptor, io.BytesIO(data), mine):
+            self._content.label(descriptor.digest, mine)  # another load wrote it meanwhile
         with self._lock:
             self._documents.add(descriptor.digest)
 
@@ -124,7 +127,7 @@ class ContainerdSink(Sink):
         for root in self._roots:
             names = [self._name] if self._name is not None else list(root.entry.refs)
             for ref in names:
-                self._images().put(str(ref), root.descriptor)
+                self._images.put(str(ref), root.descriptor)
                 self.loaded.append(f"Loaded image: {ref}")
         leases.release(self._client)
 
@@ -135,9 +138,6 @@ class ContainerdSink(Sink):
                 self._content.label(layer.digest, {UNCOMPRESSED: str(diff_id)})
         label = snapshot_label(self._unpacker.snapshotter)
         self._content.label(node.manifest.config.digest, {label: top})
-
-    def _images(self) -> ImageStore:
-        return ImageStore(self._client)
 
     def abort(self) -> None:
         if self._unpacks is not None:
