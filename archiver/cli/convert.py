@@ -51,5 +51,6 @@ copy_command = click.Command(
     callback=command.callback,
     params=command.params,
     help="Copy images between places, as skopeo names them: docker-archive:PATH, "
-    "oci-archive:PATH, oci:PATH[:REF], bundle:PATH, docker-daemon:REF (the same as convert).",
+    "oci-archive:PATH, oci:PATH[:REF], bundle:PATH, docker-daemon:REF, containerd:[NS/]REF "
+    "(the same as convert).",
 )

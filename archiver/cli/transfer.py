@@ -18,7 +18,7 @@ from archiver.engine.copy import Progress
 from archiver.engine.transfer import TransferRequest, TransferResult, transfer
 from archiver.errors import ArchiverError
 from archiver.model.platform import Platform
-from archiver.places.transports import DAEMON, REGISTRY, Place
+from archiver.places.transports import CONTAINERD, DAEMON, REGISTRY, Place
 
 
 def platforms_of(selection: Selection) -> list[Platform] | None:
@@ -73,7 +73,7 @@ class _Reporter:
 
 def run(request: TransferRequest, selection: Selection) -> None:
     """Run ``request`` and print what came of it; a failing exit when not all was done."""
-    to_stdout = request.target.path == "-" and request.fmt not in (DAEMON, REGISTRY)
+    to_stdout = request.target.path == "-" and request.fmt not in (DAEMON, REGISTRY, CONTAINERD)
     quiet = selection.quiet or selection.as_json or to_stdout
     registries = common.registries() if _reaches_registry(request) else None
     result = transfer(request, _Reporter(quiet, selection.as_json), registries)
@@ -112,7 +112,7 @@ def _render_copy(
         return
     for item in result.skipped_inputs:
         click.echo(f"Left out {item['input']}: {item['reason']}", err=True)
-    if fmt == DAEMON:
+    if fmt in (DAEMON, CONTAINERD):
         click.echo("\n".join(result.loaded))
         return
     if selection.quiet or to_stdout:
@@ -152,11 +152,13 @@ def _summary(request: TransferRequest, result: TransferResult) -> dict[str, Any]
         "bytes_read": report.bytes_written,
         "bytes_written": result.bytes_written,
         "bytes_saved_by_dedup": report.bytes_deduplicated,
-        "output": request.target.path or DAEMON,
+        "output": (
+            str(request.target) if request.fmt == CONTAINERD else request.target.path or DAEMON
+        ),
         "format": request.fmt,
         "left_out": result.skipped_inputs,
     }
-    if request.fmt == DAEMON:
+    if request.fmt in (DAEMON, CONTAINERD):
         summary.update(layers_already_there=report.blobs_skipped, loaded=result.loaded)
     if result.parts:
         summary["parts"] = result.parts

@@ -1,4 +1,5 @@
-"""Loading images into a Docker daemon: what it lacks, in a few loads at once.
+"""Loading images into a Docker daemon: what it lacks, in a few loads at once; and into
+containerd (``load_into_containerd``).
 
 The daemon registers the layers of one load one after the other, of several loads at
 once; each load is one ``copy()`` into a DaemonSink of its own.
@@ -6,6 +7,7 @@ once; each load is one ``copy()`` into a DaemonSink of its own.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Collection
 from typing import Any
@@ -14,14 +16,16 @@ from archiver.engine import inventory
 from archiver.engine.concurrent import MOST_AT_ONCE, balanced, connected, on_threads
 from archiver.engine.copy import CopyReport, Progress, copy, plan
 from archiver.engine.graph import resolve
-from archiver.errors import PeerError
+from archiver.errors import InputError, PeerError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.image import ImageEntry, ResolvedImage
 from archiver.model.platform import Platform
+from archiver.model.reference import Reference
 from archiver.places.base import Source
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.daemon.sink import DaemonSink
+from archiver.places.transports import Place
 
 
 def load_images(
@@ -72,6 +76,35 @@ def load_images(
     report = CopyReport.total([r for r, _ in done])
     report.blobs_skipped = len(skipped)  # once, not once per load
     return report, [line for _, lines in done for line in lines]
+
+
+CONTAINERD_JOBS = 4
+"""Blobs written into containerd at once."""
+
+
+def load_into_containerd(
+    place: Place,
+    source: Source,
+    entries: list[ImageEntry],
+    platforms: list[Platform] | None = None,
+    progress: Progress | None = None,
+) -> tuple[CopyReport, list[str]]:
+    """Load ``entries`` into the containerd ``place`` names: the blobs its content store
+    lacks are sent, each image unpacked into the snapshotter ($CONTAINERD_SNAPSHOTTER, else
+    the namespace's default, else overlayfs, else native) and named (a name in ``place``:
+    the one image so named); ``Loaded image`` lines."""
+    from archiver.engine.opening import containerd_client  # grpc: containerd verbs only
+    from archiver.places.containerd.sink import ContainerdSink
+    from archiver.places.containerd.unpack import choose_snapshotter
+
+    if len(place.names) > 1:
+        raise InputError(f"{place}: one name at most for the images loaded")
+    name = Reference.parse(place.names[0]) if place.names else None
+    with containerd_client(place) as client:
+        snapshotter = choose_snapshotter(client, os.environ.get("CONTAINERD_SNAPSHOTTER"))
+        sink = ContainerdSink(client, snapshotter, name)
+        report = copy(source, sink, entries, platforms, progress=progress, jobs=CONTAINERD_JOBS)
+    return report, sink.loaded
 
 
 class _Together:

@@ -1,8 +1,10 @@
-"""Opening a place named by a ``Place``: an archive, a daemon's images, a registry's."""
+"""Opening a place named by a ``Place``: an archive, a daemon's images, a registry's,
+containerd's."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -12,9 +14,10 @@ from archiver.errors import InputError
 from archiver.model.reference import Reference
 from archiver.places.archive import ArchiveSource, open_source
 from archiver.places.base import Source
-from archiver.places.transports import DAEMON, REGISTRY, Place
+from archiver.places.transports import CONTAINERD, DAEMON, REGISTRY, Place
 
 if TYPE_CHECKING:
+    from archiver.places.containerd.client import ContainerdClient
     from archiver.places.registry.client import Registries
 
 
@@ -39,6 +42,12 @@ def open_place(
         with given_or_own(registries) as clients:
             yield RegistrySource(clients.client(refs[0].registry), refs)
         return
+    if place.format == CONTAINERD:
+        from archiver.places.containerd.source import ContainerdSource  # grpc: containerd only
+
+        with containerd_client(place) as client:
+            yield ContainerdSource(client, place.names)
+        return
     if place.format == DAEMON:
         if not place.names:
             raise InputError("docker-daemon: name the image to read, docker-daemon:REF")
@@ -54,3 +63,19 @@ def open_place(
         return
     with open_source(place.path) as source:
         yield source
+
+
+@contextlib.contextmanager
+def containerd_client(place: Place) -> Iterator[ContainerdClient]:
+    """A connection to the containerd ``place`` names: its socket (or $CONTAINERD_ADDRESS,
+    else containerd's default) and namespace (or $CONTAINERD_NAMESPACE, else k8s.io)."""
+    from archiver.places.containerd import DEFAULT_NAMESPACE, DEFAULT_SOCKET
+    from archiver.places.containerd.client import ContainerdClient
+
+    socket = place.path or os.environ.get("CONTAINERD_ADDRESS") or DEFAULT_SOCKET
+    namespace = place.namespace or os.environ.get("CONTAINERD_NAMESPACE")
+    opened = ContainerdClient(socket, namespace or DEFAULT_NAMESPACE)
+    try:
+        yield opened
+    finally:
+        opened.close()

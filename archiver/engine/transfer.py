@@ -30,7 +30,7 @@ from archiver.places.base import Source
 from archiver.places.layout_writer import open_sink
 from archiver.places.oci_layout import DELTA_BASE, DELTA_BASE_ORIGIN
 from archiver.places.registry import DEFAULT_JOBS
-from archiver.places.transports import DAEMON, REGISTRY, Place
+from archiver.places.transports import CONTAINERD, DAEMON, REGISTRY, Place
 
 if TYPE_CHECKING:
     from archiver.places.registry.client import Registries
@@ -50,7 +50,7 @@ class TransferRequest:
     inputs: list[Place]
     target: Place
     fmt: str
-    """"bundle", "docker", "oci", "oci-dir", DAEMON or REGISTRY."""
+    """"bundle", "docker", "oci", "oci-dir", DAEMON, REGISTRY or CONTAINERD."""
     images: tuple[str, ...] = ()
     platforms: list[Platform] | None = None
     zstd: ZstdOptions | None = None
@@ -128,7 +128,7 @@ def transfer(
         if request.base is not None and request.complete:
             source = WithBase(source, stack.enter_context(open_place(request.base)))
         elif request.base is not None:
-            if fmt in (DAEMON, REGISTRY):
+            if fmt in (DAEMON, REGISTRY, CONTAINERD):
                 raise InputError(
                     "--base writes a delta archive; a daemon or a registry is sent only "
                     "what it lacks anyway"
@@ -139,6 +139,13 @@ def transfer(
             _to_registry(request, source, entries, reporter, result, registries)
         elif fmt == DAEMON:
             _to_daemon(request, source, entries, reporter, result)
+        elif fmt == CONTAINERD:
+            from archiver.engine.load import load_into_containerd  # grpc: containerd only
+
+            with reporter.progress("send") as bar:
+                result.report, result.loaded = load_into_containerd(
+                    request.target, source, entries, request.platforms, bar
+                )
         else:
             annotations = (
                 {DELTA_BASE: base.checksum, DELTA_BASE_ORIGIN: base.origin} if base else None
@@ -229,17 +236,18 @@ def _select(
 def _extras_for(
     request: TransferRequest, source: Source, entries: list[ImageEntry], reporter: Reporter
 ) -> list[ImageEntry]:
-    """A daemon takes no extras (a note says so); a push places them beside their images
-    itself; a file takes those of the images chosen by name."""
+    """A daemon or containerd takes no extras (a note says so); a push places them beside
+    their images itself; a file takes those of the images chosen by name."""
     parted = extras.split(source, platforms=request.platforms)
     if not parted.extras:
         return entries
     kept = {entry.descriptor.digest for entry, _ in parted.extras}
     images = [e for e in entries if e.descriptor.digest not in kept]
-    if request.fmt == DAEMON:
+    if request.fmt in (DAEMON, CONTAINERD):
         reporter.notice(
             f"{len(parted.extras)} signatures, attestations, SBOMs or referrers are not "
-            f"loaded: a daemon holds images only"
+            f"loaded: {'containerd' if request.fmt == CONTAINERD else 'a daemon'} is given "
+            f"images only"
         )
         return images
     if request.fmt == REGISTRY:

@@ -251,9 +251,9 @@ class Containerd:
             "version = 2\n"
             f'root = "{self.root}/root"\n'
             f'state = "{self.root}/state"\n'
+            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'  # its CRI plugin off
             f'[grpc]\n  address = "{self.address}"\n'
             f'[ttrpc]\n  address = "{self.address}.ttrpc"\n'
-            '[plugins."io.containerd.grpc.v1.cri"]\n  disable_apparmor = true\n'
             '[debug]\n  level = "warn"\n'
         )
         log = self.root / "containerd.log"
