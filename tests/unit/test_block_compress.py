@@ -34,6 +34,12 @@ def _packed(data: bytes, **changes: object) -> bytes:
     return out.getvalue()
 
 
+def _tool(name: str, packed: bytes) -> bytes:
+    tool = shutil.which(name)
+    assert tool is not None
+    return subprocess.run([tool, "-dc"], input=packed, capture_output=True, check=True).stdout
+
+
 def test_crc32_combine_matches_zlib() -> None:
     rng = random.Random(7)
     for length_a, length_b in [(0, 5), (5, 0), (1, 1), (1000, 3333), (70000, 1 << 20)]:
@@ -47,9 +53,7 @@ def test_gzip_round_trips_through_python_and_gzip_tool(size: int) -> None:
     packed = _packed(data, block_size=65536)
     assert packed.startswith(GZIP_HEADER)
     assert gzip.decompress(packed) == data
-    tool = shutil.which("gzip")
-    assert tool is not None
-    assert subprocess.run([tool, "-dc"], input=packed, capture_output=True, check=True).stdout == data
+    assert _tool("gzip", packed) == data
 
 
 def test_gzip_is_the_same_for_every_thread_count_and_close_to_one_stream() -> None:
@@ -78,9 +82,7 @@ def test_zstd_frames_round_trip_and_are_deterministic() -> None:
     (packed,) = outs
     reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(packed), read_across_frames=True)
     assert reader.read() == data
-    tool = shutil.which("zstd")
-    assert tool is not None
-    assert subprocess.run([tool, "-dc"], input=packed, capture_output=True, check=True).stdout == data
+    assert _tool("zstd", packed) == data
     empty = io.BytesIO()
     compress(io.BytesIO(b""), empty, ZSTD)
     assert zstandard.ZstdDecompressor().decompress(empty.getvalue()) == b""

@@ -255,6 +255,7 @@ class RegistrySink(Sink):
         self._mount_hint = mount_hint
         self._roots: list[ResolvedImage] = []
         self._documents: set[Digest] = set()
+        self._announced = False
         self._present: dict[Digest, bool] = {}
         self._lock = threading.Lock()
         self.pushed: list[dict[str, Any]] = []
@@ -268,7 +269,9 @@ class RegistrySink(Sink):
                     descriptor.media_type
                 ):
                     self._documents.add(descriptor.digest)
-        self._on_event(f"The push refers to repository [{self.origin}]")
+        if not self._announced:  # begun again with the documents rewritten (compressed)
+            self._on_event(f"The push refers to repository [{self.origin}]")
+            self._announced = True
 
     def has(self, descriptor: Descriptor) -> bool:
         if descriptor.digest in self._documents:
@@ -339,7 +342,9 @@ class RegistrySink(Sink):
                     self.repository, str(descriptor.digest), data, descriptor.media_type
                 )
             raw, descriptor = _tagged_document(root)
-            tags = self._targets.get(root.descriptor.digest) or [str(descriptor.digest)]
+            named = self._targets.get(root.entry.descriptor.digest) or []
+            # a digest "tag" is the document's own digest (which compressing may change)
+            tags = [t for t in named if not t.startswith("sha256:")] or [str(descriptor.digest)]
             for tag in tags:
                 self.client.put_manifest(self.repository, tag, raw, descriptor.media_type)
                 shown = tag if not tag.startswith("sha256:") else "<none>"
