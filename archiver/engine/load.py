@@ -41,11 +41,12 @@ def load_images(
     before the daemon tags anything. A daemon that refuses an archive without the layers it
     holds is sent that load again, whole (``notice`` says so)."""
     roots = [resolve(source, entry, platforms) for entry in entries]
+    decompress = unreadable_compressions(client)
     held = inventory.of_daemon(client).holdings
     skipped = set(held.held_layers(roots))
     loads = concurrent_loads(roots, skipped)
     if len(loads) <= 1:
-        return _load(client, source, roots, skipped, progress, on_message, notice)
+        return _load(client, source, roots, skipped, progress, on_message, notice, decompress)
     if progress is not None:
         todo = [d for d, data in plan(roots) if data is None and d.digest not in skipped]
         progress.planned(len(roots), len(todo), sum(d.size for d in todo))
@@ -56,7 +57,15 @@ def load_images(
     def run(i: int) -> None:
         try:
             results[i] = _load(
-                client, source, loads[i], skipped, progress, on_message, notice, together
+                client,
+                source,
+                loads[i],
+                skipped,
+                progress,
+                on_message,
+                notice,
+                decompress,
+                together,
             )
         except BaseException as exc:  # raised below, in the caller's thread
             together.failed(exc)
@@ -115,11 +124,12 @@ def _load(
     progress: Progress | None,
     on_message: Callable[[dict[str, Any]], None] | None,
     notice: Callable[[str], None] | None,
+    decompress: frozenset[str],
     together: _Together | None = None,
 ) -> tuple[CopyReport, list[str]]:
     entries = [root.entry for root in roots]
     mine = skipped & {d.digest for root in roots for d, data in root.blobs() if data is None}
-    sink = DaemonSink(client, mine, on_message, together.wait if together else None)
+    sink = DaemonSink(client, mine, on_message, together.wait if together else None, decompress)
     if together is not None:
         together.joined(sink)
     try:
@@ -130,9 +140,23 @@ def _load(
             raise
         if notice is not None:
             notice(f"The daemon refused a partial archive ({exc}); sending all.")
-        sink = DaemonSink(client, on_message=on_message)
+        sink = DaemonSink(client, on_message=on_message, decompress=decompress)
         report = copy(source, sink, entries, progress=progress, roots=roots)
     return report, sink.loaded()
+
+
+ZSTD_SINCE = (1, 42)
+"""Docker 23.0 (Engine API 1.42) reads zstd layers (moby#41759); 20.10 (1.41) cannot."""
+
+
+def unreadable_compressions(client: DaemonClient) -> frozenset[str]:
+    """The layer compressions the daemon cannot read, to be decompressed on the way."""
+    try:
+        text = str(client.version().get("ApiVersion", ""))
+        version = tuple(int(part) for part in text.split(".")[:2])
+    except (ValueError, TypeError):
+        version = ()
+    return frozenset() if version >= ZSTD_SINCE else frozenset({"zstd"})
 
 
 def concurrent_loads(

@@ -16,7 +16,12 @@ from tests.conftest import Run
 from tests.integration.conftest import _short_tmp
 from tests.integration.peers import Dockerd, skopeo
 from tests.integration.registry_peers import FaultProxy, Registry, Rule
-from tests.integration.test_registry import _ids, executable_layer, runnable_archive
+from tests.integration.test_registry import (
+    _ids,
+    executable_layer,
+    multi_platform_layout,
+    runnable_archive,
+)
 
 BUSYBOX = Path("/bin/busybox")
 
@@ -160,3 +165,20 @@ def test_a_registry_refusing_zstd_says_so_with_a_hint(
     assert refused.code == 5
     lines = refused.err.strip().splitlines()
     assert len(lines) == 1 and "--compress gzip" in lines[0], refused.err
+
+
+def test_an_index_names_its_rewritten_manifests(
+    run: Run, registry: Registry, tmp_path: Path
+) -> None:
+    layout = multi_platform_layout(tmp_path / "multi")
+    name = f"{registry.host}/multi/app:1"
+    assert run("push", layout, "--tag", name, "--compress", "zstd").code == 0
+    index = raw_manifest(name)
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    for child in index["manifests"]:  # type: ignore[attr-defined]
+        manifest = raw_manifest(f"{registry.host}/multi/app@{child['digest']}")
+        (layer,) = manifest["layers"]  # type: ignore[misc]
+        assert layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd"
+    every = tmp_path / "all.tar"
+    assert run("pull", name, "-o", every, "--all-platforms", "--to", "oci").code == 0
+    assert run("verify", every).code == 0
