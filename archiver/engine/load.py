@@ -41,9 +41,11 @@ def load_images(
     before the daemon tags anything. A daemon that refuses an archive without the layers it
     holds is sent that load again, whole (``notice`` says so)."""
     roots = [resolve(source, entry, platforms) for entry in entries]
-    decompress = unreadable_compressions(client)
+    version = client.version()
+    decompress = unreadable_compressions(version)
     held = inventory.of_daemon(client).holdings
-    skipped = set(held.held_layers(roots))
+    # podman reads a load with containers/image's docker-archive, which wants every layer
+    skipped = set() if is_podman(version) else set(held.held_layers(roots))
     loads = concurrent_loads(roots, skipped)
     if len(loads) <= 1:
         return _load(client, source, roots, skipped, progress, on_message, notice, decompress)
@@ -149,14 +151,23 @@ ZSTD_SINCE = (1, 42)
 """Docker 23.0 (Engine API 1.42) reads zstd layers (moby#41759); 20.10 (1.41) cannot."""
 
 
-def unreadable_compressions(client: DaemonClient) -> frozenset[str]:
-    """The layer compressions the daemon cannot read, to be decompressed on the way."""
+def unreadable_compressions(version: dict[str, Any]) -> frozenset[str]:
+    """The layer compressions a daemon (its ``/version``) cannot read, to be decompressed
+    on the way."""
     try:
-        text = str(client.version().get("ApiVersion", ""))
-        version = tuple(int(part) for part in text.split(".")[:2])
+        text = str(version.get("ApiVersion", ""))
+        api = tuple(int(part) for part in text.split(".")[:2])
     except (ValueError, TypeError):
-        version = ()
-    return frozenset() if version >= ZSTD_SINCE else frozenset({"zstd"})
+        api = ()
+    return frozenset() if api >= ZSTD_SINCE else frozenset({"zstd"})
+
+
+def is_podman(version: dict[str, Any]) -> bool:
+    """Podman's Docker-compatible API (its ``/version`` names a "Podman Engine")."""
+    components = version.get("Components")
+    return isinstance(components, list) and any(
+        isinstance(c, dict) and c.get("Name") == "Podman Engine" for c in components
+    )
 
 
 def concurrent_loads(

@@ -157,5 +157,16 @@ class DaemonSink(Sink):
             self._thread.join(timeout=60)
 
     def loaded(self) -> list[str]:
-        """The daemon's own report lines (``Loaded image: ...``)."""
-        return [m["stream"].strip() for m in self.messages if m.get("stream", "").strip()]
+        """The daemon's own report lines (``Loaded image: ...``), one per image: podman
+        says ``Loaded image: a,b,c`` of all the images of a load in one."""
+        lines: list[str] = []
+        for message in self.messages:
+            text = message.get("stream", "")
+            for line in text.splitlines() if isinstance(text, str) else []:
+                line = line.strip()
+                prefix, _, names = line.partition(": ")
+                if prefix in ("Loaded image", "Loaded image(s)") and "," in names:
+                    lines += [f"Loaded image: {name.strip()}" for name in names.split(",")]
+                elif line:
+                    lines.append(line)
+        return list(dict.fromkeys(lines))
