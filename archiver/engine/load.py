@@ -22,6 +22,7 @@ from archiver.model.platform import Platform
 from archiver.places.base import Source
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.daemon.sink import DaemonSink
+from archiver.places.daemon.traits import DaemonTraits
 
 
 def load_images(
@@ -41,11 +42,11 @@ def load_images(
     before the daemon tags anything. A daemon that refuses an archive without the layers it
     holds is sent that load again, whole (``notice`` says so)."""
     roots = [resolve(source, entry, platforms) for entry in entries]
-    version = client.version()
-    decompress = unreadable_compressions(version)
-    held = inventory.of_daemon(client).holdings
-    # podman reads a load with containers/image's docker-archive, which wants every layer
-    skipped = set() if is_podman(version) else set(held.held_layers(roots))
+    traits = DaemonTraits.of(client.version(), client.info())
+    decompress = traits.unreadable
+    skipped: set[Digest] = set()
+    if traits.takes_partial_archives:
+        skipped = set(inventory.of_daemon(client).holdings.held_layers(roots))
     loads = concurrent_loads(roots, skipped)
     if len(loads) <= 1:
         return _load(client, source, roots, skipped, progress, on_message, notice, decompress)
@@ -145,29 +146,6 @@ def _load(
         sink = DaemonSink(client, on_message=on_message, decompress=decompress)
         report = copy(source, sink, entries, progress=progress, roots=roots)
     return report, sink.loaded()
-
-
-ZSTD_SINCE = (1, 42)
-"""Docker 23.0 (Engine API 1.42) reads zstd layers (moby#41759); 20.10 (1.41) cannot."""
-
-
-def unreadable_compressions(version: dict[str, Any]) -> frozenset[str]:
-    """The layer compressions a daemon (its ``/version``) cannot read, to be decompressed
-    on the way."""
-    try:
-        text = str(version.get("ApiVersion", ""))
-        api = tuple(int(part) for part in text.split(".")[:2])
-    except (ValueError, TypeError):
-        api = ()
-    return frozenset() if api >= ZSTD_SINCE else frozenset({"zstd"})
-
-
-def is_podman(version: dict[str, Any]) -> bool:
-    """Podman's Docker-compatible API (its ``/version`` names a "Podman Engine")."""
-    components = version.get("Components")
-    return isinstance(components, list) and any(
-        isinstance(c, dict) and c.get("Name") == "Podman Engine" for c in components
-    )
 
 
 def concurrent_loads(
