@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import threading
 from typing import Any, BinaryIO, cast
 
 from archiver.blobs.block_compress import BlockOptions, compress
@@ -76,6 +77,7 @@ class CompressingSink(Sink):
         self._roots: list[ResolvedImage] = []
         self._plain: set[Digest] = set()
         self._became: dict[Digest, Descriptor] = {}
+        self._lock = threading.Lock()
         self.compressed = 0
         """Layers compressed by this push (not found by the map)."""
 
@@ -130,7 +132,8 @@ class CompressingSink(Sink):
         spool.file.flush()
         media_type = compressed_type(self._kind, plain.media_type)
         spool.result = Descriptor(media_type, Digest.parse(f"sha256:{result.sha256}"), result.size)
-        self.compressed += 1
+        with self._lock:
+            self.compressed += 1
         return spool.result
 
     def commit(self) -> None:

@@ -1,5 +1,5 @@
-"""The parallel block compressor: valid gzip/zstd, the same bytes for any thread count,
-a fixed header, a CRC combined right, bounded read-ahead."""
+"""The parallel block compressor: valid gzip/zstd (read by Python and by gzip(1)/zstd(1)),
+the same bytes for any thread count, a fixed header per member, bounded read-ahead."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ import os
 import random
 import shutil
 import subprocess
-import zlib
 
 import pytest
 import zstandard
 
-from archiver.blobs.block_compress import GZIP, GZIP_HEADER, ZSTD, compress, crc32_combine
+from archiver.blobs.block_compress import GZIP, GZIP_HEADER, ZSTD, compress
 
 
 def _data(size: int, seed: int = 1) -> bytes:
@@ -40,28 +39,25 @@ def _tool(name: str, packed: bytes) -> bytes:
     return subprocess.run([tool, "-dc"], input=packed, capture_output=True, check=True).stdout
 
 
-def test_crc32_combine_matches_zlib() -> None:
-    rng = random.Random(7)
-    for length_a, length_b in [(0, 5), (5, 0), (1, 1), (1000, 3333), (70000, 1 << 20)]:
-        a, b = rng.randbytes(length_a), rng.randbytes(length_b)
-        assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
-
-
 @pytest.mark.parametrize("size", [0, 1, 4096, 3 * 65536 + 17])
 def test_gzip_round_trips_through_python_and_gzip_tool(size: int) -> None:
     data = _data(size)
     packed = _packed(data, block_size=65536)
-    assert packed.startswith(GZIP_HEADER)
+    members = max(1, -(-size // 65536))
+    assert packed.startswith(GZIP_HEADER) and packed.count(GZIP_HEADER) >= members
     assert gzip.decompress(packed) == data
     assert _tool("gzip", packed) == data
 
 
-def test_gzip_is_the_same_for_every_thread_count_and_close_to_one_stream() -> None:
+def test_gzip_is_the_same_for_every_thread_count() -> None:
     data = _data(600_000)
     outs = {_packed(data, block_size=65536, threads=n) for n in (1, 2, 3, 8)}
     assert len(outs) == 1
-    (packed,) = outs
-    assert len(packed) <= 1.02 * len(gzip.compress(data, 6))
+
+
+def test_gzip_in_1_mib_members_is_about_the_size_of_one_zlib_stream() -> None:
+    data = _data(4_000_000)
+    assert len(_packed(data)) <= 1.02 * len(gzip.compress(data, 6))
 
 
 def test_block_size_and_level_change_the_bytes() -> None:
