@@ -23,9 +23,8 @@ import threading
 from typing import Any, BinaryIO, cast
 
 from archiver.blobs.block_compress import BlockOptions, compress
-from archiver.blobs.verify import VerifyingReader
 from archiver.engine.layer_map import LayerMap
-from archiver.errors import PeerError
+from archiver.errors import IntegrityError, PeerError
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
@@ -246,6 +245,13 @@ class _Spool:
             self.file.close()
 
     def reader(self, expected: Descriptor) -> BinaryIO:
-        stream = open(self.file.name, "rb")  # noqa: SIM115 (closed by whoever reads it)
-        origin = f"compressed layer {expected.digest}"
-        return cast(BinaryIO, VerifyingReader(stream, expected.digest, expected.size, origin))
+        """The spooled bytes to upload (hashed once, as they were written: the registry
+        checks the digest again when the upload ends)."""
+        if self.result is None or self.result.digest != expected.digest:
+            got = "nothing" if self.result is None else str(self.result.digest)
+            raise IntegrityError(
+                "compressed layer",
+                str(expected.digest),
+                f"compressing it again made {got} (another compressor version?)",
+            )
+        return open(self.file.name, "rb")
