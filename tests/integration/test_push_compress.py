@@ -24,6 +24,7 @@ from tests.integration.test_registry import (
 )
 
 BUSYBOX = Path("/bin/busybox")
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 
 
 @pytest.fixture(autouse=True)
@@ -182,3 +183,69 @@ def test_an_index_names_its_rewritten_manifests(
     every = tmp_path / "all.tar"
     assert run("pull", name, "-o", every, "--all-platforms", "--to", "oci").code == 0
     assert run("verify", every).code == 0
+
+
+def docker_manifest_layout(folder: Path) -> tuple[Path, str]:
+    """An OCI layout holding a Docker schema 2 manifest with one plain Docker layer."""
+    blobs = folder / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> dict[str, object]:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    layer = executable_layer({"bin/busybox": BUSYBOX.read_bytes()})
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Cmd": ["/bin/busybox", "echo", "docker"]},
+            "rootfs": {"type": "layers", "diff_ids": [put(layer)["digest"]]},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                **put(config),
+            },
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar", **put(layer)}],
+        }
+    ).encode()
+    top = {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", **put(manifest)}
+    top["annotations"] = {"org.opencontainers.image.ref.name": "1"}
+    (folder / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+    (folder / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    return folder, "sha256:" + hashlib.sha256(config).hexdigest()
+
+
+def test_a_docker_manifest_keeps_its_type_with_gzip_and_becomes_oci_with_zstd(
+    run: Run, registry: Registry, tmp_path: Path, dockerd: Dockerd
+) -> None:
+    layout, config = docker_manifest_layout(tmp_path / "docker")
+    gzipped = f"{registry.host}/d/gzip:1"
+    assert run("push", layout, "--tag", gzipped).code == 0
+    manifest = raw_manifest(gzipped)
+    assert manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert manifest["config"]["digest"] == config  # type: ignore[index]
+    (layer,) = manifest["layers"]  # type: ignore[misc]
+    assert layer["mediaType"] == "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+    zstd = f"{registry.host}/d/zstd:1"
+    assert run("push", layout, "--tag", zstd, "--compress", "zstd").code == 0
+    manifest = raw_manifest(zstd)
+    assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert manifest["config"] == {  # type: ignore[comparison-overlap]
+        "mediaType": "application/vnd.oci.image.config.v1+json",
+        "digest": config,
+        "size": manifest["config"]["size"],  # type: ignore[index]
+    }
+    (layer,) = manifest["layers"]  # type: ignore[misc]
+    assert layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd"
+
+    dockerd.docker("pull", gzipped)
+    assert dockerd.docker("image", "inspect", "--format", "{{.Id}}", gzipped).strip() == config
+    dockerd.docker("rmi", gzipped)
