@@ -26,7 +26,6 @@ import hashlib
 import os
 import struct
 import threading
-import zlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -81,7 +80,7 @@ class Compressed:
 
 def _gzip_member(level: int, data: bytes) -> bytes:
     packed = deflate.deflate_compress(data, level)
-    return GZIP_HEADER + packed + struct.pack("<II", zlib.crc32(data), len(data))
+    return GZIP_HEADER + packed + struct.pack("<II", deflate.crc32(data), len(data))
 
 
 class _Zstd:
