@@ -8,6 +8,7 @@ from archiver.cli import common
 from archiver.cli.common import insecure_option
 from archiver.cli.transfer import request, run
 from archiver.cli.transfer_options import Selection, keep_going_option, selection_options
+from archiver.engine.push_compress import COMPRESSIONS
 from archiver.engine.transfer import PushOptions
 from archiver.places.registry import DEFAULT_JOBS
 from archiver.places.transports import REGISTRY, Place, parse_place
@@ -25,6 +26,14 @@ from archiver.places.transports import REGISTRY, Place, parse_place
     show_default=True,
     help="Blobs uploaded at once.",
 )
+@click.option(
+    "--compress",
+    type=click.Choice(COMPRESSIONS),
+    default="gzip",
+    show_default=True,
+    help="How layers held as plain tars are compressed on the way (as docker push does); "
+    "compressed layers go as they are.",
+)
 @insecure_option
 @keep_going_option
 @selection_options
@@ -33,6 +42,7 @@ def command(
     to: str | None,
     tag: str | None,
     jobs: int,
+    compress: str,
     insecure: tuple[str, ...],
     keep_going: bool,
     selection: Selection,
@@ -42,7 +52,9 @@ def command(
     Each image goes under its own names, under --tag, or with --to under the same names
     moved to another registry and namespace. Layers the registry has are skipped ("Layer
     already exists"), those another repository of it has are mounted, the rest uploaded
-    in parallel, resuming where an interrupted upload stopped; manifests go last."""
+    in parallel, resuming where an interrupted upload stopped; manifests go last. Plain
+    layers (a docker save archive's) are gzip-compressed on the way, deterministically, so
+    a second push finds them with a HEAD and uploads nothing."""
     common.registries(insecure)
     wanted = request(
         [parse_place(source_name)],
@@ -50,6 +62,6 @@ def command(
         REGISTRY,
         selection,
         keep_going=keep_going,
-        push=PushOptions(to, tag, jobs),
+        push=PushOptions(to, tag, jobs, compress),
     )
     run(wanted, selection)

@@ -25,6 +25,7 @@ from archiver.model.reference import Reference
 from archiver.places.base import Source
 from archiver.places.daemon.client import DaemonClient
 from archiver.places.daemon.sink import DaemonSink
+from archiver.places.daemon.traits import DaemonTraits
 from archiver.places.transports import Place
 
 
@@ -45,11 +46,14 @@ def load_images(
     before the daemon tags anything. A daemon that refuses an archive without the layers it
     holds is sent that load again, whole (``notice`` says so)."""
     roots = [resolve(source, entry, platforms) for entry in entries]
-    held = inventory.of_daemon(client).holdings
-    skipped = set(held.held_layers(roots))
+    traits = DaemonTraits.of(client.version(), client.info())
+    decompress = traits.unreadable
+    skipped: set[Digest] = set()
+    if traits.takes_partial_archives:
+        skipped = set(inventory.of_daemon(client).holdings.held_layers(roots))
     loads = concurrent_loads(roots, skipped)
     if len(loads) <= 1:
-        return _load(client, source, roots, skipped, progress, on_message, notice)
+        return _load(client, source, roots, skipped, progress, on_message, notice, decompress)
     if progress is not None:
         todo = [d for d, data in plan(roots) if data is None and d.digest not in skipped]
         progress.planned(len(roots), len(todo), sum(d.size for d in todo))
@@ -60,7 +64,15 @@ def load_images(
     def run(i: int) -> None:
         try:
             results[i] = _load(
-                client, source, loads[i], skipped, progress, on_message, notice, together
+                client,
+                source,
+                loads[i],
+                skipped,
+                progress,
+                on_message,
+                notice,
+                decompress,
+                together,
             )
         except BaseException as exc:  # raised below, in the caller's thread
             together.failed(exc)
@@ -148,11 +160,12 @@ def _load(
     progress: Progress | None,
     on_message: Callable[[dict[str, Any]], None] | None,
     notice: Callable[[str], None] | None,
+    decompress: frozenset[str],
     together: _Together | None = None,
 ) -> tuple[CopyReport, list[str]]:
     entries = [root.entry for root in roots]
     mine = skipped & {d.digest for root in roots for d, data in root.blobs() if data is None}
-    sink = DaemonSink(client, mine, on_message, together.wait if together else None)
+    sink = DaemonSink(client, mine, on_message, together.wait if together else None, decompress)
     if together is not None:
         together.joined(sink)
     try:
@@ -163,7 +176,7 @@ def _load(
             raise
         if notice is not None:
             notice(f"The daemon refused a partial archive ({exc}); sending all.")
-        sink = DaemonSink(client, on_message=on_message)
+        sink = DaemonSink(client, on_message=on_message, decompress=decompress)
         report = copy(source, sink, entries, progress=progress, roots=roots)
     return report, sink.loaded()
 

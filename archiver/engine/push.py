@@ -12,17 +12,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from archiver.blobs.block_compress import KINDS
 from archiver.engine import extras as extras_in
 from archiver.engine import extras_registry
 from archiver.engine.copy import Progress, copy
+from archiver.engine.layer_map import LayerMap
+from archiver.engine.push_compress import COMPRESSIONS, CompressingSink
 from archiver.errors import InputError
 from archiver.model.digest import Digest
 from archiver.model.image import ImageEntry
 from archiver.model.platform import Platform
 from archiver.model.reference import DEFAULT_REGISTRY, Reference
-from archiver.places.base import Source
+from archiver.places.base import Sink, Source
 from archiver.places.registry.client import Registries, given_or_own
-from archiver.places.registry.place import BlobLocations, RegistrySink, RegistrySource, Watch
+from archiver.places.registry.locations import BlobLocations
+from archiver.places.registry.place import RegistrySink, RegistrySource, Watch
 
 
 @dataclass
@@ -98,19 +102,26 @@ def push_images(
     progress: Callable[[], contextlib.AbstractContextManager[Progress]] | None = None,
     watch: Watch | None = None,
     registries: Registries | None = None,
+    compress: str = "gzip",
 ) -> dict[str, Any]:
     """Push ``entries`` of ``source``; return the summary ``--json`` prints. Clients come
-    from the command's ``registries`` (or are made for this push alone)."""
+    from the command's ``registries`` (or are made for this push alone). Plain layers are
+    compressed with ``compress`` ("gzip", "zstd" or "none": see ``engine.push_compress``)."""
+    if compress not in COMPRESSIONS:
+        raise InputError(f"--compress {compress!r}: use one of {', '.join(COMPRESSIONS)}")
     parted = extras_in.split(source, platforms=platforms)  # the chosen images' extras come too
     kept = {entry.descriptor.digest for entry, _ in parted.extras}
     targets, left = destinations([e for e in entries if e.descriptor.digest not in kept], to, tag)
     left += extras_registry.place_extras(source, parted, targets, platforms)
+    signed = frozenset(extra.subject for _, extra in parted.extras)  # pushed as they are
     if not targets:
         raise InputError("nothing to push: " + "; ".join(left or ["no image selected"]))
     with given_or_own(registries) as clients:
         known: dict[str, BlobLocations] = {}
+        layer_maps: dict[str, LayerMap] = {}
         summary: dict[str, Any] = {"pushed": [], "left_out": left}
         totals = {"pushed": 0, "mounted": 0, "skipped": 0, "bytes": 0, "resumed": 0}
+        compressed = 0
         for target in targets:
             client = clients.client(target.registry)
             if target.registry not in known:
@@ -122,13 +133,21 @@ def push_images(
             sink = RegistrySink(
                 client, target.repository, target.tags, locations, on_event, hint, watch
             )
+            wrapped: Sink = sink
+            if compress != "none":
+                layers = layer_maps.setdefault(target.registry, LayerMap.load(target.registry))
+                wrapped = CompressingSink(sink, KINDS[compress], layers, locations, signed)
             try:
                 with (progress or _no_progress)() as bar:
-                    copy(source, sink, target.entries, platforms, progress=bar, jobs=jobs)
+                    copy(source, wrapped, target.entries, platforms, progress=bar, jobs=jobs)
                 repository, pushed = target.repository, target.entries
                 extras_registry.update_fallback_tags(source, client, repository, pushed)
             finally:
                 locations.save()
+                for layer_map in layer_maps.values():
+                    layer_map.save()
+            if isinstance(wrapped, CompressingSink):
+                compressed += wrapped.compressed
             summary["pushed"] += sink.pushed
             for key, value in sink.stats.items():
                 totals[key] += value
@@ -138,6 +157,7 @@ def push_images(
             blobs_skipped=totals["skipped"],
             uploads_resumed=totals["resumed"],
             bytes_pushed=totals["bytes"],
+            layers_compressed=compressed,
         )
         return summary
 

@@ -43,6 +43,8 @@ class PushOptions:
     to: str | None = None
     tag: str | None = None
     jobs: int = DEFAULT_JOBS
+    compress: str = "gzip"
+    """How plain layers are compressed on the way: "gzip", "zstd" or "none"."""
 
 
 @dataclass
@@ -291,6 +293,7 @@ def _to_registry(
             lambda: reporter.progress("push"),
             reporter.blob_watch(),
             registries,
+            options.compress,
         )
 
     if request.keep_going:

@@ -42,10 +42,15 @@ from archiver.places.oci_layout import (
 class LayoutDocuments:
     """The names of a layout being written: ``index.json``, and ``manifest.json`` for the hybrid."""
 
-    def __init__(self, annotations: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        annotations: dict[str, str] | None = None,
+        renamed: dict[Digest, Digest] | None = None,
+    ) -> None:
         self._index: list[dict[str, Any]] = []
         self._docker: dict[Digest, dict[str, Any]] = {}
         self._annotations = annotations or {}
+        self._renamed = renamed or {}
 
     def add(self, root: ResolvedImage) -> None:
         descriptor = root.descriptor
@@ -74,14 +79,15 @@ class LayoutDocuments:
                     if ref.tag and ref.familiar() not in item["RepoTags"]:
                         item["RepoTags"].append(ref.familiar())
 
-    @staticmethod
     def _docker_item(
-        config: Descriptor, layers: tuple[Descriptor, ...], diff_ids: tuple[Digest, ...]
+        self, config: Descriptor, layers: tuple[Descriptor, ...], diff_ids: tuple[Digest, ...]
     ) -> dict[str, Any]:
         item: dict[str, Any] = {
             "Config": blob_path(config.digest),
             "RepoTags": [],
-            "Layers": [blob_path(layer.digest) for layer in layers],
+            "Layers": [
+                blob_path(self._renamed.get(layer.digest, layer.digest)) for layer in layers
+            ],
         }
         foreign = {
             str(diff_id): layer.to_json()
@@ -130,8 +136,12 @@ class TarLayoutSink(Sink):
         mode: int | None = None,
         annotations: dict[str, str] | None = None,
         split: Split | None = None,
+        renamed: dict[Digest, Digest] | None = None,
     ) -> None:
+        """``renamed``: layers that ``manifest.json`` names by another blob (a daemon that
+        cannot read zstd is sent the plain tar, under its diff_id)."""
         self._docker = docker
+        self._renamed = renamed
         self._annotations = annotations
         self._split: SplitWriter | None = None
         self.parts: list[str] = []
@@ -159,7 +169,7 @@ class TarLayoutSink(Sink):
         self.stats: dict[str, int] = {}
 
     def begin(self, roots: list[ResolvedImage]) -> None:
-        documents = LayoutDocuments(self._annotations)
+        documents = LayoutDocuments(self._annotations, self._renamed)
         for root in roots:
             documents.add(root)
         self._tar.add_bytes(LAYOUT_FILE, documents.layout())

@@ -381,3 +381,23 @@ def test_bad_referrers_are_named_in_one_line(
     got = run("pull", f"{origin.host}/app:1", "-o", tmp_path / "y.tar.zst")
     assert got.code == 2
     assert f"but its subject is {published.signature.digest}" in got.err
+
+
+def test_push_compresses_only_images_nothing_names(
+    run: Run, registries: Callable[[], Registry], tmp_path: Path
+) -> None:
+    """A signed image with plain layers keeps its digest (its signature and SBOM name it);
+    an unsigned one beside it is compressed as push compresses."""
+    from tests.extras_layout import signed_layout
+
+    archive, app, signature = signed_layout(tmp_path / "oci", cf.new_key("ecdsa"), other=True)
+    target = registries()
+    pushed = run("push", archive, "--to", f"{target.host}/team")
+    assert pushed.code == 0, pushed.err
+    there = Client(target.host)
+    assert _digest_of(there, "team/app", "1") == app.digest
+    assert _digest_of(there, "team/app", f"sha256-{app.digest[7:]}.sig") == signature.digest
+    tool = json.loads(there.manifest("team/tool", "1").content)
+    assert [layer["mediaType"] for layer in tool["layers"]] == [
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    ]

@@ -121,6 +121,9 @@ class DaemonClient:
     def version(self) -> dict[str, Any]:
         return self.json("/version")
 
+    def info(self) -> dict[str, Any]:
+        return self.json("/info")
+
     def images(self, all_images: bool = False) -> list[dict[str, Any]]:
         return self.json("/images/json", {"all": "1" if all_images else "0"})
 

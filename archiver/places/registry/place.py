@@ -11,18 +11,13 @@ their indexes, so a registry never holds a manifest that names a blob it lacks.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import httpx
 
-from archiver.blobs.atomic import replace_file
 from archiver.errors import InputError, IntegrityError
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
@@ -34,63 +29,10 @@ from archiver.model.reference import Reference
 from archiver.places.base import Opener, Sink, Source
 from archiver.places.registry.api import Fetched
 from archiver.places.registry.client import RegistryClient
-from archiver.places.registry.uploads import Upload, state_dir
+from archiver.places.registry.locations import BlobLocations
+from archiver.places.registry.uploads import Upload
 
 _READ = 1024 * 1024
-
-
-@dataclass
-class BlobLocations:
-    """Where blobs are known to be on one registry, to mount rather than upload: learnt in
-    this push, and kept between runs (as docker's blob-info cache) in a small file."""
-
-    registry: str
-    repositories: dict[Digest, str] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    changed: bool = False
-
-    @classmethod
-    def load(cls, registry: str) -> BlobLocations:
-        found = cls(registry)
-        try:
-            data = json.loads(_locations_file(registry).read_text())
-            for digest, repository in data.get("blobs", {}).items():
-                if Digest.is_valid(digest) and isinstance(repository, str):
-                    found.repositories[Digest.parse(digest)] = repository
-        except (OSError, ValueError, AttributeError, RecursionError):
-            pass  # no cache yet, or an unreadable one: start afresh
-        return found
-
-    def save(self) -> None:
-        if not self.changed:
-            return
-        path = _locations_file(self.registry)
-        with self.lock:
-            recent = list(self.repositories.items())[-_LOCATIONS_KEPT:]
-        blobs = {str(digest): repository for digest, repository in recent}
-        with contextlib.suppress(OSError):  # a cache: losing it costs uploads, not data
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            replace_file(path, json.dumps({"registry": self.registry, "blobs": blobs}).encode())
-
-    def add(self, digest: Digest, repository: str) -> None:
-        with self.lock:
-            if self.repositories.get(digest) != repository:
-                self.repositories.pop(digest, None)  # most recent last
-                self.repositories[digest] = repository
-                self.changed = True
-
-    def find(self, digest: Digest, besides: str) -> str | None:
-        with self.lock:
-            found = self.repositories.get(digest)
-        return found if found != besides else None
-
-
-_LOCATIONS_KEPT = 20_000
-
-
-def _locations_file(registry: str) -> Path:
-    name = hashlib.sha256(registry.encode()).hexdigest()[:32]
-    return state_dir().parent / "registry-blobs" / f"{name}.json"
 
 
 class RegistrySource(Source):
@@ -264,6 +206,7 @@ class RegistrySink(Sink):
         self._mount_hint = mount_hint
         self._roots: list[ResolvedImage] = []
         self._documents: set[Digest] = set()
+        self._announced = False
         self._present: dict[Digest, bool] = {}
         self._lock = threading.Lock()
         self.pushed: list[dict[str, Any]] = []
@@ -277,7 +220,9 @@ class RegistrySink(Sink):
                     descriptor.media_type
                 ):
                     self._documents.add(descriptor.digest)
-        self._on_event(f"The push refers to repository [{self.origin}]")
+        if not self._announced:  # begun again with the documents rewritten (compressed)
+            self._on_event(f"The push refers to repository [{self.origin}]")
+            self._announced = True
 
     def has(self, descriptor: Descriptor) -> bool:
         if descriptor.digest in self._documents:
@@ -348,7 +293,9 @@ class RegistrySink(Sink):
                     self.repository, str(descriptor.digest), data, descriptor.media_type
                 )
             raw, descriptor = _tagged_document(root)
-            tags = self._targets.get(root.descriptor.digest) or [str(descriptor.digest)]
+            named = self._targets.get(root.entry.descriptor.digest) or []
+            # a digest "tag" is the document's own digest (which compressing may change)
+            tags = [t for t in named if not t.startswith("sha256:")] or [str(descriptor.digest)]
             for tag in tags:
                 self.client.put_manifest(self.repository, tag, raw, descriptor.media_type)
                 shown = tag if not tag.startswith("sha256:") else "<none>"

@@ -1,0 +1,53 @@
+"""Where blobs are known to be on one registry, to mount rather than upload (as docker's
+blob-info cache): learnt in a push, kept between runs in a small cache file."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from archiver.model.digest import Digest
+from archiver.places.registry.cache_file import cache_path, read_cache, write_cache
+
+KEPT = 20_000
+"""The most recent blobs remembered per registry."""
+
+
+@dataclass
+class BlobLocations:
+    """Digest -> a repository of ``registry`` that holds it."""
+
+    registry: str
+    repositories: dict[Digest, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: bool = False
+
+    @classmethod
+    def load(cls, registry: str) -> BlobLocations:
+        found = cls(registry)
+        blobs = read_cache(cache_path("registry-blobs", registry)).get("blobs")
+        for digest, repository in (blobs if isinstance(blobs, dict) else {}).items():
+            if Digest.is_valid(digest) and isinstance(repository, str):
+                found.repositories[Digest.parse(digest)] = repository
+        return found
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        with self.lock:
+            recent = list(self.repositories.items())[-KEPT:]
+        blobs = {str(digest): repository for digest, repository in recent}
+        path = cache_path("registry-blobs", self.registry)
+        write_cache(path, {"registry": self.registry, "blobs": blobs})
+
+    def add(self, digest: Digest, repository: str) -> None:
+        with self.lock:
+            if self.repositories.get(digest) != repository:
+                self.repositories.pop(digest, None)  # most recent last
+                self.repositories[digest] = repository
+                self.changed = True
+
+    def find(self, digest: Digest, besides: str) -> str | None:
+        with self.lock:
+            found = self.repositories.get(digest)
+        return found if found != besides else None
