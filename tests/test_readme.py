@@ -159,7 +159,7 @@ def test_setup_is_two_one_line_commands_a_newcomer_pastes() -> None:
     assert ".venv/bin/pip install -e '.[test]'" in second
     assert second.endswith("&& bash scripts/test.sh")
     packages = (
-        "docker.io docker-registry skopeo containerd podman chromium curl zstd"
+        "docker.io docker-registry skopeo containerd podman chromium libatomic1 curl zstd"
         " busybox-static openssl"
     )
     assert f"apt-get install -y {packages} && " in second
