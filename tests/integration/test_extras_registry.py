@@ -401,3 +401,29 @@ def test_push_compresses_only_images_nothing_names(
     assert [layer["mediaType"] for layer in tool["layers"]] == [
         "application/vnd.oci.image.layer.v1.tar+gzip"
     ]
+
+
+def test_serve_answers_the_extras_of_a_pulled_bundle(
+    run: Run, registries: Callable[[], Registry], tmp_path: Path
+) -> None:
+    """The referrers API of ``archiver serve`` lists the SBOM; skopeo reads the .sig tag."""
+    import httpx
+
+    from tests.integration.test_serve import Serving
+
+    origin = registries()
+    published = Published(origin, tmp_path)
+    bundle = tmp_path / "app.tar.zst"
+    assert run("pull", f"{origin.host}/app:1", "-o", bundle).code == 0
+    server = Serving(tmp_path / "serve.log", str(bundle))
+    try:
+        url = f"http://{server.host}/v2/app/referrers/{published.image}"
+        listed = httpx.get(url).json()["manifests"]
+        assert published.sbom.digest in [m["digest"] for m in listed]
+        only = httpx.get(url, params={"artifactType": "application/spdx+json"}).json()
+        assert [m["digest"] for m in only["manifests"]] == [published.sbom.digest]
+        tag = f"sha256-{published.image[7:]}.sig"
+        raw = skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{server.host}/app:{tag}")
+        assert cf.digest(raw.encode()) == published.signature.digest
+    finally:
+        assert server.stop() == 0
