@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import os
 import threading
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import zstandard
@@ -18,6 +19,10 @@ _PARTIAL_LIMIT = 64 * 1024
 _STREAMS = 4
 """Streams a reader keeps a frame (and frames ahead) for at once: parallel loads read one
 bundle several members at a time; more than this are streams given up part way."""
+_RECENT_BYTES = 16 * 1024 * 1024
+"""Decoded frames kept by index whatever stream read them: the head's frames hold many
+small documents (a bundle of 2,000 images reads thousands from a few frames), each frame
+is decoded once, not once per document."""
 
 
 class SeekableReader:
@@ -33,6 +38,8 @@ class SeekableReader:
         self._cached: dict[int | None, tuple[int, bytes]] = {}
         self._ahead: dict[int, tuple[int | None, Future[bytes]]] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._recent: OrderedDict[int, bytes] = OrderedDict()
+        self._recent_size = 0
         self._lock = threading.Lock()
         self.size = frames[-1].offset + frames[-1].size if frames else 0
         self.compressed_bytes_read = 0
@@ -61,16 +68,32 @@ class SeekableReader:
         cached = self._cached.get(end)
         return cached is not None and cached[0] == index
 
+    def _remember(self, index: int, data: bytes) -> None:
+        """Keep a decoded frame for the next reader of it (the least recent go first)."""
+        if index in self._recent or len(data) > _RECENT_BYTES // 4:
+            return
+        self._recent[index] = data
+        self._recent_size += len(data)
+        while self._recent_size > _RECENT_BYTES:
+            _, dropped = self._recent.popitem(last=False)
+            self._recent_size -= len(dropped)
+
     def _frame(self, index: int, end: int | None = None) -> bytes:
         cached = self._cached.get(end)
         if cached is not None and cached[0] == index:
             return cached[1]
+        recent = self._recent.get(index)
+        if recent is not None:
+            self._recent.move_to_end(index)
+            return recent
         _, future = self._ahead.pop(index, (None, None))
         if future is None:
             self.compressed_bytes_read += self._frames[index].compressed_size
         if end is not None:  # sequential from here: the next frames decode meanwhile
             self._read_ahead(index, end)
         data = future.result() if future is not None else self._decode(index)
+        if end is None or future is None:
+            self._remember(index, data)  # not a layer's frames decoded ahead, read once
         self._cached.pop(end, None)
         self._cached[end] = (index, data)
         if len(self._cached) > _STREAMS:  # streams that stopped early: the oldest goes
@@ -164,7 +187,7 @@ class SeekableReader:
             frame = self._frames[index]
             within = offset - frame.offset
             take = min(length, frame.size - within)
-            cached = self._is_cached(index, end)
+            cached = self._is_cached(index, end) or index in self._recent
             if not cached and within + take <= _PARTIAL_LIMIT and take < frame.size:
                 data = self._prefix(index, within + take)[within:]
             else:

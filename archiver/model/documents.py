@@ -71,8 +71,8 @@ def parse_document(raw: bytes, origin: str, media_type: str = "") -> Manifest | 
     data = load_json(raw, origin)
     kind = sniff_media_type(data) or media_type
     if media.is_index(kind):
-        schema.validate(
-            "docker-manifest-list" if media.is_docker(kind) else "oci-index", data, origin
+        schema.validate_once(
+            "docker-manifest-list" if media.is_docker(kind) else "oci-index", raw, data, origin
         )
         items = tuple(
             Descriptor.from_json(d, f"{origin}: manifests[{i}]")
@@ -80,8 +80,8 @@ def parse_document(raw: bytes, origin: str, media_type: str = "") -> Manifest | 
         )
         return Index(raw, kind, items, dict(data.get("annotations") or {}))
     if media.is_manifest(kind):
-        schema.validate(
-            "docker-manifest" if media.is_docker(kind) else "oci-manifest", data, origin
+        schema.validate_once(
+            "docker-manifest" if media.is_docker(kind) else "oci-manifest", raw, data, origin
         )
         subject = data.get("subject")
         return Manifest(
@@ -118,8 +118,7 @@ class ImageConfig(Document):
 
     @classmethod
     def parse(cls, raw: bytes, origin: str, media_type: str = media.OCI_CONFIG) -> ImageConfig:
-        data = load_json(raw, origin)
-        schema.validate("image-config", data, origin)
+        data = schema.load("image-config", raw, origin)
         return cls(raw, media_type, data)
 
     @property
