@@ -131,6 +131,13 @@ class TarTree:
         between = getattr(self._access, "frames_between", None)
         return between(member.offset, member.offset + member.size) if between else None
 
+    def prefetch(self, names: list[str]) -> None:
+        """These members will be read whole, in this order (a bundle decodes their frames
+        ahead; a plain tar needs no help)."""
+        if isinstance(self._access, SeekableReader):
+            members = [self._resolve(name) for name in names]
+            self._access.prefetch([(m.offset, m.offset + m.size) for m in members])
+
     def sha256_of(self, name: str) -> str | None:
         """The sha256 a member's bytes had as they arrived, for trees spooled from a stream."""
         return self.digests.get(self._resolve(name).name)

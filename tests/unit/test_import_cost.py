@@ -22,12 +22,13 @@ FORBIDDEN = ("httpx", "httpcore", "archiver.places.registry", "jsonschema", "ref
 
 
 def imported(*args: str) -> set[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))  # run from ROOT: -m puts the cwd first
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "archiver", *args],
         capture_output=True,
         text=True,
         env=env,
+        cwd=ROOT,
         check=True,
     )
     names = set()
@@ -50,6 +51,7 @@ def test_reading_verbs_import_no_network_client_nor_jsonschema(verb: list[str]) 
             capture_output=True,
             text=True,
             env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            cwd=ROOT,
             check=True,
         )
         args.insert(2, listed.stdout.split()[0])
