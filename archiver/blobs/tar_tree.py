@@ -215,11 +215,22 @@ class TarTree:
             )
 
     def _resolve(self, name: str) -> _Member:
+        found = self._lookup(name)
+        if isinstance(found, str):
+            raise NotFound(f"{self.origin}: no member {found!r}")
+        return found
+
+    def _lookup(self, name: str) -> _Member | str:
+        """The regular file ``name`` is, links followed; or the name found missing (no
+        exception: ``exists`` is asked for every blob of every input of a pack)."""
+        member = self._members.get(name)
+        if member is not None and member.kind == "file":
+            return member  # the common case: a normalised name of a file
         current = normalise_name(name, self.origin)
         for _ in range(_MAX_LINK_HOPS):
             member = self._members.get(current)
             if member is None:
-                raise NotFound(f"{self.origin}: no member {current!r}")
+                return current
             if member.kind == "file":
                 return member
             if member.kind == "symlink":
@@ -232,11 +243,7 @@ class TarTree:
         raise InputError(f"{self.origin}: too many links resolving {name!r}")
 
     def exists(self, name: str) -> bool:
-        try:
-            self._resolve(name)
-        except NotFound:
-            return False
-        return True
+        return not isinstance(self._lookup(name), str)
 
     def size(self, name: str) -> int:
         return self._resolve(name).size
