@@ -18,8 +18,6 @@ layout entry, the catalog, the copy).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver.errors import InputError
-from archiver.model.json_decode import load_json
+from archiver.model.json_decode import Memo, load_json
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -152,43 +150,15 @@ def validate(kind: str, instance: Any, origin: str) -> None:
     raise InputError(f"{where}: {_one_line(_message(error), _MESSAGE_LIMIT)}")
 
 
-class _Validated:
-    """(kind, bytes) already found valid; the least recently used go first."""
-
-    def __init__(self, most: int) -> None:
-        self._most = most
-        self._size = 0
-        self._kept: OrderedDict[tuple[str, bytes], None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __contains__(self, key: tuple[str, bytes]) -> bool:
-        with self._lock:
-            if key in self._kept:
-                self._kept.move_to_end(key)
-                return True
-        return False
-
-    def add(self, key: tuple[str, bytes]) -> None:
-        with self._lock:
-            if key in self._kept:
-                return
-            self._kept[key] = None
-            self._size += len(key[1])
-            while self._size > self._most:
-                (_, dropped), _ = self._kept.popitem(last=False)
-                self._size -= len(dropped)
-
-
-_validated = _Validated(VALIDATED_CACHE)
+_validated: Memo[bool] = Memo(VALIDATED_CACHE)
 
 
 def validate_once(kind: str, raw: bytes, data: Any, origin: str) -> None:
     """:func:`validate` ``data``, decoded from ``raw``, unless these bytes were already
     found valid as ``kind`` in this process."""
-    key = (kind, raw)
-    if key not in _validated:
+    if _validated.get(kind, raw) is None:
         validate(kind, data, origin)
-        _validated.add(key)
+        _validated.put(kind, raw, True)
 
 
 def load(kind: str, raw: bytes, origin: str) -> Any:

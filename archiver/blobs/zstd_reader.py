@@ -213,6 +213,10 @@ class SeekableReader:
         """The bundle's file descriptor (None for a split bundle)."""
         return self._data.fd
 
+    @property
+    def frames(self) -> list[Frame]:
+        return self._frames
+
     def frames_between(self, start: int, end: int) -> list[Frame] | None:
         """The frames that hold exactly the bytes [start, end), or None if frame edges differ."""
         if start == end:

@@ -11,11 +11,12 @@ import contextlib
 import os
 import shutil
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from archiver.blobs import limits
+from archiver.blobs import limits, tar_members
 from archiver.blobs.atomic import SyncingFile, output_path, temp_beside, umask
 from archiver.blobs.parts import Split, SplitWriter
 from archiver.blobs.tarwriter import TarWriter
@@ -199,7 +200,20 @@ class TarLayoutSink(Sink):
         )
         self._written.add(descriptor.digest)
 
+    def _add_member_index(self, frames: SeekableWriter) -> None:
+        """A bundle of many members ends with its member index, in a frame of its own with
+        the end of the tar (see ``blobs.tar_members``); one too big for a frame is left out."""
+        if len(self._tar.entries) < tar_members.INDEX_FROM:
+            return
+        raw = tar_members.encode(self._tar.entries)
+        if 3 * tarfile.BLOCKSIZE + len(raw) + tarfile.RECORDSIZE > frames.frame_size:
+            return
+        frames.end_frame()
+        self._tar.add_bytes(tar_members.MEMBERS_FILE, raw)
+
     def commit(self) -> None:
+        if self._frames is not None:
+            self._add_member_index(self._frames)
         self._tar.close()
         if self._frames is not None:
             self._frames.close()
