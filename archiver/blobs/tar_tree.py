@@ -138,7 +138,11 @@ class TarTree:
         ahead; a plain tar needs no help)."""
         if isinstance(self._access, SeekableReader):
             members = [self._resolve(name) for name in names]
-            self._access.prefetch([(m.offset, m.offset + m.size) for m in members])
+            unchecked = self._unchecked or set()
+            block = tarfile.BLOCKSIZE  # a header still to check is read first: planned too
+            self._access.prefetch(
+                [(m.offset - block * (m.name in unchecked), m.offset + m.size) for m in members]
+            )
 
     def sha256_of(self, name: str) -> str | None:
         """The sha256 a member's bytes had as they arrived, for trees spooled from a stream."""

@@ -20,7 +20,7 @@ from archiver.blobs import limits, tar_members
 from archiver.blobs.atomic import SyncingFile, output_path, temp_beside, umask
 from archiver.blobs.parts import Split, SplitWriter
 from archiver.blobs.tarwriter import TarWriter
-from archiver.blobs.zstd_writer import SeekableWriter, ZstdOptions
+from archiver.blobs.zstd_writer import DEFAULT_FRAME_SIZE, SeekableWriter, ZstdOptions
 from archiver.errors import Conflict, InputError
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
@@ -176,8 +176,8 @@ class TarLayoutSink(Sink):
         # frames a rewrite of the bundle can copy without decompressing them; read a frame
         # at a time, each read becomes a frame as it is (no joining of smaller reads)
         path = blob_path(descriptor.digest)
-        if self._frames is None:
-            self._tar.add_stream(path, descriptor.size, stream)
+        if self._frames is None:  # a bundle's frame at a time: no read joins or cuts one
+            self._tar.add_stream(path, descriptor.size, stream, chunk=DEFAULT_FRAME_SIZE)
         else:
             frames = self._frames
             self._tar.add_stream(
