@@ -24,6 +24,10 @@ _PARTIAL_LIMIT = 64 * 1024
 _STREAMS = 4
 """Streams a reader keeps a frame (and frames ahead) for at once: parallel loads read one
 bundle several members at a time; more than this are streams given up part way."""
+_PLAN_BYTES = 16 * 1024 * 1024
+"""Bytes a plan decodes ahead of the reader (at least cores + 1 frames, whatever their size;
+small frames, many of them: small layers one after the other)."""
+_PLAN_FRAMES = 64
 _RECENT_BYTES = 16 * 1024 * 1024
 """Decoded frames kept by index whatever stream read them: the head's frames hold many
 small documents (a bundle of 2,000 images reads thousands from a few frames), each frame
@@ -49,6 +53,7 @@ class SeekableReader:
         """Frames that will be read, in order, not yet given to the pool."""
         self._planned: OrderedDict[int, Future[bytes]] = OrderedDict()
         """Frames of the plan being decoded, in the plan's order."""
+        self._planned_bytes = 0
         self._lock = threading.Lock()
         self.size = frames[-1].offset + frames[-1].size if frames else 0
         self.compressed_bytes_read = 0
@@ -125,6 +130,7 @@ class SeekableReader:
             for future in self._planned.values():
                 future.cancel()
             self._planned.clear()
+            self._planned_bytes = 0
             self._plan = deque(frames)
             self._schedule()
 
@@ -136,17 +142,21 @@ class SeekableReader:
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max(1, (os.cpu_count() or 1)))
-        while self._plan and len(self._planned) < self._depth():
+        while self._plan and len(self._planned) < _PLAN_FRAMES:
+            if self._planned_bytes >= _PLAN_BYTES and len(self._planned) >= self._depth():
+                break  # enough decoded ahead: memory stays bounded
             index = self._plan.popleft()
             if index in self._planned:
                 continue
             self.compressed_bytes_read += self._frames[index].compressed_size
+            self._planned_bytes += self._frames[index].size
             self._planned[index] = self._pool.submit(self._decode, index)
 
     def _planned_frame(self, index: int) -> bytes:
         """A frame of the plan: the ones planned before it were not wanted after all."""
         while True:
             first, future = self._planned.popitem(last=False)
+            self._planned_bytes -= self._frames[first].size
             if first == index:
                 break
             future.cancel()
