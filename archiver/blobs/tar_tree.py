@@ -10,7 +10,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
-from archiver.blobs import limits
+from archiver.blobs import limits, tar_members
 from archiver.blobs.seek_table import Frame
 from archiver.blobs.tar_spool import spool_tar
 from archiver.blobs.tree import RandomAccess, check_header_read, normalise_name
@@ -104,7 +104,9 @@ class TarTree:
         self._members: dict[str, _Member] = {}
         self.digests: dict[str, str] = {}
         """sha256 of members hashed as they arrived (trees spooled from a stream)."""
-        if index:
+        self._unchecked: set[str] | None = None
+        """Members placed by a bundle's member index whose own headers are not read yet."""
+        if index and not self._index_from_members_file():
             self._index()
 
     @classmethod
@@ -127,9 +129,20 @@ class TarTree:
 
     def frames_of(self, name: str) -> list[Frame] | None:
         """The zstd frames holding exactly this member's bytes, when it has frames of its own."""
-        member = self._resolve(name)
+        member = self._checked(self._resolve(name))
         between = getattr(self._access, "frames_between", None)
         return between(member.offset, member.offset + member.size) if between else None
+
+    def prefetch(self, names: list[str]) -> None:
+        """These members will be read whole, in this order (a bundle decodes their frames
+        ahead; a plain tar needs no help)."""
+        if isinstance(self._access, SeekableReader):
+            members = [self._resolve(name) for name in names]
+            unchecked = self._unchecked or set()
+            block = tarfile.BLOCKSIZE  # a header still to check is read first: planned too
+            self._access.prefetch(
+                [(m.offset - block * (m.name in unchecked), m.offset + m.size) for m in members]
+            )
 
     def sha256_of(self, name: str) -> str | None:
         """The sha256 a member's bytes had as they arrived, for trees spooled from a stream."""
@@ -172,9 +185,6 @@ class TarTree:
             )
 
     def _add(self, info: tarfile.TarInfo, total: int | None, offset: int) -> None:
-        name = normalise_name(info.name, self.origin)
-        if not name:
-            return
         if info.isreg():
             kind = "file"
         elif info.isdir():
@@ -185,17 +195,84 @@ class TarTree:
             kind = "hardlink"
         else:
             kind = "other"
-        if kind == "file" and total is not None and offset + info.size > total:
+        self._add_member(info.name, kind, offset, info.size, info.linkname, total)
+
+    def _add_member(
+        self, raw_name: str, kind: str, offset: int, size: int, linkname: str, total: int | None
+    ) -> str:
+        name = normalise_name(raw_name, self.origin)
+        if not name:
+            return name
+        if kind == "file" and total is not None and offset + size > total:
             raise InputError(
-                f"{self.origin}: truncated tar: member {name} needs {info.size} bytes, "
+                f"{self.origin}: truncated tar: member {name} needs {size} bytes, "
                 f"the file ends first"
             )
         previous = self._members.get(name)
         if previous is not None and not (previous.kind == kind == "dir"):
             raise InputError(f"{self.origin}: duplicate tar member {name!r}")
         if kind in ("symlink", "hardlink"):
-            self._check_link(name, info.linkname, kind)
-        self._members[name] = _Member(name, kind, offset, info.size, info.linkname)
+            self._check_link(name, linkname, kind)
+        self._members[name] = _Member(name, kind, offset, size, linkname)
+        return name
+
+    def _index_from_members_file(self) -> bool:
+        """Index a bundle from its member index (``blobs.tar_members``) in its last frame:
+        True when it has a valid one, False to scan the tar's headers instead."""
+        access = self._access
+        if not isinstance(access, SeekableReader) or not access.frames:
+            return False
+        last = access.frames[-1]
+        block = tarfile.BLOCKSIZE
+        if last.size < 3 * block or last.size > limits.MAX_ARCHIVE_INDEX:
+            return False
+        data = access.pread(last.size, last.offset)
+        info = tar_members.header_of(data[:block])
+        if info is None or info.name != tar_members.MEMBERS_FILE or not info.isreg():
+            return False
+        padded = block + -(-info.size // block) * block
+        if last.size < padded + 2 * block or data[block + info.size :].count(0) != len(data) - (
+            block + info.size
+        ):
+            return False  # the index, then nothing but the end-of-archive blocks
+        entries = tar_members.decode(data[block : block + info.size])
+        if entries is None:
+            return False
+        end = 0  # members are in order, each after the one before
+        for entry in entries:
+            if entry.offset < end + block or (entry.kind == "dir" and entry.size):
+                return self._forget()
+            end = entry.offset + -(-entry.size // block) * block
+        if end > last.offset:
+            return self._forget()
+        if len(entries) > limits.MAX_TAR_MEMBERS:
+            raise InputError(f"{self.origin}: more than {limits.MAX_TAR_MEMBERS} members")
+        self._unchecked = set()
+        for entry in entries:
+            name = self._add_member(entry.name, entry.kind, entry.offset, entry.size, "", None)
+            if name and entry.kind == "file":
+                self._unchecked.add(name)
+        self._add_member(tar_members.MEMBERS_FILE, "file", last.offset + block, info.size, "", None)
+        return True
+
+    def _forget(self) -> bool:
+        self._members.clear()
+        return False
+
+    def _checked(self, member: _Member) -> _Member:
+        """A member placed by the member index, once its own header says the same."""
+        unchecked = self._unchecked
+        if unchecked is None or member.name not in unchecked:
+            return member
+        block = tarfile.BLOCKSIZE
+        header = self._access.pread(block, member.offset - block)
+        if not tar_members.header_matches(header, member.name, member.size):
+            raise InputError(
+                f"{self.origin}: its member index places {member.name!r} at {member.offset}, "
+                f"the tar has no such member there"
+            )
+        unchecked.discard(member.name)
+        return member
 
     def _check_link(self, name: str, target: str, kind: str) -> None:
         if target.startswith("/"):
@@ -208,11 +285,22 @@ class TarTree:
             )
 
     def _resolve(self, name: str) -> _Member:
+        found = self._lookup(name)
+        if isinstance(found, str):
+            raise NotFound(f"{self.origin}: no member {found!r}")
+        return found
+
+    def _lookup(self, name: str) -> _Member | str:
+        """The regular file ``name`` is, links followed; or the name found missing (no
+        exception: ``exists`` is asked for every blob of every input of a pack)."""
+        member = self._members.get(name)
+        if member is not None and member.kind == "file":
+            return member  # the common case: a normalised name of a file
         current = normalise_name(name, self.origin)
         for _ in range(_MAX_LINK_HOPS):
             member = self._members.get(current)
             if member is None:
-                raise NotFound(f"{self.origin}: no member {current!r}")
+                return current
             if member.kind == "file":
                 return member
             if member.kind == "symlink":
@@ -225,17 +313,13 @@ class TarTree:
         raise InputError(f"{self.origin}: too many links resolving {name!r}")
 
     def exists(self, name: str) -> bool:
-        try:
-            self._resolve(name)
-        except NotFound:
-            return False
-        return True
+        return not isinstance(self._lookup(name), str)
 
     def size(self, name: str) -> int:
         return self._resolve(name).size
 
     def open(self, name: str) -> BinaryIO:
-        member = self._resolve(name)
+        member = self._checked(self._resolve(name))
         return cast(BinaryIO, _AccessFile(self._access, member.offset, member.size))
 
     def files(self) -> list[str]:

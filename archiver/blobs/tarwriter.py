@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
 from archiver.blobs import limits
+from archiver.blobs.tar_members import Entry
 from archiver.errors import IntegrityError
 
 _BLOCK = tarfile.BLOCKSIZE
@@ -23,6 +24,8 @@ class TarWriter:
     def __init__(self, out: Writable) -> None:
         self._out = out
         self._written = 0
+        self.entries: list[Entry] = []
+        """Every member written so far: where its bytes start (a bundle's member index)."""
 
     def _header(self, name: str, size: int, kind: bytes, mode: int) -> None:
         info = tarfile.TarInfo(name)
@@ -33,6 +36,8 @@ class TarWriter:
         info.uid = info.gid = 0
         info.uname = info.gname = ""
         self._emit(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        kind_name = "dir" if kind == tarfile.DIRTYPE else "file"
+        self.entries.append(Entry(name.rstrip("/"), kind_name, self._written, size))
 
     def _emit(self, data: bytes) -> None:
         self._out.write(data)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import itertools
+import os
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -12,10 +15,25 @@ from archiver.errors import IntegrityError
 from archiver.model.digest import Digest
 
 _BEHIND_FROM = 256 * 1024
-"""Chunks at least this large are hashed on a thread of the reader's own (hashlib lets go
-of the GIL), while the caller sends or writes the chunk before; smaller ones at once."""
+"""Chunks at least this large are hashed on a hashing thread (hashlib lets go of the GIL),
+while the caller sends or writes the chunk before; smaller ones at once."""
 _BEHIND = 4
 """Chunks the hash may lag behind the reads (memory: that many chunks, still referenced)."""
+
+_hashers: list[ThreadPoolExecutor] = []
+_turn = itertools.count()
+_hashers_lock = threading.Lock()
+
+
+def _hashing_thread() -> ThreadPoolExecutor:
+    """One of a few single-thread executors kept for the process: a reader's updates stay
+    in order on its one thread, and no blob pays for starting and joining a thread (an
+    unpack of 600 small layers did, 600 times)."""
+    with _hashers_lock:
+        if not _hashers:
+            count = max(1, min(4, os.cpu_count() or 1))
+            _hashers.extend(ThreadPoolExecutor(1, thread_name_prefix="sha") for _ in range(count))
+        return _hashers[next(_turn) % len(_hashers)]
 
 
 class VerifyingReader(io.RawIOBase):
@@ -79,7 +97,7 @@ class VerifyingReader(io.RawIOBase):
             self._hasher.update(chunk)
             return
         if self._hashing is None:  # one thread: the updates keep their order
-            self._hashing = ThreadPoolExecutor(1, thread_name_prefix="sha")
+            self._hashing = _hashing_thread()
         self._behind.append(self._hashing.submit(self._hasher.update, chunk))
         while len(self._behind) > _BEHIND:
             self._behind.popleft().result()
@@ -90,9 +108,7 @@ class VerifyingReader(io.RawIOBase):
 
     def _stop_hashing(self) -> None:
         self._caught_up()
-        if self._hashing is not None:
-            self._hashing.shutdown()
-            self._hashing = None
+        self._hashing = None  # the thread is shared: it stays for the next reader
 
     def _finish(self) -> None:
         self._stop_hashing()

@@ -1,11 +1,17 @@
 """Reading a zstd seekable file (``seek_table``) in place: random access to its
-decompressed bytes, frame by frame, with the frames of a sequential read decoded ahead."""
+decompressed bytes, frame by frame, with the frames of a sequential read decoded ahead.
+
+A reader told what will be read next (:meth:`SeekableReader.prefetch`: the members an
+unpack or a load reads, in order) decodes those frames on a small pool of decompressors,
+a few ahead of the reader, across members: a bundle of many small layers unpacks at the
+speed of its frames, not of one frame at a time."""
 
 from __future__ import annotations
 
 import bisect
 import os
 import threading
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import zstandard
@@ -18,6 +24,14 @@ _PARTIAL_LIMIT = 64 * 1024
 _STREAMS = 4
 """Streams a reader keeps a frame (and frames ahead) for at once: parallel loads read one
 bundle several members at a time; more than this are streams given up part way."""
+_PLAN_BYTES = 16 * 1024 * 1024
+"""Bytes a plan decodes ahead of the reader (at least cores + 1 frames, whatever their size;
+small frames, many of them: small layers one after the other)."""
+_PLAN_FRAMES = 64
+_RECENT_BYTES = 16 * 1024 * 1024
+"""Decoded frames kept by index whatever stream read them: the head's frames hold many
+small documents (a bundle of 2,000 images reads thousands from a few frames), each frame
+is decoded once, not once per document."""
 
 
 class SeekableReader:
@@ -33,6 +47,13 @@ class SeekableReader:
         self._cached: dict[int | None, tuple[int, bytes]] = {}
         self._ahead: dict[int, tuple[int | None, Future[bytes]]] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._recent: OrderedDict[int, bytes] = OrderedDict()
+        self._recent_size = 0
+        self._plan: deque[int] = deque()
+        """Frames that will be read, in order, not yet given to the pool."""
+        self._planned: OrderedDict[int, Future[bytes]] = OrderedDict()
+        """Frames of the plan being decoded, in the plan's order."""
+        self._planned_bytes = 0
         self._lock = threading.Lock()
         self.size = frames[-1].offset + frames[-1].size if frames else 0
         self.compressed_bytes_read = 0
@@ -61,26 +82,93 @@ class SeekableReader:
         cached = self._cached.get(end)
         return cached is not None and cached[0] == index
 
+    def _remember(self, index: int, data: bytes) -> None:
+        """Keep a decoded frame for the next reader of it (the least recent go first)."""
+        if index in self._recent or len(data) > _RECENT_BYTES // 4:
+            return
+        self._recent[index] = data
+        self._recent_size += len(data)
+        while self._recent_size > _RECENT_BYTES:
+            _, dropped = self._recent.popitem(last=False)
+            self._recent_size -= len(dropped)
+
     def _frame(self, index: int, end: int | None = None) -> bytes:
         cached = self._cached.get(end)
         if cached is not None and cached[0] == index:
             return cached[1]
-        _, future = self._ahead.pop(index, (None, None))
-        if future is None:
-            self.compressed_bytes_read += self._frames[index].compressed_size
-        if end is not None:  # sequential from here: the next frames decode meanwhile
-            self._read_ahead(index, end)
-        data = future.result() if future is not None else self._decode(index)
+        recent = self._recent.get(index)
+        if recent is not None:
+            self._recent.move_to_end(index)
+            return recent
+        if index in self._planned:
+            data = self._planned_frame(index)
+        else:
+            _, future = self._ahead.pop(index, (None, None))
+            if future is None:
+                self.compressed_bytes_read += self._frames[index].compressed_size
+            if end is not None:  # sequential from here: the next frames decode meanwhile
+                self._read_ahead(index, end)
+            data = future.result() if future is not None else self._decode(index)
+            if end is None or future is None:
+                self._remember(index, data)  # not a layer's frames decoded ahead, read once
         self._cached.pop(end, None)
         self._cached[end] = (index, data)
         if len(self._cached) > _STREAMS:  # streams that stopped early: the oldest goes
             del self._cached[next(iter(self._cached))]
         return data
 
+    def prefetch(self, ranges: list[tuple[int, int]]) -> None:
+        """Reads will take these byte ranges [start, end), in this order: their frames are
+        decoded ahead, a few at once (replaces any earlier plan)."""
+        frames: dict[int, None] = {}
+        for start, end in ranges:
+            index = max(0, self._locate(start))
+            while index < len(self._frames) and self._frames[index].offset < end:
+                frames[index] = None
+                index += 1
+        with self._lock:
+            for future in self._planned.values():
+                future.cancel()
+            self._planned.clear()
+            self._planned_bytes = 0
+            self._plan = deque(frames)
+            self._schedule()
+
+    def _depth(self) -> int:
+        return max(1, os.cpu_count() or 1) + 1
+
+    def _schedule(self) -> None:
+        if not self._plan:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max(1, (os.cpu_count() or 1)))
+        while self._plan and len(self._planned) < _PLAN_FRAMES:
+            if self._planned_bytes >= _PLAN_BYTES and len(self._planned) >= self._depth():
+                break  # enough decoded ahead: memory stays bounded
+            index = self._plan.popleft()
+            if index in self._planned:
+                continue
+            self.compressed_bytes_read += self._frames[index].compressed_size
+            self._planned_bytes += self._frames[index].size
+            self._planned[index] = self._pool.submit(self._decode, index)
+
+    def _planned_frame(self, index: int) -> bytes:
+        """A frame of the plan: the ones planned before it were not wanted after all."""
+        while True:
+            first, future = self._planned.popitem(last=False)
+            self._planned_bytes -= self._frames[first].size
+            if first == index:
+                break
+            future.cancel()
+        self._schedule()
+        return future.result()
+
     def _read_ahead(self, index: int, end: int) -> None:
         """Reading goes on frame after frame up to ``end``: decompress the next frames on
         other cores meanwhile (never past ``end``, so other images' frames stay unread).
         Several streams may read at once (parallel loads): each has frames ahead of its own."""
+        if self._plan or self._planned:
+            return  # a plan decodes ahead (what it does not cover is read as it comes)
         for stale in [i for i, (e, _) in self._ahead.items() if e == end and i <= index]:
             self._ahead.pop(stale)[1].cancel()
         if self._pool is None:
@@ -135,6 +223,10 @@ class SeekableReader:
         """The bundle's file descriptor (None for a split bundle)."""
         return self._data.fd
 
+    @property
+    def frames(self) -> list[Frame]:
+        return self._frames
+
     def frames_between(self, start: int, end: int) -> list[Frame] | None:
         """The frames that hold exactly the bytes [start, end), or None if frame edges differ."""
         if start == end:
@@ -164,7 +256,7 @@ class SeekableReader:
             frame = self._frames[index]
             within = offset - frame.offset
             take = min(length, frame.size - within)
-            cached = self._is_cached(index, end)
+            cached = self._is_cached(index, end) or index in self._recent or index in self._planned
             if not cached and within + take <= _PARTIAL_LIMIT and take < frame.size:
                 data = self._prefix(index, within + take)[within:]
             else:

@@ -109,6 +109,8 @@ def copy(
         held = _each(sink.has, layers, jobs, sink)
         present = {d.digest for d, there in zip(layers, held, strict=True) if there}
         _check_complete(source, sink, [d for d in layers if d.digest not in present])
+        if jobs <= 1 or not sink.parallel:  # read one after the other: decoded ahead
+            source.will_read([d.digest for d in layers if d.digest not in present])
         if progress is not None:
             todo = [d for d, _ in blobs if d.digest not in present]
             progress.planned(len(roots), len(todo), sum(d.size for d in todo))

@@ -12,7 +12,7 @@ from archiver.errors import InputError
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
-from archiver.model.json_decode import load_json
+from archiver.model.json_decode import Memo, load_json
 from archiver.model.platform import Platform
 
 
@@ -62,17 +62,31 @@ class Index(Document):
     annotations: dict[str, str] = field(default_factory=dict)
 
 
+_parsed: Memo[Any] = Memo(32 * 1024 * 1024)
+"""Documents parsed in this process, by (media type, bytes): each once per command."""
+
+
 def parse_document(raw: bytes, origin: str, media_type: str = "") -> Manifest | Index:
     """Parse a manifest or an index; validate it against its schema first.
 
     ``media_type`` is what the referring descriptor said; the document's own
-    ``mediaType`` field wins when present.
+    ``mediaType`` field wins when present. The same bytes are parsed once (the value is
+    shared: documents are not changed).
     """
+    known = _parsed.get(media_type, raw)
+    if isinstance(known, Manifest | Index):
+        return known
+    document = _parse_document(raw, origin, media_type)
+    _parsed.put(media_type, raw, document)
+    return document
+
+
+def _parse_document(raw: bytes, origin: str, media_type: str) -> Manifest | Index:
     data = load_json(raw, origin)
     kind = sniff_media_type(data) or media_type
     if media.is_index(kind):
-        schema.validate(
-            "docker-manifest-list" if media.is_docker(kind) else "oci-index", data, origin
+        schema.validate_once(
+            "docker-manifest-list" if media.is_docker(kind) else "oci-index", raw, data, origin
         )
         items = tuple(
             Descriptor.from_json(d, f"{origin}: manifests[{i}]")
@@ -80,8 +94,8 @@ def parse_document(raw: bytes, origin: str, media_type: str = "") -> Manifest | 
         )
         return Index(raw, kind, items, dict(data.get("annotations") or {}))
     if media.is_manifest(kind):
-        schema.validate(
-            "docker-manifest" if media.is_docker(kind) else "oci-manifest", data, origin
+        schema.validate_once(
+            "docker-manifest" if media.is_docker(kind) else "oci-manifest", raw, data, origin
         )
         subject = data.get("subject")
         return Manifest(
@@ -118,9 +132,12 @@ class ImageConfig(Document):
 
     @classmethod
     def parse(cls, raw: bytes, origin: str, media_type: str = media.OCI_CONFIG) -> ImageConfig:
-        data = load_json(raw, origin)
-        schema.validate("image-config", data, origin)
-        return cls(raw, media_type, data)
+        known = _parsed.get("config " + media_type, raw)
+        if isinstance(known, ImageConfig):
+            return known
+        config = cls(raw, media_type, schema.load("image-config", raw, origin))
+        _parsed.put("config " + media_type, raw, config)
+        return config
 
     @property
     def id(self) -> Digest:

@@ -15,8 +15,10 @@ No I/O: the caller reads the bytes (capped) and names where they came from.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from archiver.errors import ArchiverError, InputError
 
@@ -90,6 +92,43 @@ def load_json(raw: bytes, origin: str, error: Callable[[str], ArchiverError] = I
         ) from None
     except ValueError as exc:  # JSONDecodeError (line and column in its message), _Refused
         raise error(f"{origin}: invalid JSON: {exc}") from None
-    if isinstance(data, dict | list) and _too_deep(data):
+    # a document with fewer brackets than MAX_DEPTH cannot nest deeper: most are not walked
+    shallow = raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH
+    if not shallow and isinstance(data, dict | list) and _too_deep(data):
         raise error(f"{origin}: invalid JSON: nested deeper than {MAX_DEPTH} levels")
     return data
+
+
+T = TypeVar("T")
+
+
+class Memo(Generic[T]):
+    """What was made of a document's bytes (validated, parsed), by (kind, bytes): the same
+    bytes are the same digest, so a command makes it once however many places read them.
+    Bounded by the bytes kept; the least recently used go first. Values are shared:
+    only immutable ones belong here."""
+
+    def __init__(self, most: int) -> None:
+        self._most = most
+        self._size = 0
+        self._kept: OrderedDict[tuple[str, bytes], T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, kind: str, raw: bytes) -> T | None:
+        key = (kind, raw)
+        with self._lock:
+            value = self._kept.get(key)
+            if value is not None:
+                self._kept.move_to_end(key)
+            return value
+
+    def put(self, kind: str, raw: bytes, value: T) -> None:
+        key = (kind, raw)
+        with self._lock:
+            if key in self._kept:
+                return
+            self._kept[key] = value
+            self._size += len(raw)
+            while self._size > self._most:
+                (_, dropped), _ = self._kept.popitem(last=False)
+                self._size -= len(dropped)

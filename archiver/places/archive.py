@@ -149,6 +149,23 @@ class ArchiveSource(Source):
             return None  # a split bundle: its frames are read, not copied
         return Precompressed(fd, frames, sha256, tree.size(path), self.spool_options)
 
+    def will_read(self, digests: list[Digest]) -> None:
+        """Blobs of a tree read in place are decoded ahead (frames copied as they are, by a
+        rewrite or from a spooled stream, are not read at all)."""
+        tree = self._tree
+        if not isinstance(tree, TarTree) or self.reuse_frames or self.spool_options:
+            return
+        names = []
+        for digest in digests:
+            if digest in self._documents:
+                continue
+            path = blob_path(digest)
+            if not tree.exists(path):
+                path = self._paths.get(digest, "")
+            if path and tree.exists(path):
+                names.append(path)
+        tree.prefetch(names)
+
     def blob_origin(self, digest: Digest) -> str:
         return self.origin
 

@@ -76,6 +76,11 @@ class Source(Protocol):
         """The blob as zstd frames a bundle writer may copy as they are; None: read it."""
         return None
 
+    def will_read(self, digests: list[Digest]) -> None:
+        """A hint: these blobs will be opened and read whole, one after the other, in this
+        order (a bundle decodes their frames ahead). Nothing by default."""
+        return None
+
     @property
     def annotations(self) -> dict[str, str]:
         """The annotations of the place's top-level index (none by default)."""

@@ -11,15 +11,16 @@ import contextlib
 import os
 import shutil
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from archiver.blobs import limits
+from archiver.blobs import limits, tar_members
 from archiver.blobs.atomic import SyncingFile, output_path, temp_beside, umask
 from archiver.blobs.parts import Split, SplitWriter
 from archiver.blobs.tarwriter import TarWriter
-from archiver.blobs.zstd_writer import SeekableWriter, ZstdOptions
+from archiver.blobs.zstd_writer import DEFAULT_FRAME_SIZE, SeekableWriter, ZstdOptions
 from archiver.errors import Conflict, InputError
 from archiver.model import extras, media
 from archiver.model.descriptor import Descriptor
@@ -191,8 +192,8 @@ class TarLayoutSink(Sink):
         # frames a rewrite of the bundle can copy without decompressing them; read a frame
         # at a time, each read becomes a frame as it is (no joining of smaller reads)
         path = blob_path(descriptor.digest)
-        if self._frames is None:
-            self._tar.add_stream(path, descriptor.size, stream)
+        if self._frames is None:  # a bundle's frame at a time: no read joins or cuts one
+            self._tar.add_stream(path, descriptor.size, stream, chunk=DEFAULT_FRAME_SIZE)
         else:
             frames = self._frames
             self._tar.add_stream(
@@ -215,7 +216,20 @@ class TarLayoutSink(Sink):
         )
         self._written.add(descriptor.digest)
 
+    def _add_member_index(self, frames: SeekableWriter) -> None:
+        """A bundle of many members ends with its member index, in a frame of its own with
+        the end of the tar (see ``blobs.tar_members``); one too big for a frame is left out."""
+        if len(self._tar.entries) < tar_members.INDEX_FROM:
+            return
+        raw = tar_members.encode(self._tar.entries)
+        if 3 * tarfile.BLOCKSIZE + len(raw) + tarfile.RECORDSIZE > frames.frame_size:
+            return
+        frames.end_frame()
+        self._tar.add_bytes(tar_members.MEMBERS_FILE, raw)
+
     def commit(self) -> None:
+        if self._frames is not None:
+            self._add_member_index(self._frames)
         self._tar.close()
         if self._frames is not None:
             self._frames.close()

@@ -10,7 +10,6 @@ from archiver.model import extras
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.image import ImageEntry
-from archiver.model.json_decode import load_json
 from archiver.model.reference import Reference
 
 LAYOUT_FILE = "oci-layout"
@@ -33,9 +32,7 @@ def read_json(tree: Tree, name: str, kind: str, limit: int = limits.MAX_ARCHIVE_
     origin = f"{tree.origin}: {name}"
     with tree.open(name) as stream:
         raw = limits.read_capped(stream, limit, origin)
-    data = load_json(raw, origin)
-    schema.validate(kind, data, origin)
-    return data
+    return schema.load(kind, raw, origin)
 
 
 DELTA_BASE = "org.archiver.delta.base"
