@@ -11,6 +11,11 @@ machinery of ``pull`` and ``push --to``) does the writing:
   ``prune``. With nothing new, the bundle is not written at all (byte-identical);
 - into a registry, only images the target lacks (or holds under an older digest) are
   pushed, and of those only the blobs it lacks.
+
+What list items say of single images travels to the transfer as ``PerImage``: the
+platforms an item names (others keep the command's), ``exclude-extras``, and Hauler's
+``rewrite`` (the name the image is written under). A mirror runs one transfer per set of
+platforms, as a push keeps one set.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from archiver.blobs.lock import locked
@@ -34,7 +39,9 @@ from archiver.engine.sync_plan import (
     wanted_images,
 )
 from archiver.errors import InputError
+from archiver.model.extras import ExtrasFilter
 from archiver.model.image import ImageEntry
+from archiver.model.per_image import PerImage
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.model.sync_lists import SyncList
@@ -56,7 +63,7 @@ class SyncRequest:
     fmt: str = "bundle"
     to: str | None = None
     platforms: list[Platform] | None = None
-    """None: every platform."""
+    """What an image whose list item names no platform keeps (None: every platform)."""
     prune: bool = False
     dry_run: bool = False
     keep_going: bool = False
@@ -64,6 +71,7 @@ class SyncRequest:
     zstd: ZstdOptions | None = None
     split: Split | None = None
     base: Place | None = None
+    extras: ExtrasFilter = field(default_factory=ExtrasFilter)
 
 
 @dataclass
@@ -76,17 +84,32 @@ class SyncResult:
     transfer: TransferResult | None = None
 
 
-def platforms_for(
-    given: list[Platform] | None, every: bool, lists: list[SyncList]
-) -> list[Platform] | None:
-    """The platforms to keep: every one, those given, those the lists name (all of them
-    together: one output keeps one set), else this machine's."""
+def platforms_for(given: list[Platform] | None, every: bool) -> list[Platform] | None:
+    """The platforms an image keeps when its list item names none: every one, those
+    given, else this machine's."""
     if every:
         return None
-    if given:
-        return given
-    named = dict.fromkeys(p for found in lists for spec in found.images for p in spec.platforms)
-    return [Platform.parse(p) for p in named] or [Platform.host()]
+    return given or [Platform.host()]
+
+
+def per_image(items: list[Wanted]) -> PerImage:
+    """What the list items say of single images, by the names (and digests) the transfer
+    finds them by: before a rewrite (a registry) and after (an earlier output)."""
+    platforms: dict[str, tuple[Platform, ...]] = {}
+    no_extras: set[str] = set()
+    names: dict[str, Reference] = {}
+    for item in items:
+        keys = {item.source, item.name}
+        if item.ref.digest is not None:
+            keys.add(str(item.ref.digest))
+        if item.spec.platforms:
+            chosen = tuple(Platform.parse(p) for p in item.spec.platforms)
+            platforms.update(dict.fromkeys(keys, chosen))
+        if item.spec.exclude_extras:
+            no_extras |= keys
+        if item.out is not None:
+            names[item.source] = item.out
+    return PerImage(platforms, frozenset(no_extras), names)
 
 
 def sync(
@@ -98,7 +121,6 @@ def sync(
     """Plan, then (unless a dry run, or nothing changed) write through one transfer;
     ``on_event`` hears of each image to fetch, ``reporter`` makes what the transfer tells."""
     _apply_settings(request.lists, registries)
-    _refuse_unsupported(request.lists)
     plan = Plan(warnings=[w for found in request.lists for w in found.warnings])
     jobs, going = request.jobs, request.keep_going
     wanted = heads(
@@ -171,13 +193,6 @@ def _env(name: str, where: str) -> str:
     return value
 
 
-def _refuse_unsupported(lists: list[SyncList]) -> None:
-    for found in lists:
-        for spec in found.images:
-            if spec.rewrite is not None:
-                raise InputError(f"{spec.where}.rewrite: not supported by archiver sync yet")
-
-
 def _targets(wanted: list[Wanted], to: str) -> dict[str, Reference]:
     """Where each image goes under ``to``, as ``push --to`` names it."""
     from archiver.engine.push import destinations
@@ -219,10 +234,10 @@ def _locked(output: str) -> Iterator[None]:
 def _registry_places(items: list[Wanted], keep_going: bool) -> list[Place]:
     """One place per registry (or per image with ``keep_going``, to go on past one)."""
     if keep_going:
-        return [Place.registry((item.name,)) for item in items]
+        return [Place.registry((item.source,)) for item in items]
     by_registry: dict[str, list[str]] = {}
     for item in items:
-        by_registry.setdefault(item.ref.registry, []).append(item.name)
+        by_registry.setdefault(item.ref.registry, []).append(item.source)
     return [Place.registry(tuple(names)) for names in by_registry.values()]
 
 
@@ -237,7 +252,13 @@ def _bundle_request(request: SyncRequest, plan: Plan) -> TransferRequest:
     inputs = fetch
     if _exists(request.output):
         inputs = [Place(request.output), *fetch]
-        names = tuple(item.name for item in plan.fetch + plan.kept) + tuple(plan.held_back)
+        # fetched images are found in their registry by the name they are fetched by,
+        # kept ones in OUT by the name they are written under
+        names = (
+            tuple(item.source for item in plan.fetch)
+            + tuple(item.name for item in plan.kept)
+            + tuple(plan.held_back)
+        )
     return TransferRequest(
         inputs,
         Place(request.output),
@@ -249,23 +270,43 @@ def _bundle_request(request: SyncRequest, plan: Plan) -> TransferRequest:
         base=request.base,
         split=request.split,
         reuse_frames=True,
+        extras=request.extras,
+        per_image=per_image(plan.fetch + plan.kept),
     )
 
 
 def _mirror(
     request: SyncRequest, plan: Plan, reporter: Reporter, registries: Registries
 ) -> TransferResult:
-    from archiver.engine.transfer import PushOptions, TransferRequest, transfer
+    """One push per set of platforms the images keep (a push keeps one set)."""
+    from archiver.engine.transfer import PushOptions, TransferRequest, TransferResult, transfer
 
-    wanted = TransferRequest(
-        _registry_places(plan.fetch, request.keep_going),
-        Place.registry(),
-        REGISTRY,
-        platforms=request.platforms,
-        keep_going=request.keep_going,
-        push=PushOptions(request.to, None, request.jobs),
-    )
-    return transfer(wanted, reporter, registries)
+    groups: dict[tuple[str, ...] | None, list[Wanted]] = {}
+    for item in plan.fetch:
+        groups.setdefault(_platform_key(item, request.platforms), []).append(item)
+    total = TransferResult(per_image=[] if request.keep_going else None)
+    for key, items in groups.items():
+        wanted = TransferRequest(
+            _registry_places(items, request.keep_going),
+            Place.registry(),
+            REGISTRY,
+            platforms=None if key is None else [Platform.parse(p) for p in key],
+            keep_going=request.keep_going,
+            push=PushOptions(request.to, None, request.jobs),
+            extras=request.extras,
+            per_image=replace(per_image(items), platforms={}),
+        )
+        done = transfer(wanted, reporter, registries)
+        total.skipped_inputs += done.skipped_inputs
+        total.pushed = done.pushed
+        if total.per_image is not None:
+            total.per_image += done.per_image or []
+    return total
+
+
+def _platform_key(item: Wanted, default: list[Platform] | None) -> tuple[str, ...] | None:
+    chosen = item.spec.platforms or (None if default is None else [str(p) for p in default])
+    return None if chosen is None else tuple(chosen)
 
 
 def _sizes(
@@ -276,14 +317,13 @@ def _sizes(
     from archiver.engine.opening import open_place
 
     sizes: dict[str, int] = {}
+    each = per_image(items)
     for place in _registry_places(items, False):
         with open_place(place, registries=registries) as source:
             for entry in source.images():
-                root = resolve(source, entry, platforms)
+                root = resolve(source, entry, each.platforms_of(entry, platforms))
                 size = sum({d.digest: d.size for d, _ in root.blobs()}.values())
-                for ref in entry.refs or ():
-                    sizes[str(ref)] = size
                 for item in items:
-                    if item.ref.digest == entry.descriptor.digest:
+                    if item.ref in entry.refs or item.ref.digest == entry.descriptor.digest:
                         sizes[item.name] = size
     return sizes
