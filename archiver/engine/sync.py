@@ -30,6 +30,7 @@ from archiver.blobs.lock import locked
 from archiver.blobs.parts import Split, bundle_name
 from archiver.blobs.path_tree import open_tree
 from archiver.blobs.zstd_writer import ZstdOptions
+from archiver.engine.sync_fetch import share_out, spooled, threads_each
 from archiver.engine.sync_plan import (
     Plan,
     Wanted,
@@ -154,7 +155,17 @@ def sync(
     with _locked(request.output):
         from archiver.engine.transfer import transfer
 
-        result.transfer = transfer(_bundle_request(request, plan), reporter(), registries)
+        shared = share_out(plan.fetch, request.jobs) if request.fmt == "bundle" else []
+        if len(shared) < 2:
+            result.transfer = transfer(_bundle_request(request, plan), reporter(), registries)
+            return result
+
+        def one(items: list[Wanted], spool: Place) -> TransferRequest:
+            return _spool_request(request, items, spool, len(shared))
+
+        with spooled(shared, one, request.output, registries, on_event) as spools:
+            writing = _bundle_request(request, plan, spools)
+            result.transfer = transfer(writing, reporter(), registries)
     return result
 
 
@@ -241,21 +252,25 @@ def _registry_places(items: list[Wanted], keep_going: bool) -> list[Place]:
     return [Place.registry(tuple(names)) for names in by_registry.values()]
 
 
-def _bundle_request(request: SyncRequest, plan: Plan) -> TransferRequest:
+def _bundle_request(
+    request: SyncRequest, plan: Plan, spools: list[Place] | None = None
+) -> TransferRequest:
+    """OUT written from the earlier OUT and the registries (or ``spools`` fetched from
+    them already, their images under the names they are written with)."""
     from archiver.engine.transfer import TransferRequest
 
     assert request.output is not None
     # images that are not there were left out by the plan (--keep-going); the transfer
     # itself goes on past nothing (its --keep-going would read every frame of OUT first)
-    fetch = _registry_places(plan.fetch, False)
+    fetch = spools if spools is not None else _registry_places(plan.fetch, False)
     names: tuple[str, ...] = ()
     inputs = fetch
-    if _exists(request.output):
-        inputs = [Place(request.output), *fetch]
+    if _exists(request.output) or spools is not None:
+        inputs = [Place(request.output), *fetch] if _exists(request.output) else fetch
         # fetched images are found in their registry by the name they are fetched by,
-        # kept ones in OUT by the name they are written under
+        # kept ones in OUT (and spooled ones) by the name they are written under
         names = (
-            tuple(item.source for item in plan.fetch)
+            tuple(item.name if spools is not None else item.source for item in plan.fetch)
             + tuple(item.name for item in plan.kept)
             + tuple(plan.held_back)
         )
@@ -272,6 +287,26 @@ def _bundle_request(request: SyncRequest, plan: Plan) -> TransferRequest:
         reuse_frames=True,
         extras=request.extras,
         per_image=per_image(plan.fetch + plan.kept),
+    )
+
+
+def _spool_request(
+    request: SyncRequest, items: list[Wanted], spool: Place, spools: int
+) -> TransferRequest:
+    """``items`` fetched into ``spool``, less the layers the earlier OUT holds (a delta
+    against it: OUT's transfer takes those from OUT)."""
+    from archiver.engine.transfer import TransferRequest
+
+    assert request.output is not None
+    return TransferRequest(
+        _registry_places(items, False),
+        spool,
+        "bundle",
+        platforms=request.platforms,
+        zstd=threads_each(request.zstd, spools),
+        base=Place(request.output) if _exists(request.output) else None,
+        extras=request.extras,
+        per_image=per_image(items),
     )
 
 
