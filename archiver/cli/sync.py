@@ -72,7 +72,7 @@ def read_lists(paths: tuple[str, ...]) -> list[SyncList]:
     type=click.IntRange(1, 64),
     default=DEFAULT_JOBS,
     show_default=True,
-    help="Images looked up (and blobs uploaded) at once.",
+    help="Images looked up and fetched (and blobs uploaded) at once.",
 )
 @extras_options
 @insecure_option
