@@ -104,8 +104,9 @@ def command(
     left untouched. Credentials come from docker's config (or as a list says).
 
     Each image keeps the platforms its list item names, else --platform (or every one
-    with --all-platforms, else this machine's). Signatures, attestations, SBOMs and
-    referrers come along unless --no-extras (or an item's exclude-extras)."""
+    with --all-platforms), else its list's default, else this machine's. Signatures,
+    attestations, SBOMs and referrers come along unless --no-extras (or an item's
+    exclude-extras)."""
     if (output_path is None) == (to is None):
         raise InputError("say where: -o OUT (a bundle) or --to REGISTRY[/NAMESPACE]")
     if output_path == "-":
@@ -132,6 +133,7 @@ def command(
         split=split,
         base=parse_place(base) if base else None,
         extras=extras,
+        platforms_given=bool(given) or all_platforms,
     )
     quiet = selection.quiet or selection.as_json
 

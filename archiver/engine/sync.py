@@ -13,8 +13,9 @@ machinery of ``pull`` and ``push --to``) does the writing:
   pushed, and of those only the blobs it lacks.
 
 What list items say of single images travels to the transfer as ``PerImage``: the
-platforms an item names (others keep the command's), ``exclude-extras``, and Hauler's
-``rewrite`` (the name the image is written under). A mirror runs one transfer per set of
+platforms an item names (else ``--platform``, else its list's default, else the
+command's default), ``exclude-extras``, and Hauler's ``rewrite`` (the name the image is
+written under). A mirror runs one transfer per set of
 platforms, as a push keeps one set.
 """
 
@@ -65,6 +66,8 @@ class SyncRequest:
     to: str | None = None
     platforms: list[Platform] | None = None
     """What an image whose list item names no platform keeps (None: every platform)."""
+    platforms_given: bool = False
+    """``--platform`` or ``--all-platforms`` was given: it wins over a list's default."""
     prune: bool = False
     dry_run: bool = False
     keep_going: bool = False
@@ -86,15 +89,23 @@ class SyncResult:
 
 
 def platforms_for(given: list[Platform] | None, every: bool) -> list[Platform] | None:
-    """The platforms an image keeps when its list item names none: every one, those
-    given, else this machine's."""
+    """The platforms an image keeps when neither its list item nor its list names any (or
+    when they are given): every one, those given, else this machine's."""
     if every:
         return None
     return given or [Platform.host()]
 
 
-def per_image(items: list[Wanted]) -> PerImage:
-    """What the list items say of single images, by the names (and digests) the transfer
+def item_platforms(item: Wanted, given: bool) -> tuple[str, ...]:
+    """The platforms an image keeps by what its list says (empty: the command's): those
+    its item names, else, unless ``--platform`` is ``given``, its list's default."""
+    if item.spec.platforms or given:
+        return item.spec.platforms
+    return item.spec.default_platforms
+
+
+def per_image(items: list[Wanted], given: bool) -> PerImage:
+    """What the lists say of single images, by the names (and digests) the transfer
     finds them by: before a rewrite (a registry) and after (an earlier output)."""
     platforms: dict[str, tuple[Platform, ...]] = {}
     no_extras: set[str] = set()
@@ -103,9 +114,9 @@ def per_image(items: list[Wanted]) -> PerImage:
         keys = {item.source, item.name}
         if item.ref.digest is not None:
             keys.add(str(item.ref.digest))
-        if item.spec.platforms:
-            chosen = tuple(Platform.parse(p) for p in item.spec.platforms)
-            platforms.update(dict.fromkeys(keys, chosen))
+        named = item_platforms(item, given)
+        if named:
+            platforms.update(dict.fromkeys(keys, tuple(Platform.parse(p) for p in named)))
         if item.spec.exclude_extras:
             no_extras |= keys
         if item.out is not None:
@@ -142,7 +153,7 @@ def sync(
     for item in plan.fetch:
         on_event(f"{'Updating' if item in plan.updated else 'Adding'} {item.name}")
     if request.dry_run:
-        result.sizes = _sizes(plan.fetch, registries, request.platforms)
+        result.sizes = _sizes(plan.fetch, registries, request)
         return result
     if request.to is not None:
         if plan.fetch:
@@ -286,7 +297,7 @@ def _bundle_request(
         split=request.split,
         reuse_frames=True,
         extras=request.extras,
-        per_image=per_image(plan.fetch + plan.kept),
+        per_image=per_image(plan.fetch + plan.kept, request.platforms_given),
     )
 
 
@@ -306,7 +317,7 @@ def _spool_request(
         zstd=threads_each(request.zstd, spools),
         base=Place(request.output) if _exists(request.output) else None,
         extras=request.extras,
-        per_image=per_image(items),
+        per_image=per_image(items, request.platforms_given),
     )
 
 
@@ -318,7 +329,7 @@ def _mirror(
 
     groups: dict[tuple[str, ...] | None, list[Wanted]] = {}
     for item in plan.fetch:
-        groups.setdefault(_platform_key(item, request.platforms), []).append(item)
+        groups.setdefault(_platform_key(item, request), []).append(item)
     total = TransferResult(per_image=[] if request.keep_going else None)
     for key, items in groups.items():
         wanted = TransferRequest(
@@ -329,7 +340,7 @@ def _mirror(
             keep_going=request.keep_going,
             push=PushOptions(request.to, None, request.jobs),
             extras=request.extras,
-            per_image=replace(per_image(items), platforms={}),
+            per_image=replace(per_image(items, request.platforms_given), platforms={}),
         )
         done = transfer(wanted, reporter, registries)
         total.skipped_inputs += done.skipped_inputs
@@ -339,20 +350,20 @@ def _mirror(
     return total
 
 
-def _platform_key(item: Wanted, default: list[Platform] | None) -> tuple[str, ...] | None:
-    chosen = item.spec.platforms or (None if default is None else [str(p) for p in default])
-    return None if chosen is None else tuple(chosen)
+def _platform_key(item: Wanted, request: SyncRequest) -> tuple[str, ...] | None:
+    named = item_platforms(item, request.platforms_given)
+    if named or request.platforms is None:
+        return named or None
+    return tuple(str(p) for p in request.platforms)
 
 
-def _sizes(
-    items: list[Wanted], registries: Registries, platforms: list[Platform] | None
-) -> dict[str, int]:
+def _sizes(items: list[Wanted], registries: Registries, request: SyncRequest) -> dict[str, int]:
     """Bytes each image would bring (its documents and layers, each once)."""
     from archiver.engine.graph import resolve
     from archiver.engine.opening import open_place
 
     sizes: dict[str, int] = {}
-    each = per_image(items)
+    each, platforms = per_image(items, request.platforms_given), request.platforms
     for place in _registry_places(items, False):
         with open_place(place, registries=registries) as source:
             for entry in source.images():

@@ -133,6 +133,7 @@ metadata:
   name: per-image
   annotations:
     hauler.dev/registry: {host}
+    hauler.dev/platform: linux/arm64
 spec:
   images:
     - name: multi:1
@@ -157,7 +158,8 @@ def test_each_item_keeps_its_platforms_extras_and_name_in_a_bundle(
     assert names[f"{host}/renamed/other:1"] == other.digest
     assert f"{host}/other:1" not in names
     assert names[f"{host}/multi:1"] == multi.digest
-    # multi keeps what its item names (arm64), other what the command says (amd64)
+    # multi keeps what its item names (arm64), other what the command says (amd64: it
+    # wins over the list's hauler.dev/platform annotation, as in Hauler)
     assert multi.children["arm64"] in blobs and multi.children["amd64"] not in blobs
     assert other.children["amd64"] in blobs and other.children["arm64"] not in blobs
     # multi's extras for what it keeps come along; other's (exclude-extras) stay behind
@@ -175,7 +177,10 @@ def test_each_item_keeps_its_platforms_extras_and_name_in_a_bundle(
     # --no-extras leaves every extra behind; --extras TYPE only those of that kind
     bare = tmp_path / "bare.tar.zst"
     assert run("sync", listed, "-o", bare, "--no-extras").code == 0
-    assert set(_contents(bare)[0]) == {f"{host}/multi:1", f"{host}/renamed/other:1"}
+    names, blobs = _contents(bare)
+    assert set(names) == {f"{host}/multi:1", f"{host}/renamed/other:1"}
+    # without --platform, other keeps the annotation's platform
+    assert other.children["arm64"] in blobs and other.children["amd64"] not in blobs
     both = run("sync", listed, "-o", bare, "--no-extras", "--extras", "sig")
     assert both.code == 2 and "--no-extras and --extras TYPE contradict" in both.err
 

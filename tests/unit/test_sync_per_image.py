@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from archiver.engine.sync import per_image, platforms_for
+from archiver.engine.sync import item_platforms, per_image, platforms_for
 from archiver.engine.sync_plan import Wanted
 from archiver.errors import InputError
 from archiver.model.descriptor import Descriptor
@@ -81,7 +81,8 @@ def test_per_image_settings_are_found_by_either_name() -> None:
         [
             item("reg.io/a:1", "linux/arm64", rewrite="reg.io/b:1", bare=True),
             item("reg.io/c:1"),
-        ]
+        ],
+        False,
     )
     default = [amd]
     # before the rewrite (the registry's entry) and after (the earlier output's)
@@ -98,10 +99,26 @@ def test_per_image_settings_are_found_by_either_name() -> None:
 
 
 def test_an_image_named_by_digest_is_found_by_its_digest() -> None:
-    settings = per_image([item(f"reg.io/a@{DIGEST}", "linux/s390x")])
+    settings = per_image([item(f"reg.io/a@{DIGEST}", "linux/s390x")], False)
     assert settings.platforms_of(ImageEntry(Descriptor(INDEX, Digest.parse(DIGEST), 1)), None) == [
         Platform.parse("linux/s390x")
     ]
+
+
+def test_an_item_then_the_command_then_the_list() -> None:
+    silent = item("reg.io/a:1")
+    listed = Wanted(
+        Reference.parse("reg.io/a:1"),
+        ImageSpec("x", TagFilter(), "l.yaml", ("linux/arm64",), default_platforms=("linux/386",)),
+    )
+    by_list = Wanted(
+        Reference.parse("reg.io/a:1"),
+        ImageSpec("x", TagFilter(), "l.yaml", default_platforms=("linux/386",)),
+    )
+    assert item_platforms(listed, given=True) == ("linux/arm64",)  # the item's own win
+    assert item_platforms(by_list, given=False) == ("linux/386",)  # the list's default
+    assert item_platforms(by_list, given=True) == ()  # --platform wins over the list's
+    assert item_platforms(silent, given=False) == ()  # nothing said: the command's default
 
 
 def test_nothing_said_changes_nothing() -> None:

@@ -85,13 +85,16 @@ def _images(document: dict[str, Any], where: str, found: SyncList) -> None:
         name = text(image["name"], f"{here}.name")
         if registry is not None and not has_registry(name):
             name = f"{text(registry, f'{where}.metadata.annotations')}/{name}"
-        chosen = image.get("platform", platform)
+        chosen = image.get("platform")
         rewrite = image.get("rewrite")
         found.images.append(
             image_from(
                 name,
                 here,
                 platforms=platforms_of(chosen, f"{here}.platform") if chosen else (),
+                default_platforms=platforms_of(platform, f"{where}.metadata.annotations")
+                if platform
+                else (),
                 rewrite=None
                 if rewrite is None
                 else rewritten(name, text(rewrite, f"{here}.rewrite"), f"{here}.rewrite"),
