@@ -15,8 +15,8 @@ machinery of ``pull`` and ``push --to``) does the writing:
 What list items say of single images travels to the transfer as ``PerImage``: the
 platforms an item names (else ``--platform``, else its list's default, else the
 command's default), ``exclude-extras``, and Hauler's ``rewrite`` (the name the image is
-written under). A mirror runs one transfer per set of
-platforms, as a push keeps one set.
+written under). A mirror runs one transfer per set of platforms (a push keeps one set).
+Into a bundle, images are fetched at once into spools first (``sync_fetch``).
 """
 
 from __future__ import annotations
