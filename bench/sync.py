@@ -10,7 +10,11 @@ twenty. Measured, each as one command:
   third sync after one image changed (its tag moved): the other 19
   copied from the bundle as compressed frames, one image fetched        <= 0.2 x first
 
-Usage: python bench/sync.py [--mb 20]
+With --rate MB (each connection to the registry limited to MB per second, through a
+throttling forwarder, as a distant registry is), the first sync is also run with
+--jobs 1 and --jobs N (N: --jobs, 4 by default) and both times are reported.
+
+Usage: python bench/sync.py [--mb 20] [--rate 20 [--jobs 4]]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import compile_package, report, running_registry, timed  # noqa: E402
+from throttle import throttled  # noqa: E402
 
 from tests.factory import docker_save, layer  # noqa: E402  (the tests' image factory)
 
@@ -54,6 +59,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--mb", type=int, default=20, help="MB of each image's own layer")
+    parser.add_argument("--rate", type=float, help="MB/s each registry connection gets")
+    parser.add_argument("--jobs", type=int, default=4, help="with --rate: --jobs of sync")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "sync.json"))
     args = parser.parse_args()
     compile_package()
@@ -75,28 +82,34 @@ def main() -> None:
             second_s, _ = timed(sync)
             push_image(work, archiver, f"{registry.host}/{names[0]}:1", 1000, args.mb * MB)
             third_s, third_rss = timed(sync)
-        result = {
-            "images": IMAGES,
-            "mb_each": args.mb,
-            "first_s": first_s,
-            "unchanged_s": second_s,
-            "one_changed_s": third_s,
-            "unchanged_ratio": second_s / first_s,
-            "one_changed_ratio": third_s / first_s,
-            "peak_rss_mb": max(first_rss, third_rss),
-        }
-        report(
-            f"archiver sync, {IMAGES} images of {args.mb} MB each",
-            [
+            result: dict[str, float] = {
+                "images": IMAGES,
+                "mb_each": args.mb,
+                "first_s": first_s,
+                "unchanged_s": second_s,
+                "one_changed_s": third_s,
+                "unchanged_ratio": second_s / first_s,
+                "one_changed_ratio": third_s / first_s,
+                "peak_rss_mb": max(first_rss, third_rss),
+            }
+            rows = [
                 ("first sync (s)", "first_s", ""),
                 ("second, unchanged (s)", "unchanged_s", ""),
                 ("third, one changed (s)", "one_changed_s", ""),
                 ("unchanged / first", "unchanged_ratio", "<= 0.1"),
                 ("one changed / first", "one_changed_ratio", "<= 0.2"),
-            ],
-            result,
-            args.out,
-        )
+            ]
+            if args.rate:
+                with throttled(registry.host, args.rate * MB) as far:
+                    far_list = work / "far.yaml"
+                    far_list.write_text(listed.read_text().replace(registry.host, far))
+                    for jobs in (1, args.jobs):
+                        key = f"far_jobs_{jobs}_s"
+                        target = work / f"far-{jobs}.tar.zst"
+                        far_sync = [*archiver, "sync", str(far_list), "-o", str(target), "-q"]
+                        result[key], _ = timed([*far_sync, "--jobs", str(jobs)])
+                        rows.append((f"first, {args.rate:g} MB/s, --jobs {jobs} (s)", key, ""))
+        report(f"archiver sync, {IMAGES} images of {args.mb} MB each", rows, result, args.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

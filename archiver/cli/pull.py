@@ -15,6 +15,7 @@ from archiver.cli.transfer import request, run
 from archiver.cli.transfer_options import (
     Selection,
     bundle_output_options,
+    extras_options,
     keep_going_option,
     writer_options,
 )
@@ -69,16 +70,7 @@ def registry_inputs(refs: list[Reference]) -> list[Place]:
 @click.option("-a", "--all-tags", is_flag=True, help="Every tag of each REPOSITORY.")
 @click.option("--catalog", is_flag=True, help="REFs are registries: all their repositories.")
 @click.option("--filter", "patterns", multiple=True, metavar="GLOB", help="With --catalog.")
-@click.option(
-    "--no-extras", is_flag=True, help="Leave signatures, attestations, SBOMs, referrers behind."
-)
-@click.option(
-    "--extras",
-    "extra_types",
-    multiple=True,
-    metavar="TYPE",
-    help="Only extras of this artifact type or kind (sig, att, sbom, referrer); repeatable.",
-)
+@extras_options
 @insecure_option
 @keep_going_option
 @writer_options
@@ -90,8 +82,7 @@ def command(
     all_tags: bool,
     catalog: bool,
     patterns: tuple[str, ...],
-    no_extras: bool,
-    extra_types: tuple[str, ...],
+    extras: ExtrasFilter,
     insecure: tuple[str, ...],
     keep_going: bool,
     base: str | None,
@@ -105,8 +96,6 @@ def command(
     of a multi-platform image unless --platform or --all-platforms. Each image's
     signatures, attestations and SBOMs (cosign's tags) and OCI referrers come along, with
     their digests unchanged, unless --no-extras."""
-    if no_extras and extra_types:
-        raise InputError("--no-extras and --extras TYPE contradict each other")
     common.registries(insecure)
     names = expand(refs, all_tags, catalog, patterns)
     if not names:
@@ -126,6 +115,6 @@ def command(
         keep_going=keep_going,
         base=parse_place(base) if base else None,
         split=split,
-        extras=ExtrasFilter(enabled=not no_extras, types=extra_types),
+        extras=extras,
     )
     run(wanted, selection)

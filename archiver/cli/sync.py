@@ -13,9 +13,15 @@ from archiver.blobs.parts import Split
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.cli import common, output
 from archiver.cli.common import insecure_option
-from archiver.cli.transfer_options import Selection, keep_going_option, writer_options
+from archiver.cli.transfer_options import (
+    Selection,
+    extras_options,
+    keep_going_option,
+    writer_options,
+)
 from archiver.engine.sync import SyncRequest, SyncResult, platforms_for, sync
 from archiver.errors import ArchiverError, InputError, NotFound
+from archiver.model.extras import ExtrasFilter
 from archiver.model.platform import Platform
 from archiver.model.sync_lists import SyncList, read_list
 from archiver.model.sync_lists.yaml_text import MAX_LIST
@@ -66,8 +72,9 @@ def read_lists(paths: tuple[str, ...]) -> list[SyncList]:
     type=click.IntRange(1, 64),
     default=DEFAULT_JOBS,
     show_default=True,
-    help="Images looked up (and blobs uploaded) at once.",
+    help="Images looked up and fetched (and blobs uploaded) at once.",
 )
+@extras_options
 @insecure_option
 @keep_going_option
 @writer_options
@@ -80,6 +87,7 @@ def command(
     prune: bool,
     dry_run: bool,
     jobs: int,
+    extras: ExtrasFilter,
     insecure: tuple[str, ...],
     keep_going: bool,
     base: str | None,
@@ -93,7 +101,12 @@ def command(
     regsync configs or archiver sync lists (docs/SYNC.md), recognised by their content.
     When OUT exists, only what changed is fetched: unchanged images are copied from it
     as they are, a moved tag's new image replaces the old, and with nothing new OUT is
-    left untouched. Credentials come from docker's config (or as a list says)."""
+    left untouched. Credentials come from docker's config (or as a list says).
+
+    Each image keeps the platforms its list item names, else --platform (or every one
+    with --all-platforms), else its list's default, else this machine's. Signatures,
+    attestations, SBOMs and referrers come along unless --no-extras (or an item's
+    exclude-extras)."""
     if (output_path is None) == (to is None):
         raise InputError("say where: -o OUT (a bundle) or --to REGISTRY[/NAMESPACE]")
     if output_path == "-":
@@ -105,7 +118,7 @@ def command(
     lists = read_lists(files)
     registries = common.registries(insecure)
     given = [Platform.parse(p) for p in selection.platforms]
-    platforms = platforms_for(given, all_platforms, lists)
+    platforms = platforms_for(given, all_platforms)
     request = SyncRequest(
         lists,
         output_path,
@@ -119,6 +132,8 @@ def command(
         zstd=zstd,
         split=split,
         base=parse_place(base) if base else None,
+        extras=extras,
+        platforms_given=bool(given) or all_platforms,
     )
     quiet = selection.quiet or selection.as_json
 

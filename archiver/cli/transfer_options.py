@@ -1,6 +1,6 @@
 """The options every moving verb shares, each group handed to the command as one value:
-the selection (``--image``, ``--platform``, ``-q``, ``--json``), zstd, split media, ``--base``
-and ``--keep-going``."""
+the selection (``--image``, ``--platform``, ``-q``, ``--json``), zstd, split media, ``--base``,
+``--keep-going`` and the extras taken from registries (``--no-extras``, ``--extras``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from archiver.blobs.parts import Split, parse_size
 from archiver.blobs.seek_table import MAX_FRAME
 from archiver.blobs.zstd_writer import DEFAULT_FRAME_SIZE, ZstdOptions, default_threads
 from archiver.errors import InputError
+from archiver.model.extras import ExtrasFilter
 from archiver.places.layout_writer import FORMATS
 
 
@@ -143,6 +144,36 @@ def selection_options(func: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--json", "as_json", is_flag=True, help="A JSON summary."),
         ],
     )
+
+
+def extras_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--no-extras and --extras TYPE, given to the command as ``extras`` (an ExtrasFilter)."""
+    return _grouped(
+        func,
+        "extras",
+        _extras,
+        [
+            click.option(
+                "--no-extras",
+                is_flag=True,
+                help="Leave signatures, attestations, SBOMs, referrers behind.",
+            ),
+            click.option(
+                "--extras",
+                "extra_types",
+                multiple=True,
+                metavar="TYPE",
+                help="Only extras of this artifact type or kind (sig, att, sbom, referrer); "
+                "repeatable.",
+            ),
+        ],
+    )
+
+
+def _extras(no_extras: bool, extra_types: tuple[str, ...]) -> ExtrasFilter:
+    if no_extras and extra_types:
+        raise InputError("--no-extras and --extras TYPE contradict each other")
+    return ExtrasFilter(enabled=not no_extras, types=extra_types)
 
 
 def keep_going_option(func: Callable[..., Any]) -> Callable[..., Any]:

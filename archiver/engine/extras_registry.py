@@ -21,6 +21,7 @@ from archiver.model.digest import Digest
 from archiver.model.documents import Manifest, dump_json, parse_document
 from archiver.model.image import ImageEntry
 from archiver.model.json_decode import load_json
+from archiver.model.per_image import PerImage
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.places.base import Source
@@ -32,28 +33,36 @@ MAX_EXTRAS = 1000
 
 
 def with_extras(
-    source: Source, platforms: list[Platform] | None, wanted: extras.ExtrasFilter
+    source: Source,
+    platforms: list[Platform] | None,
+    wanted: extras.ExtrasFilter,
+    per_image: PerImage | None = None,
 ) -> None:
     """A registry source opened by a transfer takes its images' extras in (others: none)."""
     if isinstance(source, RegistrySource):
-        add_registry_extras(source, platforms, wanted)
+        add_registry_extras(source, platforms, wanted, per_image or PerImage())
 
 
 def add_registry_extras(
     source: RegistrySource,
     platforms: list[Platform] | None,
     wanted: extras.ExtrasFilter,
+    per_image: PerImage | None = None,
 ) -> list[ImageEntry]:
-    """Find the extras of every image ``source`` lists (the kept platforms' only) and add
-    them to it; return the entries added. The one call a pull, a copy or a sync makes."""
+    """Find the extras of every image ``source`` lists (the kept platforms' only; none of
+    an image ``per_image`` leaves them out for) and add them to it; return the entries
+    added. The one call a pull, a copy or a sync makes."""
     if not wanted.enabled:
         return []
+    each = per_image or PerImage()
     added: list[ImageEntry] = []
     for entry in source.images():
         repository = source.repository_of(entry.descriptor.digest)
         if repository is None or extras.SUBJECT in entry.descriptor.annotations:
             continue
-        subjects = extras_in.subjects(resolve(source, entry, platforms))
+        if not each.takes_extras(entry):
+            continue
+        subjects = extras_in.subjects(resolve(source, entry, each.platforms_of(entry, platforms)))
         added += find_extras(source, repository, subjects, wanted)
     return list({e.descriptor.digest: e for e in added}.values())
 

@@ -11,6 +11,12 @@ machinery of ``pull`` and ``push --to``) does the writing:
   ``prune``. With nothing new, the bundle is not written at all (byte-identical);
 - into a registry, only images the target lacks (or holds under an older digest) are
   pushed, and of those only the blobs it lacks.
+
+What list items say of single images travels to the transfer as ``PerImage``: the
+platforms an item names (else ``--platform``, else its list's default, else the
+command's default), ``exclude-extras``, and Hauler's ``rewrite`` (the name the image is
+written under). A mirror runs one transfer per set of platforms (a push keeps one set).
+Into a bundle, images are fetched at once into spools first (``sync_fetch``).
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from archiver.blobs.lock import locked
 from archiver.blobs.parts import Split, bundle_name
 from archiver.blobs.path_tree import open_tree
 from archiver.blobs.zstd_writer import ZstdOptions
+from archiver.engine.sync_fetch import share_out, spooled, threads_each
 from archiver.engine.sync_plan import (
     Plan,
     Wanted,
@@ -34,7 +41,9 @@ from archiver.engine.sync_plan import (
     wanted_images,
 )
 from archiver.errors import InputError
+from archiver.model.extras import ExtrasFilter
 from archiver.model.image import ImageEntry
+from archiver.model.per_image import PerImage
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.model.sync_lists import SyncList
@@ -56,7 +65,9 @@ class SyncRequest:
     fmt: str = "bundle"
     to: str | None = None
     platforms: list[Platform] | None = None
-    """None: every platform."""
+    """What an image whose list item names no platform keeps (None: every platform)."""
+    platforms_given: bool = False
+    """``--platform`` or ``--all-platforms`` was given: it wins over a list's default."""
     prune: bool = False
     dry_run: bool = False
     keep_going: bool = False
@@ -64,6 +75,7 @@ class SyncRequest:
     zstd: ZstdOptions | None = None
     split: Split | None = None
     base: Place | None = None
+    extras: ExtrasFilter = field(default_factory=ExtrasFilter)
 
 
 @dataclass
@@ -76,17 +88,40 @@ class SyncResult:
     transfer: TransferResult | None = None
 
 
-def platforms_for(
-    given: list[Platform] | None, every: bool, lists: list[SyncList]
-) -> list[Platform] | None:
-    """The platforms to keep: every one, those given, those the lists name (all of them
-    together: one output keeps one set), else this machine's."""
+def platforms_for(given: list[Platform] | None, every: bool) -> list[Platform] | None:
+    """The platforms an image keeps when neither its list item nor its list names any (or
+    when they are given): every one, those given, else this machine's."""
     if every:
         return None
-    if given:
-        return given
-    named = dict.fromkeys(p for found in lists for spec in found.images for p in spec.platforms)
-    return [Platform.parse(p) for p in named] or [Platform.host()]
+    return given or [Platform.host()]
+
+
+def item_platforms(item: Wanted, given: bool) -> tuple[str, ...]:
+    """The platforms an image keeps by what its list says (empty: the command's): those
+    its item names, else, unless ``--platform`` is ``given``, its list's default."""
+    if item.spec.platforms or given:
+        return item.spec.platforms
+    return item.spec.default_platforms
+
+
+def per_image(items: list[Wanted], given: bool) -> PerImage:
+    """What the lists say of single images, by the names (and digests) the transfer
+    finds them by: before a rewrite (a registry) and after (an earlier output)."""
+    platforms: dict[str, tuple[Platform, ...]] = {}
+    no_extras: set[str] = set()
+    names: dict[str, Reference] = {}
+    for item in items:
+        keys = {item.source, item.name}
+        if item.ref.digest is not None:
+            keys.add(str(item.ref.digest))
+        named = item_platforms(item, given)
+        if named:
+            platforms.update(dict.fromkeys(keys, tuple(Platform.parse(p) for p in named)))
+        if item.spec.exclude_extras:
+            no_extras |= keys
+        if item.out is not None:
+            names[item.source] = item.out
+    return PerImage(platforms, frozenset(no_extras), names)
 
 
 def sync(
@@ -98,7 +133,6 @@ def sync(
     """Plan, then (unless a dry run, or nothing changed) write through one transfer;
     ``on_event`` hears of each image to fetch, ``reporter`` makes what the transfer tells."""
     _apply_settings(request.lists, registries)
-    _refuse_unsupported(request.lists)
     plan = Plan(warnings=[w for found in request.lists for w in found.warnings])
     jobs, going = request.jobs, request.keep_going
     wanted = heads(
@@ -119,7 +153,7 @@ def sync(
     for item in plan.fetch:
         on_event(f"{'Updating' if item in plan.updated else 'Adding'} {item.name}")
     if request.dry_run:
-        result.sizes = _sizes(plan.fetch, registries, request.platforms)
+        result.sizes = _sizes(plan.fetch, registries, request)
         return result
     if request.to is not None:
         if plan.fetch:
@@ -132,7 +166,17 @@ def sync(
     with _locked(request.output):
         from archiver.engine.transfer import transfer
 
-        result.transfer = transfer(_bundle_request(request, plan), reporter(), registries)
+        shared = share_out(plan.fetch, request.jobs) if request.fmt == "bundle" else []
+        if len(shared) < 2:
+            result.transfer = transfer(_bundle_request(request, plan), reporter(), registries)
+            return result
+
+        def one(items: list[Wanted], spool: Place) -> TransferRequest:
+            return _spool_request(request, items, spool, len(shared))
+
+        with spooled(shared, one, request.output, registries, on_event) as spools:
+            writing = _bundle_request(request, plan, spools)
+            result.transfer = transfer(writing, reporter(), registries)
     return result
 
 
@@ -169,13 +213,6 @@ def _env(name: str, where: str) -> str:
     if value is None:
         raise InputError(f"{where}: credentials: the environment variable {name} is not set")
     return value
-
-
-def _refuse_unsupported(lists: list[SyncList]) -> None:
-    for found in lists:
-        for spec in found.images:
-            if spec.rewrite is not None:
-                raise InputError(f"{spec.where}.rewrite: not supported by archiver sync yet")
 
 
 def _targets(wanted: list[Wanted], to: str) -> dict[str, Reference]:
@@ -219,25 +256,35 @@ def _locked(output: str) -> Iterator[None]:
 def _registry_places(items: list[Wanted], keep_going: bool) -> list[Place]:
     """One place per registry (or per image with ``keep_going``, to go on past one)."""
     if keep_going:
-        return [Place.registry((item.name,)) for item in items]
+        return [Place.registry((item.source,)) for item in items]
     by_registry: dict[str, list[str]] = {}
     for item in items:
-        by_registry.setdefault(item.ref.registry, []).append(item.name)
+        by_registry.setdefault(item.ref.registry, []).append(item.source)
     return [Place.registry(tuple(names)) for names in by_registry.values()]
 
 
-def _bundle_request(request: SyncRequest, plan: Plan) -> TransferRequest:
+def _bundle_request(
+    request: SyncRequest, plan: Plan, spools: list[Place] | None = None
+) -> TransferRequest:
+    """OUT written from the earlier OUT and the registries (or ``spools`` fetched from
+    them already, their images under the names they are written with)."""
     from archiver.engine.transfer import TransferRequest
 
     assert request.output is not None
     # images that are not there were left out by the plan (--keep-going); the transfer
     # itself goes on past nothing (its --keep-going would read every frame of OUT first)
-    fetch = _registry_places(plan.fetch, False)
+    fetch = spools if spools is not None else _registry_places(plan.fetch, False)
     names: tuple[str, ...] = ()
     inputs = fetch
-    if _exists(request.output):
-        inputs = [Place(request.output), *fetch]
-        names = tuple(item.name for item in plan.fetch + plan.kept) + tuple(plan.held_back)
+    if _exists(request.output) or spools is not None:
+        inputs = [Place(request.output), *fetch] if _exists(request.output) else fetch
+        # fetched images are found in their registry by the name they are fetched by,
+        # kept ones in OUT (and spooled ones) by the name they are written under
+        names = (
+            tuple(item.name if spools is not None else item.source for item in plan.fetch)
+            + tuple(item.name for item in plan.kept)
+            + tuple(plan.held_back)
+        )
     return TransferRequest(
         inputs,
         Place(request.output),
@@ -249,41 +296,80 @@ def _bundle_request(request: SyncRequest, plan: Plan) -> TransferRequest:
         base=request.base,
         split=request.split,
         reuse_frames=True,
+        extras=request.extras,
+        per_image=per_image(plan.fetch + plan.kept, request.platforms_given),
+    )
+
+
+def _spool_request(
+    request: SyncRequest, items: list[Wanted], spool: Place, spools: int
+) -> TransferRequest:
+    """``items`` fetched into ``spool``, less the layers the earlier OUT holds (a delta
+    against it: OUT's transfer takes those from OUT)."""
+    from archiver.engine.transfer import TransferRequest
+
+    assert request.output is not None
+    return TransferRequest(
+        _registry_places(items, False),
+        spool,
+        "bundle",
+        platforms=request.platforms,
+        zstd=threads_each(request.zstd, spools),
+        base=Place(request.output) if _exists(request.output) else None,
+        extras=request.extras,
+        per_image=per_image(items, request.platforms_given),
     )
 
 
 def _mirror(
     request: SyncRequest, plan: Plan, reporter: Reporter, registries: Registries
 ) -> TransferResult:
-    from archiver.engine.transfer import PushOptions, TransferRequest, transfer
+    """One push per set of platforms the images keep (a push keeps one set)."""
+    from archiver.engine.transfer import PushOptions, TransferRequest, TransferResult, transfer
 
-    wanted = TransferRequest(
-        _registry_places(plan.fetch, request.keep_going),
-        Place.registry(),
-        REGISTRY,
-        platforms=request.platforms,
-        keep_going=request.keep_going,
-        push=PushOptions(request.to, None, request.jobs),
-    )
-    return transfer(wanted, reporter, registries)
+    groups: dict[tuple[str, ...] | None, list[Wanted]] = {}
+    for item in plan.fetch:
+        groups.setdefault(_platform_key(item, request), []).append(item)
+    total = TransferResult(per_image=[] if request.keep_going else None)
+    for key, items in groups.items():
+        wanted = TransferRequest(
+            _registry_places(items, request.keep_going),
+            Place.registry(),
+            REGISTRY,
+            platforms=None if key is None else [Platform.parse(p) for p in key],
+            keep_going=request.keep_going,
+            push=PushOptions(request.to, None, request.jobs),
+            extras=request.extras,
+            per_image=replace(per_image(items, request.platforms_given), platforms={}),
+        )
+        done = transfer(wanted, reporter, registries)
+        total.skipped_inputs += done.skipped_inputs
+        total.pushed = done.pushed
+        if total.per_image is not None:
+            total.per_image += done.per_image or []
+    return total
 
 
-def _sizes(
-    items: list[Wanted], registries: Registries, platforms: list[Platform] | None
-) -> dict[str, int]:
+def _platform_key(item: Wanted, request: SyncRequest) -> tuple[str, ...] | None:
+    named = item_platforms(item, request.platforms_given)
+    if named or request.platforms is None:
+        return named or None
+    return tuple(str(p) for p in request.platforms)
+
+
+def _sizes(items: list[Wanted], registries: Registries, request: SyncRequest) -> dict[str, int]:
     """Bytes each image would bring (its documents and layers, each once)."""
     from archiver.engine.graph import resolve
     from archiver.engine.opening import open_place
 
     sizes: dict[str, int] = {}
+    each, platforms = per_image(items, request.platforms_given), request.platforms
     for place in _registry_places(items, False):
         with open_place(place, registries=registries) as source:
             for entry in source.images():
-                root = resolve(source, entry, platforms)
+                root = resolve(source, entry, each.platforms_of(entry, platforms))
                 size = sum({d.digest: d.size for d, _ in root.blobs()}.values())
-                for ref in entry.refs or ():
-                    sizes[str(ref)] = size
                 for item in items:
-                    if item.ref.digest == entry.descriptor.digest:
+                    if item.ref in entry.refs or item.ref.digest == entry.descriptor.digest:
                         sizes[item.name] = size
     return sizes

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from archiver.errors import ArchiverError, InputError, NotFound
+from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
+from archiver.model.documents import Index, parse_document
 from archiver.model.image import ImageEntry
 from archiver.model.reference import Reference
 from archiver.model.sync_lists import ImageSpec, SyncList
@@ -33,17 +35,25 @@ class Wanted:
     """One image a list names: by tag or by digest, with what the registry says of it."""
 
     ref: Reference
+    """Where it is fetched from."""
     spec: ImageSpec
     descriptor: Descriptor | None = None
     """The manifest the tag names now (from a HEAD)."""
+    out: Reference | None = None
+    """The name it is written under, when not ``ref`` (Hauler's ``rewrite``)."""
 
     @property
     def name(self) -> str:
+        """The name it has in the output."""
+        return str(self.out or self.ref)
+
+    @property
+    def source(self) -> str:
         return str(self.ref)
 
     def entry(self) -> ImageEntry:
         assert self.descriptor is not None
-        return ImageEntry(self.descriptor, (self.ref,))
+        return ImageEntry(self.descriptor, (self.out or self.ref,))
 
 
 @dataclass
@@ -115,7 +125,8 @@ def _expand(spec: ImageSpec, registries: Registries, plan: Plan) -> list[Wanted]
             )
     refs = [base.with_tag(tag) for tag in tags]
     refs += [base.with_digest(Digest.parse(d)) for d in chosen.digests]
-    return [Wanted(ref, spec) for ref in refs]
+    out = Reference.parse(spec.rewrite) if spec.rewrite is not None else None
+    return [Wanted(ref, spec, out=out) for ref in refs]
 
 
 def head(wanted: Wanted, registries: Registries) -> Wanted:
@@ -145,7 +156,7 @@ def heads(
     out = []
     for item, found in zip(wanted, on_threads(one, wanted, jobs), strict=True):
         if isinstance(found, str):
-            plan.left_out.append({"image": item.name, "reason": found})
+            plan.left_out.append({"image": item.source, "reason": found})
         else:
             out.append(found)
     return out
@@ -186,21 +197,36 @@ def against_registry(
     jobs: int,
     plan: Plan,
 ) -> None:
-    """Sort ``wanted`` by what the target registry holds under ``targets[name]``."""
+    """Sort ``wanted`` by what the target registry holds under ``targets[name]``: the
+    same digest, or, for an index pushed for one platform (its tag then names that
+    platform's manifest, as docker pushes it), one of the index's manifests."""
 
-    def there(item: Wanted) -> Digest | None:
+    def there(item: Wanted) -> bool | None:
+        assert item.descriptor is not None
         target = targets[item.name]
         reference = target.tag or str(target.digest)
         client = registries.client(target.registry)
         try:
-            found = api.head_manifest(client.session, target.repository, reference)
+            found = Digest.parse(
+                api.head_manifest(client.session, target.repository, reference).digest
+            )
         except NotFound:
             return None
-        return Digest.parse(found.digest)
+        if found == item.descriptor.digest:
+            return True
+        return media.is_index(item.descriptor.media_type) and found in _children(item, registries)
 
     for item, found in zip(wanted, on_threads(there, wanted, jobs), strict=True):
-        assert item.descriptor is not None
         if found is None:
             plan.added.append(item)
         else:
-            (plan.kept if found == item.descriptor.digest else plan.updated).append(item)
+            (plan.kept if found else plan.updated).append(item)
+
+
+def _children(item: Wanted, registries: Registries) -> set[Digest]:
+    """The manifests the index ``item`` names now (a GET of the index)."""
+    assert item.descriptor is not None
+    client = registries.client(item.ref.registry)
+    fetched = client.get_manifest(item.ref.repository, str(item.descriptor.digest))
+    document = parse_document(fetched.data, f"{item.source}@{item.descriptor.digest}")
+    return {child.digest for child in document.manifests} if isinstance(document, Index) else set()

@@ -23,6 +23,7 @@ from archiver.engine.verify import verify
 from archiver.errors import ArchiverError, InputError
 from archiver.model.extras import ExtrasFilter
 from archiver.model.image import ImageEntry
+from archiver.model.per_image import PerImage
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.places.archive import ArchiveSource
@@ -70,6 +71,11 @@ class TransferRequest:
     reuse_frames: bool = False
     """Bundles among the inputs hand their layers' frames to a bundle target unread (sync
     writes its earlier output anew)."""
+    per_image: PerImage = field(default_factory=PerImage)
+    """Platforms, extras and names of single images (sync's list items)."""
+
+    def platforms_of(self, entry: ImageEntry) -> list[Platform] | None:
+        return self.per_image.platforms_of(entry, self.platforms)
 
 
 @dataclass
@@ -153,6 +159,7 @@ def transfer(
                 {DELTA_BASE: base.checksum, DELTA_BASE_ORIGIN: base.origin} if base else None
             )
             target = request.target.path
+            roots = [resolve(source, e, request.platforms_of(e)) for e in entries]
             with reporter.progress(fmt) as bar:
                 sink = open_sink(
                     target, fmt, request.zstd, annotations=annotations, split=request.split
@@ -164,6 +171,7 @@ def transfer(
                     request.platforms,
                     progress=bar,
                     leave_out=base.holdings if base else None,
+                    roots=roots,
                 )
                 result.parts = list(sink.parts)
             result.bytes_written = _size_on_disk(target, fmt, result.parts, request.split)
@@ -194,7 +202,7 @@ def _open_inputs(
             if place.format == REGISTRY and request.extras.enabled:
                 from archiver.engine.extras_registry import with_extras  # httpx
 
-                with_extras(source, request.platforms, request.extras)
+                with_extras(source, request.platforms, request.extras, request.per_image)
             # a bad input is left out of a file written from many; a daemon or a registry
             # gets image by image instead (see _each_image)
             per_image = request.fmt in (DAEMON, REGISTRY)
@@ -226,6 +234,7 @@ def _select(
     if names:
         records = catalog.records(source)
         entries = [r.entry for r in catalog.select(records, names, source.origin)]
+    entries = [request.per_image.renamed(entry) for entry in entries]
     if request.retag:
         if len(entries) != 1:
             raise InputError(f"--tag needs exactly one image, {len(entries)} are selected")
@@ -255,7 +264,10 @@ def _extras_for(
     if request.fmt == REGISTRY:
         return images
     chosen = {entry.descriptor.digest for entry in entries}
-    subjects = [d for e in images for d in extras.subjects(resolve(source, e, request.platforms))]
+    carrying = [e for e in images if request.per_image.takes_extras(e)]
+    subjects = [
+        d for e in carrying for d in extras.subjects(resolve(source, e, request.platforms_of(e)))
+    ]
     added = [e for e, _ in parted.of(subjects) if e.descriptor.digest not in chosen]
     return entries + added
 

@@ -94,10 +94,11 @@ def test_hauler_documents_annotations_and_fields() -> None:
     found = read_list(HAULER, "h.yaml")
     assert found.format == "hauler"
     app, tool, box = found.images
-    assert (app.repository, app.filter.tags, app.platforms) == (
+    assert (app.repository, app.filter.tags, app.platforms, app.default_platforms) == (
         "registry.example.com/team/app",
         ("1.10",),  # not the number 1.1
-        ("linux/amd64",),
+        (),  # the item names none
+        ("linux/amd64",),  # the annotation: kept unless --platform says otherwise
     )
     assert tool.repository == "other.example.com/tool" and tool.exclude_extras
     assert tool.filter.digests == ("sha256:" + "a" * 64,) and tool.platforms == ("linux/arm64",)
@@ -125,7 +126,7 @@ def test_regsync_and_own() -> None:
     assert creds.tls_verify is False and creds.credentials is not None
     assert creds.credentials.password_env == "REG_PASS" and creds.credentials.password is None
     box, alpine = found.images
-    assert box.filter.tags == ("latest",) and box.platforms == ("linux/amd64",)
+    assert box.filter.tags == ("latest",) and box.default_platforms == ("linux/amd64",)
     listed = ["3.1", "3.9", "3.12", "3.20", "latest", "3.18.2"]
     assert choose(alpine.filter, listed, "w") == ["3.1", "3.20", "3.9"]
     own = read_list(OWN, "o.yaml")

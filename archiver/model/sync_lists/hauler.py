@@ -9,12 +9,18 @@
 
 The annotations are defaults: the platform of each image that names none, the registry of
 each name without one. ``kind: Charts`` and ``kind: Files`` are named as not supported.
+
+``rewrite`` is the name the image is stored under, as Hauler reads it: a leading ``/`` is
+dropped; without a registry the image's own is kept (and no ``library/`` is added);
+without a tag the image's own tag is kept (an image named by digest needs one).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from archiver.errors import InputError
+from archiver.model.reference import Reference
 from archiver.model.sync_lists.spec import (
     SyncList,
     fail,
@@ -79,13 +85,38 @@ def _images(document: dict[str, Any], where: str, found: SyncList) -> None:
         name = text(image["name"], f"{here}.name")
         if registry is not None and not has_registry(name):
             name = f"{text(registry, f'{where}.metadata.annotations')}/{name}"
-        chosen = image.get("platform", platform)
+        chosen = image.get("platform")
+        rewrite = image.get("rewrite")
         found.images.append(
             image_from(
                 name,
                 here,
                 platforms=platforms_of(chosen, f"{here}.platform") if chosen else (),
-                rewrite=text(image["rewrite"], f"{here}.rewrite") if "rewrite" in image else None,
+                default_platforms=platforms_of(platform, f"{where}.metadata.annotations")
+                if platform
+                else (),
+                rewrite=None
+                if rewrite is None
+                else rewritten(name, text(rewrite, f"{here}.rewrite"), f"{here}.rewrite"),
                 exclude_extras=flag(image.get("exclude-extras", False), f"{here}.exclude-extras"),
             )
         )
+
+
+def rewritten(name: str, rewrite: str, where: str) -> str:
+    """The full reference ``rewrite`` gives the image ``name`` (see the module's doc)."""
+    try:
+        source = Reference.parse(name)
+        given = rewrite.lstrip("/")
+        if not has_registry(given):
+            given = f"{source.registry}/{given}"
+        out = Reference.parse(given, default_tag=False)
+    except InputError as exc:
+        raise fail(where, str(exc)) from None
+    if out.digest is not None:
+        raise fail(where, f"{rewrite!r}: a name and tag, not a digest")
+    if out.tag is None:
+        if source.tag is None:
+            raise fail(where, f"{rewrite!r}: {name} is named by digest: give the rewrite a tag")
+        out = out.with_tag(source.tag)
+    return str(out)

@@ -68,10 +68,16 @@ def read(document: dict[str, Any], origin: str) -> SyncList:
 
 
 def _image(item: dict[str, Any], where: str, defaults: tuple[str, ...]) -> ImageSpec:
-    platforms = tuple(item.get("platforms", defaults))
+    platforms = tuple(item.get("platforms", ()))
     extras = bool(item.get("exclude-extras", False))
     if not any(key in item for key in _FILTERS):
-        return image_from(item["image"], where, platforms=platforms, exclude_extras=extras)
+        return image_from(
+            item["image"],
+            where,
+            platforms=platforms,
+            exclude_extras=extras,
+            default_platforms=defaults,
+        )
     repository = repository_of(item["image"], f"{where}.image")
     if "tags" in item and len(item) and any(k in item for k in _FILTERS if k != "tags"):
         raise fail(where, "tags names the tags: not with all-tags, tag-regex or semver")
@@ -83,4 +89,6 @@ def _image(item: dict[str, Any], where: str, defaults: tuple[str, ...]) -> Image
         semver=item.get("semver"),
         all_tags=bool(item.get("all-tags", False)),
     )
-    return ImageSpec(repository, chosen, where, platforms, exclude_extras=extras)
+    return ImageSpec(
+        repository, chosen, where, platforms, exclude_extras=extras, default_platforms=defaults
+    )

@@ -15,6 +15,7 @@ named in a warning and left out.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from archiver.model.sync_lists.spec import (
@@ -90,8 +91,8 @@ def read(document: dict[str, Any], origin: str) -> SyncList:
         known_fields(
             entry, where, {"source", "target", "type", "tags", "platform", "platforms"} | _IGNORED
         )
-        platforms = _platforms(entry, where) or default_platforms
-        found.images.append(_image(entry, where, platforms))
+        image = _image(entry, where, _platforms(entry, where))
+        found.images.append(replace(image, default_platforms=default_platforms))
     return found
 
 

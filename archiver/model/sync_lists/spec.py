@@ -42,8 +42,13 @@ class ImageSpec:
     where: str
     """Where the list says it, for messages: ``FILE: field path``."""
     platforms: tuple[str, ...] = ()
+    """The platforms the item names itself (they win over ``--platform``)."""
     rewrite: str | None = None
+    """The full reference the image is written under (Hauler's ``rewrite``)."""
     exclude_extras: bool = False
+    default_platforms: tuple[str, ...] = ()
+    """The list's default (Hauler's annotation, regsync's ``defaults``, archiver's
+    ``platforms``): kept when the item names none and ``--platform`` is not given."""
 
 
 @dataclass(frozen=True)

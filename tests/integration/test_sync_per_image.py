@@ -1,0 +1,226 @@
+"""What a sync list says of single images, against the real distribution registry: the
+platforms each item names, ``exclude-extras``, Hauler's ``rewrite``, and ``--no-extras`` /
+``--extras`` as pull takes them; into a bundle and into a second registry."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import cosign_format as cf
+from tests.conftest import Run
+from tests.factory import layer
+from tests.integration.conftest import _short_tmp
+from tests.integration.oci_client import Client
+from tests.integration.peers import require
+from tests.integration.registry_peers import Registry
+
+INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def registries() -> Iterator[Callable[[], Registry]]:
+    started: list[Registry] = []
+
+    def make() -> Registry:
+        registry = Registry(_short_tmp("arch-p-"))
+        registry.start()
+        started.append(registry)
+        return registry
+
+    yield make
+    for registry in started:
+        registry.stop()
+
+
+class Signed:
+    """A two-platform image (amd64, arm64) in ``repository``, each platform image and the
+    index signed with cosign's tags."""
+
+    def __init__(self, client: Client, host: str, repository: str) -> None:
+        key = cf.new_key("ecdsa")
+        self.children: dict[str, str] = {}
+        self.signatures: dict[str, str] = {}
+        entries = []
+        for architecture in ("amd64", "arm64"):
+            image = _platform_image(f"{repository} {architecture}", architecture)
+            client.push(repository, image)
+            self.children[architecture] = image.digest
+            entries.append(
+                {
+                    **cf.descriptor(cf.OCI_MANIFEST, image.manifest),
+                    "platform": {"os": "linux", "architecture": architecture},
+                }
+            )
+            signature = cf.signature(key, f"{host}/{repository}", image.digest)
+            client.push(repository, signature, f"sha256-{image.digest[7:]}.sig")
+            self.signatures[architecture] = signature.digest
+        index = cf.dumps({"schemaVersion": 2, "mediaType": INDEX, "manifests": entries})
+        client.put_manifest(repository, "1", index, INDEX)
+        self.digest = cf.digest(index)
+        signature = cf.signature(key, f"{host}/{repository}", self.digest)
+        client.push(repository, signature, f"sha256-{self.digest[7:]}.sig")
+        self.signatures["index"] = signature.digest
+
+
+def _platform_image(seed: str, architecture: str) -> cf.Artifact:
+    """One platform's image; its layer gzipped, as registries hold them (a push has
+    nothing to compress: the digests stay)."""
+    tar = layer({"seed.txt": seed.encode()})
+    gzipped = gzip.compress(tar, mtime=0)
+    config = cf.dumps(
+        {
+            "architecture": architecture,
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [cf.digest(tar)]},
+        }
+    )
+    manifest = cf.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": cf.OCI_MANIFEST,
+            "config": cf.descriptor(cf.OCI_CONFIG, config),
+            "layers": [cf.descriptor("application/vnd.oci.image.layer.v1.tar+gzip", gzipped)],
+        }
+    )
+    return cf.Artifact(manifest, [config, gzipped])
+
+
+def _contents(bundle: Path) -> tuple[dict[str, str], set[str]]:
+    """The names in a bundle's index.json (name: digest) and the digests of its blobs."""
+    raw = subprocess.run(
+        [require("zstd"), "-dc", str(bundle)], check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+        blobs = {
+            "sha256:" + name.rsplit("/", 1)[1]
+            for name in tar.getnames()
+            if name.startswith("blobs/sha256/")
+        }
+    names = {
+        e["annotations"].get("io.containerd.image.name", e["digest"]): e["digest"]
+        for e in index["manifests"]
+    }
+    return names, blobs
+
+
+@pytest.fixture
+def published(registries: Callable[[], Registry], tmp_path: Path) -> tuple[str, Signed, Signed]:
+    origin = registries()
+    client = Client(origin.host)
+    return origin.host, Signed(client, origin.host, "multi"), Signed(client, origin.host, "other")
+
+
+def _hauler(tmp_path: Path, host: str) -> Path:
+    path = tmp_path / "hauler.yaml"
+    path.write_text(f"""\
+apiVersion: content.hauler.cattle.io/v1
+kind: Images
+metadata:
+  name: per-image
+  annotations:
+    hauler.dev/registry: {host}
+    hauler.dev/platform: linux/arm64
+spec:
+  images:
+    - name: multi:1
+      platform: linux/arm64
+    - name: other:1
+      rewrite: /renamed/other
+      exclude-extras: true
+""")
+    return path
+
+
+def test_each_item_keeps_its_platforms_extras_and_name_in_a_bundle(
+    run: Run, published: tuple[str, Signed, Signed], tmp_path: Path
+) -> None:
+    host, multi, other = published
+    listed = _hauler(tmp_path, host)
+    out = tmp_path / "out.tar.zst"
+    first = run("sync", listed, "-o", out, "--platform", "linux/amd64")
+    assert first.code == 0, first.err
+    names, blobs = _contents(out)
+    # the rewritten name, the digest the registry gives the image
+    assert names[f"{host}/renamed/other:1"] == other.digest
+    assert f"{host}/other:1" not in names
+    assert names[f"{host}/multi:1"] == multi.digest
+    # multi keeps what its item names (arm64), other what the command says (amd64: it
+    # wins over the list's hauler.dev/platform annotation, as in Hauler)
+    assert multi.children["arm64"] in blobs and multi.children["amd64"] not in blobs
+    assert other.children["amd64"] in blobs and other.children["arm64"] not in blobs
+    # multi's extras for what it keeps come along; other's (exclude-extras) stay behind
+    digests = set(names.values())
+    assert {multi.signatures["arm64"], multi.signatures["index"]} <= digests
+    assert multi.signatures["amd64"] not in digests
+    assert not set(other.signatures.values()) & digests
+    assert run("verify", out).code == 0
+    # the same list again: nothing new, the bundle left byte-identical
+    before = out.read_bytes()
+    again = run("sync", listed, "-o", out, "--platform", "linux/amd64")
+    assert again.code == 0, again.err
+    assert again.out.splitlines()[-1].startswith(f"Nothing new: {out} left as it was")
+    assert out.read_bytes() == before
+    # --no-extras leaves every extra behind; --extras TYPE only those of that kind
+    bare = tmp_path / "bare.tar.zst"
+    assert run("sync", listed, "-o", bare, "--no-extras").code == 0
+    names, blobs = _contents(bare)
+    assert set(names) == {f"{host}/multi:1", f"{host}/renamed/other:1"}
+    # without --platform, other keeps the annotation's platform
+    assert other.children["arm64"] in blobs and other.children["amd64"] not in blobs
+    both = run("sync", listed, "-o", bare, "--no-extras", "--extras", "sig")
+    assert both.code == 2 and "--no-extras and --extras TYPE contradict" in both.err
+
+
+def test_each_item_keeps_its_platforms_extras_and_name_in_a_mirror(
+    run: Run,
+    published: tuple[str, Signed, Signed],
+    registries: Callable[[], Registry],
+    tmp_path: Path,
+) -> None:
+    host, multi, other = published
+    listed = _hauler(tmp_path, host)
+    mirror = registries()
+    target = Client(mirror.host)
+    done = run("sync", listed, "--to", f"{mirror.host}/copy", "--platform", "linux/amd64")
+    assert done.code == 0, done.err
+
+    def status(repository: str, reference: str) -> int:
+        return target.manifest(f"copy/{repository}", reference).status_code
+
+    # one platform kept: the tag names its manifest (as docker pushes it), digest unchanged
+    assert (
+        target.manifest("copy/renamed/other", "1").headers["Docker-Content-Digest"]
+        == (other.children["amd64"])
+    )
+    assert status("other", "1") == 404
+    assert status("multi", multi.children["arm64"]) == 200
+    assert status("multi", multi.children["amd64"]) == 404
+    assert status("renamed/other", other.children["amd64"]) == 200
+    assert status("renamed/other", other.children["arm64"]) == 404
+    assert status("multi", f"sha256-{multi.children['arm64'][7:]}.sig") == 200
+    assert status("multi", f"sha256-{multi.children['amd64'][7:]}.sig") == 404
+    assert status("renamed/other", f"sha256-{other.digest[7:]}.sig") == 404
+    again = run(
+        "sync", listed, "--to", f"{mirror.host}/copy", "--platform", "linux/amd64", "--json"
+    )
+    assert again.code == 0, again.err
+    summary = json.loads(again.out)
+    assert (summary["added"], len(summary["kept"])) == ([], 2)
