@@ -338,7 +338,9 @@ def _mirror(
             REGISTRY,
             platforms=None if key is None else [Platform.parse(p) for p in key],
             keep_going=request.keep_going,
-            push=PushOptions(request.to, None, request.jobs),
+            # a mirror holds the images as they are: compressing a plain layer on the way
+            # would give it another digest (and the next run would find it "updated")
+            push=PushOptions(request.to, None, request.jobs, compress="none"),
             extras=request.extras,
             per_image=replace(per_image(items, request.platforms_given), platforms={}),
         )

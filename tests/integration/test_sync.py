@@ -390,3 +390,28 @@ def test_split_bundles_and_deltas(run: Run, source: Registry, tmp_path: Path) ->
     assert made.code == 0, made.err
     assert delta.stat().st_size < base.stat().st_size + 4096
     assert len(names_in(run, delta)) == 2
+
+
+def test_a_mirror_keeps_the_digests_of_plain_layers(
+    run: Run, start: Callable[..., Registry], tmp_path: Path
+) -> None:
+    """A mirror is the source's images as they are: push's compression of plain layers
+    would change their digests (and every later run would find them "updated")."""
+    origin, mirror = start(), start()
+    archive = docker_save(
+        tmp_path / "plain.tar", [(["team/plain:1"], [layer({"plain.txt": b"plain\n"})])]
+    )
+    there = f"{origin.host}/team/plain:1"
+    assert run("push", archive, "--to", origin.host, "--compress", "none").code == 0
+    plain = digest_of(there)
+    raw = skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{there}")
+    assert [d["mediaType"] for d in json.loads(raw)["layers"]] == [
+        "application/vnd.oci.image.layer.v1.tar"
+    ]
+    listed = tmp_path / "plain.txt"
+    listed.write_text(f"{origin.host}/team/plain:1\n")
+    first = run("sync", listed, "--to", f"{mirror.host}/copy", "--json")
+    assert first.code == 0, first.err
+    assert digest_of(f"{mirror.host}/copy/team/plain:1") == plain
+    again = json.loads(run("sync", listed, "--to", f"{mirror.host}/copy", "--json").out)
+    assert (again["updated"], len(again["kept"])) == ([], 1)
