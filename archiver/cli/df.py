@@ -53,6 +53,7 @@ def to_json(usage: Usage) -> dict[str, Any]:
             {"digest": str(layer.digest), "size": layer.size, "images": layer.images}
             for layer in usage.layers
         ],
+        "extras": {"count": usage.extras, "size": usage.extras_size},
         "total_count": len(usage.images),
         "active": usage.active,
         "size": usage.size,
@@ -104,3 +105,8 @@ def command(archive: str, verbose: bool, template: str | None, as_json: bool) ->
         for layer in usage.layers
     ]
     click.echo(output.render_rows(None, LAYERS_TABLE, layers, {"Digest": "LAYER"}))
+    if usage.extras:
+        click.echo(
+            f"\nSignatures, attestations, SBOMs and referrers: {usage.extras}, "
+            f"{output.human_size(usage.extras_size)} of their own"
+        )

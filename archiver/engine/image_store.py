@@ -77,6 +77,10 @@ class Usage:
     """Tagged images: what ``prune --all`` keeps."""
     reclaimable: int
     """What ``prune`` would free."""
+    extras: int = 0
+    """Signatures, attestations, SBOMs and referrers beside the images."""
+    extras_size: int = 0
+    """Bytes of the blobs only they use (counted in ``size``, never as layers)."""
 
 
 class ImageStore:
@@ -161,7 +165,9 @@ class ImageStore:
         records = self.records()
         users: Counter[Digest] = Counter()
         sizes: dict[Digest, int] = {}
-        for root in self.roots:
+        extra_roots = [root for root in self.roots if extras.extra_of_root(root) is not None]
+        images_only = [root for root in self.roots if root not in extra_roots]
+        for root in images_only:
             layers = {d.digest: d.size for node in root.images for d in node.manifest.layers}
             users.update(layers.keys())
             sizes.update(layers)
@@ -177,12 +183,16 @@ class ImageStore:
         freed = {
             d.digest: d.size for r in dangling for d, _ in r.root.blobs() if d.digest not in kept
         }
+        of_images = {d.digest for root in images_only for d, _ in root.blobs()}
+        of_extras = {d.digest: d.size for root in extra_roots for d, _ in root.blobs()}
         return Usage(
             images=images,
             layers=[LayerUsage(d, sizes[d], users[d]) for d in sizes],
             size=sum(self.blob_sizes().values()) + stray,
             active=sum(1 for r in records if not r.entry.dangling),
             reclaimable=sum(freed.values()) + stray,
+            extras=len(extra_roots),
+            extras_size=sum(n for d, n in of_extras.items() if d not in of_images),
         )
 
     # -- inside ----------------------------------------------------------------------------

@@ -43,6 +43,12 @@ def test_df_counts_extras(run: Run, tmp_path: Path) -> None:
     plain = layout(tmp_path / "plain", [(image(b"app\n"), "example.com/app:1")])
     without = json.loads(run("df", plain, "--json").out)["size"]
     assert with_extras - without >= sum(len(b) for b in signature.blobs) + len(signature.manifest)
+    shown = json.loads(run("df", archive, "--json").out)
+    assert shown["extras"]["count"] == 2  # the signature, the SBOM
+    assert shown["extras"]["size"] == with_extras - without
+    assert [layer["size"] for layer in shown["layers"]] == [len(image(b"app\n").blobs[1])]
+    verbose = run("df", archive, "-v").out
+    assert "Signatures, attestations, SBOMs and referrers: 2, " in verbose
 
 
 def test_conversion_keeps_extras_tied_to_their_subject(run: Run, tmp_path: Path) -> None:
