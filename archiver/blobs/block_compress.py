@@ -60,6 +60,8 @@ GZIP = BlockOptions("gzip", 1, 1024 * 1024)
 about the size of skopeo's default gzip, at 2.5x the speed of level 6 (docs/RUNTIMES.md)."""
 ZSTD = BlockOptions("zstd", 3, 4 * 1024 * 1024)
 KINDS = {"gzip": GZIP, "zstd": ZSTD}
+COMPRESSIONS = (*KINDS, "none")
+"""What ``--compress`` takes: how a push sends layers held as plain tars."""
 
 
 class Writable(Protocol):

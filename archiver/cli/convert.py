@@ -7,9 +7,10 @@ import click
 from archiver.blobs.parts import Split
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.cli.transfer import request, run
-from archiver.cli.transfer_options import Selection, writer_options
+from archiver.cli.transfer_options import Selection, compress_option, writer_options
+from archiver.engine.transfer import PushOptions
 from archiver.places.layout_writer import FORMATS
-from archiver.places.transports import parse_place
+from archiver.places.transports import REGISTRY, parse_place
 
 
 @click.command("convert")
@@ -17,6 +18,7 @@ from archiver.places.transports import parse_place
 @click.argument("target_name", metavar="OUTPUT")
 @click.option("--to", "fmt", type=click.Choice(FORMATS), help="Output format (default: docker).")
 @writer_options
+@compress_option
 def command(
     source_name: str,
     target_name: str,
@@ -25,6 +27,7 @@ def command(
     selection: Selection,
     zstd: ZstdOptions,
     split: Split | None,
+    compress: str,
 ) -> None:
     """Convert INPUT (docker-save, hybrid, OCI dir/tar, bundle; compressed or not) to OUTPUT.
 
@@ -34,6 +37,7 @@ def command(
     docker-daemon: choose the place too. OUTPUT "-" writes a tar to standard output.
     """
     target = parse_place(target_name)
+    into_registry = (fmt or target.format) == REGISTRY
     wanted = request(
         [parse_place(source_name)],
         target,
@@ -42,6 +46,9 @@ def command(
         zstd=zstd,
         base=parse_place(base) if base else None,
         split=split,
+        push=PushOptions(tag=",".join(target.names) or None, compress=compress)
+        if into_registry
+        else None,
     )
     run(wanted, selection)
 

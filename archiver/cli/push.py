@@ -7,8 +7,12 @@ import click
 from archiver.cli import common
 from archiver.cli.common import insecure_option
 from archiver.cli.transfer import request, run
-from archiver.cli.transfer_options import Selection, keep_going_option, selection_options
-from archiver.engine.push_compress import COMPRESSIONS
+from archiver.cli.transfer_options import (
+    Selection,
+    compress_option,
+    keep_going_option,
+    selection_options,
+)
 from archiver.engine.transfer import PushOptions
 from archiver.places.registry import DEFAULT_JOBS
 from archiver.places.transports import REGISTRY, Place, parse_place
@@ -26,14 +30,7 @@ from archiver.places.transports import REGISTRY, Place, parse_place
     show_default=True,
     help="Blobs uploaded at once.",
 )
-@click.option(
-    "--compress",
-    type=click.Choice(COMPRESSIONS),
-    default="gzip",
-    show_default=True,
-    help="How layers held as plain tars are compressed on the way (as docker push does); "
-    "compressed layers go as they are.",
-)
+@compress_option
 @insecure_option
 @keep_going_option
 @selection_options

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from archiver.blobs.block_compress import COMPRESSIONS
 from archiver.blobs.parts import Split, parse_size
 from archiver.blobs.seek_table import MAX_FRAME
 from archiver.blobs.zstd_writer import DEFAULT_FRAME_SIZE, ZstdOptions, default_threads
@@ -227,3 +228,13 @@ def writer_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in (split_options, zstd_options, selection_options, base_option(False)):
         func = option(func)
     return func
+
+
+compress_option = click.option(
+    "--compress",
+    type=click.Choice(COMPRESSIONS),
+    default="gzip",
+    show_default=True,
+    help="Into a registry: how layers held as plain tars are compressed on the way (as "
+    "docker push does); compressed layers go as they are.",
+)

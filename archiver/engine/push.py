@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from archiver.blobs.block_compress import KINDS
+from archiver.blobs.block_compress import COMPRESSIONS, KINDS
 from archiver.engine import extras as extras_in
 from archiver.engine import extras_registry
 from archiver.engine.copy import Progress, copy
 from archiver.engine.layer_map import LayerMap
-from archiver.engine.push_compress import COMPRESSIONS, CompressingSink
+from archiver.engine.push_compress import CompressingSink
 from archiver.errors import InputError
 from archiver.model.digest import Digest
 from archiver.model.image import ImageEntry

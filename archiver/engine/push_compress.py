@@ -38,8 +38,6 @@ from archiver.places.base import Opener, Sink
 from archiver.places.registry.locations import BlobLocations
 from archiver.places.registry.place import RegistrySink
 
-COMPRESSIONS = ("gzip", "zstd", "none")
-
 _GZIP_TYPE = {media.DOCKER_LAYER_TAR: media.DOCKER_LAYER_GZIP}
 _TO_OCI = {
     media.DOCKER_MANIFEST: media.OCI_MANIFEST,

@@ -249,3 +249,21 @@ def test_a_docker_manifest_keeps_its_type_with_gzip_and_becomes_oci_with_zstd(
     dockerd.docker("pull", gzipped)
     assert dockerd.docker("image", "inspect", "--format", "{{.Id}}", gzipped).strip() == config
     dockerd.docker("rmi", gzipped)
+
+
+def test_copy_into_a_registry_compresses_as_push_does(
+    run: Run, registry: Registry, archive: Path
+) -> None:
+    gzip_ref, plain_ref = f"{registry.host}/c/app:gz", f"{registry.host}/c/app:plain"
+    assert run("copy", f"docker-archive:{archive}", f"docker://{gzip_ref}").code == 0
+    kept = run("copy", f"docker-archive:{archive}", f"docker://{plain_ref}", "--compress", "none")
+    assert kept.code == 0, kept.err
+    types = {
+        ref: {layer["mediaType"] for layer in raw_manifest(ref)["layers"]}
+        for ref in (gzip_ref, plain_ref)
+    }
+    assert types[gzip_ref] == {"application/vnd.oci.image.layer.v1.tar+gzip"}
+    assert types[plain_ref] <= {
+        "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.docker.image.rootfs.diff.tar",
+    }
