@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from archiver.errors import InputError
+from archiver.errors import InputError, NotFound
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -56,3 +56,22 @@ def _mode(st: os.stat_result, path: str | Path) -> int:
     if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     return st.st_mode
+
+
+def read_text_file(path: str, limit: int, what: str) -> str:
+    """The UTF-8 text of the small regular file ``path`` (a list, an htpasswd file), or
+    one line naming it and ``what`` it should be: missing (NotFound), unreadable, over
+    ``limit`` bytes, not UTF-8 or not a regular file (InputError)."""
+    try:
+        with os.fdopen(open_regular(path), "rb") as file:
+            data = file.read(limit + 1)
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no such file ({what})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    if len(data) > limit:
+        raise InputError(f"{path}: over {limit} bytes: not a {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text: not a {what}") from None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from archiver.blobs.parts import Split
+from archiver.blobs.regular_file import read_text_file
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.cli import common, output
 from archiver.cli.common import insecure_option
@@ -20,7 +21,7 @@ from archiver.cli.transfer_options import (
     writer_options,
 )
 from archiver.engine.sync import SyncRequest, SyncResult, platforms_for, sync
-from archiver.errors import ArchiverError, InputError, NotFound
+from archiver.errors import ArchiverError, InputError
 from archiver.model.extras import ExtrasFilter
 from archiver.model.platform import Platform
 from archiver.model.sync_lists import SyncList, read_list
@@ -36,18 +37,7 @@ if TYPE_CHECKING:
 def read_lists(paths: tuple[str, ...]) -> list[SyncList]:
     found = []
     for path in paths:
-        try:
-            with open(path, "rb") as file:
-                data = file.read(MAX_LIST + 1)
-        except FileNotFoundError:
-            raise NotFound(f"{path}: no such file") from None
-        except OSError as exc:
-            raise InputError(f"{path}: {exc.strerror}") from None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"{path}: not UTF-8 text: not a list file") from None
-        found.append(read_list(text, path))
+        found.append(read_list(read_text_file(path, MAX_LIST, "list file"), path))
     return found
 
 

@@ -11,7 +11,8 @@ import threading
 
 import bcrypt
 
-from archiver.errors import InputError, NotFound
+from archiver.blobs.regular_file import read_text_file
+from archiver.errors import InputError
 
 MAX_FILE = 1024 * 1024
 _BCRYPT = ("$2y$", "$2b$", "$2a$")
@@ -28,19 +29,7 @@ class Htpasswd:
 
     @classmethod
     def read(cls, path: str) -> Htpasswd:
-        try:
-            with open(path, "rb") as file:
-                data = file.read(MAX_FILE + 1)
-        except FileNotFoundError:
-            raise NotFound(f"{path}: no such htpasswd file") from None
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read the htpasswd file ({exc.strerror})") from None
-        if len(data) > MAX_FILE:
-            raise InputError(f"{path}: an htpasswd file over {MAX_FILE} bytes")
-        try:
-            text = data.decode()
-        except UnicodeDecodeError:
-            raise InputError(f"{path}: the htpasswd file is not UTF-8 text") from None
+        text = read_text_file(path, MAX_FILE, "htpasswd file")
         users: dict[str, bytes] = {}
         for number, line in enumerate(text.splitlines(), 1):
             line = line.strip()

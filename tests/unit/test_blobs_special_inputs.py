@@ -96,3 +96,21 @@ def test_a_directory_and_stdin_are_still_inputs(tmp_path: Path) -> None:
             check=False,
         )
     assert result.returncode == 0, result.stderr
+
+
+def test_small_text_files_are_read_capped_and_checked(fifo: Path, tmp_path: Path) -> None:
+    """Lists for sync and htpasswd files for serve: a FIFO or a device is refused at once
+    (a FIFO's open would wait for a writer), a missing, oversized or non-UTF-8 file is
+    one line."""
+    _refused(archiver("sync", fifo, "-o", tmp_path / "o.tar.zst"), fifo, "a FIFO", "a regular file")
+    dev = Path("/dev/zero")
+    _refused(archiver("serve", SAMPLES / "oci", "--htpasswd", dev), dev, "a character device",
+             "a regular file")  # fmt: skip
+    missing = archiver("sync", tmp_path / "nothing.yaml", "-o", tmp_path / "o.tar.zst")
+    assert missing.returncode == 4
+    assert missing.stderr == f"Error: {tmp_path / 'nothing.yaml'}: no such file (list file)\n"
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe")
+    result = archiver("sync", binary, "-o", tmp_path / "o.tar.zst")
+    assert result.stderr == f"Error: {binary}: not UTF-8 text: not a list file\n"
+    assert not (tmp_path / "o.tar.zst").exists()
