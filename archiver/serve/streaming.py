@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, BinaryIO
 
 import anyio
@@ -149,15 +149,50 @@ class BlobAnswer:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send_body(self, send: Any) -> None:
+        """Each block is sent while the next is read (decompressed, hashed) on a worker
+        thread, when the process has a spare block's room (``AHEAD``); else one after the
+        other."""
         done = object()
+
+        async def read() -> object:
+            return await anyio.to_thread.run_sync(next, self.body, done, limiter=self.readers)
+
         try:
-            while True:
-                block = await anyio.to_thread.run_sync(next, self.body, done, limiter=self.readers)
-                if block is done:
-                    return
+            block = await read()
+            while block is not done:
                 assert isinstance(block, memoryview)
-                for at in range(0, len(block), SEND):  # uvicorn waits for each to drain
-                    piece = block[at : at + SEND]
-                    await send({"type": "http.response.body", "body": piece, "more_body": True})
+                if not _ahead.acquire(blocking=False):
+                    await _send_pieces(send, block)
+                    block = await read()
+                    continue
+                got: list[object] = []
+                try:
+                    async with anyio.create_task_group() as group:
+                        group.start_soon(_read_into, read, got)
+                        await _send_pieces(send, block)
+                finally:
+                    _ahead.release()
+                block = got[0]
+                if isinstance(block, ArchiverError):
+                    raise block
         finally:
             await anyio.to_thread.run_sync(self.body.close)
+
+
+AHEAD = 8
+"""Answers reading their next block while they send one, at once (each holds a block more
+meanwhile): memory stays flat in the number of clients."""
+_ahead = threading.Semaphore(AHEAD)
+
+
+async def _read_into(read: Callable[[], Awaitable[object]], got: list[object]) -> None:
+    try:
+        got.append(await read())
+    except ArchiverError as exc:  # raised by the sender, outside the task group
+        got.append(exc)
+
+
+async def _send_pieces(send: Any, block: memoryview) -> None:
+    for at in range(0, len(block), SEND):  # uvicorn waits for each to drain
+        piece = block[at : at + SEND]
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
