@@ -7,6 +7,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from archiver.errors import Conflict, InputError
 from archiver.model import media
 from archiver.model.platform import Platform
 from archiver.serve import catalog as catalogs
+from archiver.serve import streaming
 from archiver.serve.app import make_app
 from archiver.serve.auth import Htpasswd
 from archiver.serve.inputs import open_inputs
@@ -341,3 +343,33 @@ def test_where_it_listens_and_tls_files_checked_first(tmp_path: Path) -> None:
     (tmp_path / "cert.pem").write_text("not a certificate")
     with pytest.raises(InputError, match="not a usable TLS certificate"):
         check_tls(str(tmp_path / "cert.pem"), str(tmp_path / "cert.pem"))
+
+
+@pytest.mark.parametrize("spare", [streaming.AHEAD, 0])
+def test_a_blob_of_many_reads_is_sent_while_read_and_still_verified(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    spare: int,
+) -> None:
+    """Blocks are read ahead while the one before is sent (when there is room for one more
+    block, else one after the other): the bytes are the same, a damaged blob is still cut
+    short, and the room is given back."""
+    monkeypatch.setattr(streaming, "READ", 1000)
+    monkeypatch.setattr(streaming, "SEND", 300)
+    ahead = threading.Semaphore(spare)
+    monkeypatch.setattr(streaming, "_ahead", ahead)
+    digests = oci_with_referrer(tmp_path / "oci")
+    path = tmp_path / "oci/blobs/sha256" / digests["layer"][7:]
+    data = path.read_bytes()
+    assert len(data) > 5 * 1000
+    url = f"/v2/team/app/blobs/{digests['layer']}"
+    with served(tmp_path / "oci") as client:
+        assert client.get(url).content == data
+        assert client.get(url, headers={"Range": "bytes=1500-4321"}).content == data[1500:4322]
+        path.write_bytes(data[:2000] + bytes([data[2000] ^ 0xFF]) + data[2001:])
+        got = client.get(url)
+        assert len(got.content) < len(data)
+        assert any("digest mismatch" in r.getMessage() for r in caplog.records)
+    assert all(ahead.acquire(blocking=False) for _ in range(spare))
+    assert not ahead.acquire(blocking=False)
