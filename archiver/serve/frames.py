@@ -10,6 +10,7 @@ proved by the digest check of every answer (streaming.py), never by this cache.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections import OrderedDict
@@ -27,18 +28,24 @@ AHEAD = 2
 """Frames decoded ahead of a reader, on the pool, while it hashes and sends."""
 
 
+Decoded = tuple[int, bytes]
+"""A frame's bytes and the serial number of this decoding of it (never reused): readers
+that got the same serial hold the very same bytes."""
+_serials = itertools.count(1)
+
+
 class FrameCache:
     """Decoded frames by (file, compressed offset), shared by every reader."""
 
     def __init__(self, budget: int = BUDGET) -> None:
         self._budget = budget
         self._lock = threading.Lock()
-        self._frames: OrderedDict[tuple[int, int], Future[bytes]] = OrderedDict()
+        self._frames: OrderedDict[tuple[int, int], Future[Decoded]] = OrderedDict()
         self._sizes: dict[tuple[int, int], int] = {}
         self._held = 0
         self._pool: ThreadPoolExecutor | None = None
 
-    def get(self, fd: int, frame: Frame, origin: str) -> bytes:
+    def get(self, fd: int, frame: Frame, origin: str) -> Decoded:
         """The frame's bytes: decoded here unless another reader has it or is decoding it."""
         future, mine = self._claim(fd, frame)
         if mine:
@@ -56,7 +63,7 @@ class FrameCache:
                     )
                 self._pool.submit(self._decode_into, future, fd, frame, origin)
 
-    def _claim(self, fd: int, frame: Frame) -> tuple[Future[bytes], bool]:
+    def _claim(self, fd: int, frame: Frame) -> tuple[Future[Decoded], bool]:
         key = (fd, frame.compressed_offset)
         with self._lock:
             future = self._frames.get(key)
@@ -80,9 +87,9 @@ class FrameCache:
                 del self._frames[key]
                 self._held -= self._sizes.pop(key)
 
-    def _decode_into(self, future: Future[bytes], fd: int, frame: Frame, origin: str) -> None:
+    def _decode_into(self, future: Future[Decoded], fd: int, frame: Frame, origin: str) -> None:
         try:
-            future.set_result(decode(fd, frame, origin))
+            future.set_result((next(_serials), decode(fd, frame, origin)))
         except BaseException as exc:
             key = (fd, frame.compressed_offset)
             with self._lock:
@@ -122,6 +129,8 @@ class FramesReader:
         self._size = blob.size
         self._pos = 0
         self._index = 0
+        self.serial: int | None = None
+        """The serial of the frame the last read returned whole (None: a part of one)."""
 
     def seek(self, pos: int) -> int:
         self._pos = max(0, min(self._size, pos))
@@ -141,14 +150,16 @@ class FramesReader:
         within = self._pos - (frame.offset - self._frames[0].offset)
         for ahead in self._frames[self._index + 1 : self._index + 1 + AHEAD]:
             self._cache.ahead(self._fd, ahead, self._origin)
-        data = self._cache.get(self._fd, frame, self._origin)
+        serial, data = self._cache.get(self._fd, frame, self._origin)
         left = len(data) - within
         take = left if size is None or size < 0 else min(size, left)
         self._pos += take
         if within + take >= len(data):
             self._index += 1
         if within == 0 and take == len(data):
+            self.serial = serial
             return data
+        self.serial = None
         return data[within : within + take]
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ import anyio
 from archiver.blobs.verify import VerifyingReader
 from archiver.errors import ArchiverError, IntegrityError
 from archiver.serve.catalog import Held
+from archiver.serve.chains import Chains, ChainVerifier
 from archiver.serve.frames import FrameCache, FramesReader
 from archiver.serve.ranges import ByteRange
 
@@ -56,7 +57,11 @@ class Proved:
 
 
 def chunks(
-    held: Held, want: ByteRange | None, proved: Proved, cache: FrameCache | None = None
+    held: Held,
+    want: ByteRange | None,
+    proved: Proved,
+    cache: FrameCache | None = None,
+    chains: Chains | None = None,
 ) -> Generator[memoryview, None, None]:
     """The bytes of ``want`` (the whole blob when None), a read at a time; IntegrityError
     before the last piece when the blob is not what its descriptor says. A whole blob is always
@@ -68,10 +73,15 @@ def chunks(
     with contextlib.ExitStack() as stack:
         raw = _open(held, cache)
         stack.callback(raw.close)
-        stream: BinaryIO | FramesReader | VerifyingReader = raw
+        stream: BinaryIO | FramesReader | VerifyingReader | ChainVerifier = raw
         if check:
             origin = source.blob_origin(digest)
-            stream = stack.enter_context(VerifyingReader(cast(BinaryIO, raw), digest, size, origin))
+            if isinstance(raw, FramesReader) and chains is not None:
+                stream = ChainVerifier(raw, chains, digest, size, origin)
+            else:
+                stream = stack.enter_context(
+                    VerifyingReader(cast(BinaryIO, raw), digest, size, origin)
+                )
             _skip(stream, start)
         elif start:
             raw.seek(start)
@@ -109,7 +119,7 @@ def _open(held: Held, cache: FrameCache | None) -> BinaryIO | FramesReader:
     return source.open_blob(digest)
 
 
-def _skip(stream: BinaryIO | FramesReader | VerifyingReader, count: int) -> None:
+def _skip(stream: BinaryIO | FramesReader | VerifyingReader | ChainVerifier, count: int) -> None:
     while count > 0:
         data = stream.read(min(READ, count))
         if not data:

@@ -21,7 +21,7 @@ from archiver.errors import Conflict, InputError
 from archiver.model import media
 from archiver.model.platform import Platform
 from archiver.serve import catalog as catalogs
-from archiver.serve import frames, streaming
+from archiver.serve import chains, frames, registry, streaming
 from archiver.serve.app import make_app
 from archiver.serve.auth import Htpasswd
 from archiver.serve.inputs import open_inputs
@@ -397,6 +397,14 @@ def test_a_bundles_layer_is_read_from_its_frames_decoded_once_for_all_readers(
         return real(fd, frame, origin)
 
     monkeypatch.setattr(frames, "decode", counted)
+    made: list[chains.Chains] = []
+
+    class Recorded(chains.Chains):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+    monkeypatch.setattr(registry, "Chains", Recorded)
     url = f"/v2/library/app/blobs/{_sha(big)}"
     with served(bundle) as client:
         whole = client.get(url)
@@ -409,6 +417,7 @@ def test_a_bundles_layer_is_read_from_its_frames_decoded_once_for_all_readers(
             answers = list(pool.map(lambda _: client.get(url).content, range(4)))
         assert answers == [big] * 4
         assert len(decoded) < first * 4  # the cache keeps 512 KiB here and shares it
+        assert made[0].hashed == len(big)  # hashed once: the same frames, the same states
         offsets = sorted(set(decoded))
         with open(bundle, "r+b") as file:  # a byte inside a frame of the layer
             file.seek(offsets[len(offsets) // 2] + 100)
