@@ -44,7 +44,7 @@ def open_inputs(paths: Sequence[str]) -> Iterator[list[Served]]:
     if not paths:
         raise InputError("serve: name at least one archive, bundle or OCI directory")
     with contextlib.ExitStack() as stack:
-        opened = [stack.enter_context(open_place(Place(path))) for path in paths]
+        opened = [stack.enter_context(open_place(Place(path), reuse_frames=True)) for path in paths]
         complete = [s for s in opened if delta_base(s) is None]
         sources: list[Served] = []
         for source in opened:

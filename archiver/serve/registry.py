@@ -20,6 +20,8 @@ from archiver.places.base import read_document
 from archiver.serve import answers
 from archiver.serve.answers import API_VERSION, error
 from archiver.serve.catalog import Catalog, Held
+from archiver.serve.chains import Chains
+from archiver.serve.frames import FrameCache
 from archiver.serve.ranges import RangeError, parse_range
 from archiver.serve.streaming import READERS, BlobAnswer, Proved, chunks
 
@@ -36,6 +38,8 @@ class Registry:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.proved = Proved()
+        self.frames = FrameCache()
+        self.chains = Chains()
         self.readers: anyio.CapacityLimiter | None = None
 
     async def answer(self, request: Request) -> Any:
@@ -159,7 +163,12 @@ class Registry:
             return Response(None, status, headers=headers)
         if self.readers is None:  # made in the event loop, the first time a blob is sent
             self.readers = anyio.CapacityLimiter(READERS)
-        return BlobAnswer(status, headers, chunks(held, wanted, self.proved), self.readers)
+        return BlobAnswer(
+            status,
+            headers,
+            chunks(held, wanted, self.proved, self.frames, self.chains),
+            self.readers,
+        )
 
     def _referrers(self, request: Request, name: str, digest: Digest) -> Response:
         found = [

@@ -6,22 +6,26 @@ Every byte of a blob that has not yet been proved whole in this process is hashe
 range, the bytes before it are read and hashed first, and those after it before the last
 piece is sent. The last piece is held back until the digest is checked, so a blob damaged
 on disk never reaches a client whole: its answer is cut short (the client sees a broken
-transfer) and the request's log line says why. Memory per client: one read (a frame) and
-one piece; the reader's frame cache is shared.
+transfer) and the request's log line says why. A bundle's layer is read from its own
+frames through a cache shared by all clients (frames.py); a block is read (decompressed,
+hashed) while the one before is sent. Memory per client: a block or two (a frame each)
+and one piece.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Generator
-from typing import Any, BinaryIO
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, BinaryIO, cast
 
 import anyio
 
 from archiver.blobs.verify import VerifyingReader
 from archiver.errors import ArchiverError, IntegrityError
 from archiver.serve.catalog import Held
+from archiver.serve.chains import Chains, ChainVerifier
+from archiver.serve.frames import FrameCache, FramesReader
 from archiver.serve.ranges import ByteRange
 
 READ = 4 * 1024 * 1024
@@ -52,7 +56,13 @@ class Proved:
             self._digests.add(str(digest))
 
 
-def chunks(held: Held, want: ByteRange | None, proved: Proved) -> Generator[memoryview, None, None]:
+def chunks(
+    held: Held,
+    want: ByteRange | None,
+    proved: Proved,
+    cache: FrameCache | None = None,
+    chains: Chains | None = None,
+) -> Generator[memoryview, None, None]:
     """The bytes of ``want`` (the whole blob when None), a read at a time; IntegrityError
     before the last piece when the blob is not what its descriptor says. A whole blob is always
     verified; a range only until its blob has been proved whole once."""
@@ -61,11 +71,17 @@ def chunks(held: Held, want: ByteRange | None, proved: Proved) -> Generator[memo
     start, end = (0, size - 1) if want is None else (want.start, want.end)
     check = want is None or digest not in proved
     with contextlib.ExitStack() as stack:
-        raw = stack.enter_context(source.open_blob(digest))
-        stream: BinaryIO | VerifyingReader = raw
+        raw = _open(held, cache)
+        stack.callback(raw.close)
+        stream: BinaryIO | FramesReader | VerifyingReader | ChainVerifier = raw
         if check:
             origin = source.blob_origin(digest)
-            stream = stack.enter_context(VerifyingReader(raw, digest, size, origin))
+            if isinstance(raw, FramesReader) and chains is not None:
+                stream = ChainVerifier(raw, chains, digest, size, origin)
+            else:
+                stream = stack.enter_context(
+                    VerifyingReader(cast(BinaryIO, raw), digest, size, origin)
+                )
             _skip(stream, start)
         elif start:
             raw.seek(start)
@@ -93,7 +109,17 @@ def chunks(held: Held, want: ByteRange | None, proved: Proved) -> Generator[memo
             yield last
 
 
-def _skip(stream: BinaryIO | VerifyingReader, count: int) -> None:
+def _open(held: Held, cache: FrameCache | None) -> BinaryIO | FramesReader:
+    """A bundle's blob held in frames of its own: read from them through the shared
+    cache; anything else: as its source opens it."""
+    source, digest = held.source, held.descriptor.digest
+    blob = source.precompressed(digest) if cache is not None else None
+    if blob is not None and blob.frames and cache is not None:
+        return FramesReader(blob, cache, source.blob_origin(digest))
+    return source.open_blob(digest)
+
+
+def _skip(stream: BinaryIO | FramesReader | VerifyingReader | ChainVerifier, count: int) -> None:
     while count > 0:
         data = stream.read(min(READ, count))
         if not data:
@@ -149,15 +175,50 @@ class BlobAnswer:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send_body(self, send: Any) -> None:
+        """Each block is sent while the next is read (decompressed, hashed) on a worker
+        thread, when the process has a spare block's room (``AHEAD``); else one after the
+        other."""
         done = object()
+
+        async def read() -> object:
+            return await anyio.to_thread.run_sync(next, self.body, done, limiter=self.readers)
+
         try:
-            while True:
-                block = await anyio.to_thread.run_sync(next, self.body, done, limiter=self.readers)
-                if block is done:
-                    return
+            block = await read()
+            while block is not done:
                 assert isinstance(block, memoryview)
-                for at in range(0, len(block), SEND):  # uvicorn waits for each to drain
-                    piece = block[at : at + SEND]
-                    await send({"type": "http.response.body", "body": piece, "more_body": True})
+                if not _ahead.acquire(blocking=False):
+                    await _send_pieces(send, block)
+                    block = await read()
+                    continue
+                got: list[object] = []
+                try:
+                    async with anyio.create_task_group() as group:
+                        group.start_soon(_read_into, read, got)
+                        await _send_pieces(send, block)
+                finally:
+                    _ahead.release()
+                block = got[0]
+                if isinstance(block, ArchiverError):
+                    raise block
         finally:
             await anyio.to_thread.run_sync(self.body.close)
+
+
+AHEAD = 8
+"""Answers reading their next block while they send one, at once (each holds a block more
+meanwhile): memory stays flat in the number of clients."""
+_ahead = threading.Semaphore(AHEAD)
+
+
+async def _read_into(read: Callable[[], Awaitable[object]], got: list[object]) -> None:
+    try:
+        got.append(await read())
+    except ArchiverError as exc:  # raised by the sender, outside the task group
+        got.append(exc)
+
+
+async def _send_pieces(send: Any, block: memoryview) -> None:
+    for at in range(0, len(block), SEND):  # uvicorn waits for each to drain
+        piece = block[at : at + SEND]
+        await send({"type": "http.response.body", "body": piece, "more_body": True})

@@ -7,7 +7,9 @@ import base64
 import contextlib
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,14 @@ from archiver.errors import Conflict, InputError
 from archiver.model import media
 from archiver.model.platform import Platform
 from archiver.serve import catalog as catalogs
+from archiver.serve import chains, frames, registry, streaming
 from archiver.serve.app import make_app
 from archiver.serve.auth import Htpasswd
 from archiver.serve.inputs import open_inputs
 from archiver.serve.ranges import ByteRange, RangeError, parse_range
 from archiver.serve.server import Listen, check_tls
 from tests.conftest import SAMPLES, Run
-from tests.factory import docker_save, layer
+from tests.factory import docker_save, layer, random_layer
 
 
 def _sha(data: bytes) -> str:
@@ -341,3 +344,89 @@ def test_where_it_listens_and_tls_files_checked_first(tmp_path: Path) -> None:
     (tmp_path / "cert.pem").write_text("not a certificate")
     with pytest.raises(InputError, match="not a usable TLS certificate"):
         check_tls(str(tmp_path / "cert.pem"), str(tmp_path / "cert.pem"))
+
+
+@pytest.mark.parametrize("spare", [streaming.AHEAD, 0])
+def test_a_blob_of_many_reads_is_sent_while_read_and_still_verified(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    spare: int,
+) -> None:
+    """Blocks are read ahead while the one before is sent (when there is room for one more
+    block, else one after the other): the bytes are the same, a damaged blob is still cut
+    short, and the room is given back."""
+    monkeypatch.setattr(streaming, "READ", 1000)
+    monkeypatch.setattr(streaming, "SEND", 300)
+    ahead = threading.Semaphore(spare)
+    monkeypatch.setattr(streaming, "_ahead", ahead)
+    digests = oci_with_referrer(tmp_path / "oci")
+    path = tmp_path / "oci/blobs/sha256" / digests["layer"][7:]
+    data = path.read_bytes()
+    assert len(data) > 5 * 1000
+    url = f"/v2/team/app/blobs/{digests['layer']}"
+    with served(tmp_path / "oci") as client:
+        assert client.get(url).content == data
+        assert client.get(url, headers={"Range": "bytes=1500-4321"}).content == data[1500:4322]
+        path.write_bytes(data[:2000] + bytes([data[2000] ^ 0xFF]) + data[2001:])
+        got = client.get(url)
+        assert len(got.content) < len(data)
+        assert any("digest mismatch" in r.getMessage() for r in caplog.records)
+    assert all(ahead.acquire(blocking=False) for _ in range(spare))
+    assert not ahead.acquire(blocking=False)
+
+
+def test_a_bundles_layer_is_read_from_its_frames_decoded_once_for_all_readers(
+    run: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A layer with frames of its own is read through the shared frame cache: whole and in
+    ranges the same bytes, each frame decoded once while it is kept, several readers at
+    once; a frame damaged on disk cuts the answer short and the server goes on."""
+    big = random_layer(600 * 1024)
+    save = docker_save(tmp_path / "s.tar", [(["app:1"], [big])])
+    bundle = tmp_path / "b.tar.zst"
+    assert run("pack", save, "-o", bundle, "--frame-size", "65536").code == 0
+    decoded: list[int] = []
+    real = frames.decode
+
+    def counted(fd: int, frame: Any, origin: str) -> bytes:
+        decoded.append(frame.compressed_offset)
+        return real(fd, frame, origin)
+
+    monkeypatch.setattr(frames, "decode", counted)
+    made: list[chains.Chains] = []
+
+    class Recorded(chains.Chains):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+    monkeypatch.setattr(registry, "Chains", Recorded)
+    url = f"/v2/library/app/blobs/{_sha(big)}"
+    with served(bundle) as client:
+        part = client.get(url, headers={"Range": "bytes=70000-300000"})  # all read, to verify
+        assert part.status_code == 206 and part.content == big[70000:300001]
+        first = len(decoded)
+        assert first >= 9 and len(set(decoded)) == first  # its frames, each once
+        assert client.get(url).content == big
+        part = client.get(url, headers={"Range": "bytes=5-65540"})  # proved: read alone
+        assert part.status_code == 206 and part.content == big[5:65541]
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: client.get(url).content, range(4)))
+        assert answers == [big] * 4
+        assert len(decoded) < first * 4  # the cache keeps 512 KiB here and shares it
+        assert made[0].hashed == len(big)  # hashed once: the same frames, the same states
+        offsets = sorted(set(decoded))
+        with open(bundle, "r+b") as file:  # a byte inside a frame of the layer
+            file.seek(offsets[len(offsets) // 2] + 100)
+            byte = file.read(1)
+            file.seek(-1, 1)
+            file.write(bytes([byte[0] ^ 0xFF]))
+    with served(bundle) as client:  # a new server: nothing of it decoded yet
+        got = client.get(url)
+        assert len(got.content) < len(big)
+        assert any("cut short" in r.getMessage() for r in caplog.records)
+        assert client.get("/v2/").status_code == 200
