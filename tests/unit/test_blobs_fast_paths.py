@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from archiver.blobs import zstd_writer
 from archiver.blobs.atomic import SyncingFile
 from archiver.blobs.seek_table import Frame, read_seek_table
 from archiver.blobs.tar_tree import _clean
+from archiver.blobs.tarwriter import ustar_header
 from archiver.blobs.tree import normalise_name
 from archiver.blobs.zstd_writer import SeekableWriter, ZstdOptions, _runs
 
@@ -105,3 +107,28 @@ def test_a_name_taken_as_clean_is_its_own_normal_form(name: str) -> None:
 
 def test_inline_threshold_is_below_a_frame() -> None:
     assert zstd_writer.INLINE_BELOW < zstd_writer.DEFAULT_FRAME_SIZE
+
+
+@pytest.mark.parametrize("name", ["blobs/sha256/" + "a" * 64, "index.json", "x" * 100, "a b/c"])
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 10**9, 8**11 - 1])
+@pytest.mark.parametrize("mode", [0o644, 0o755])
+def test_a_ustar_header_is_the_one_tarfile_writes(name: str, size: int, mode: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime, info.uid, info.gid = size, mode, 0, 0, 0
+    info.uname = info.gname = ""
+    assert ustar_header(name, size, tarfile.REGTYPE, mode) == info.tobuf(
+        tarfile.PAX_FORMAT, "utf-8", "surrogateescape"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "kind"),
+    [
+        ("x" * 101, 1, tarfile.REGTYPE),
+        ("é", 1, tarfile.REGTYPE),
+        ("a", 8**11, tarfile.REGTYPE),
+        ("blobs/", 0, tarfile.DIRTYPE),
+    ],
+)
+def test_other_members_are_left_to_tarfile(name: str, size: int, kind: bytes) -> None:
+    assert ustar_header(name, size, kind, 0o644) is None
