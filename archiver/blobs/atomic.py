@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import queue
 import re
 import stat
 import tempfile
@@ -143,23 +142,13 @@ def replace_file(path: Path, data: bytes, mode: int | None = None) -> None:
         raise
 
 
-HAND_OFF_FROM = 256 * 1024
-"""Writes at least this large are made by SyncingFile's writer thread."""
-HANDED_OFF = 4
-"""Writes queued for that thread at most (memory: that many buffers, still referenced)."""
-
-
 class SyncingFile(io.BufferedWriter):
     """A large output file handed to the disk as it grows: every ``step`` bytes written,
     what is written so far is synced (fdatasync) on a thread of its own while writing goes
     on, so ``sync()`` at the end waits for the rest alone (making an archive keeps the CPU
     busy compressing and hashing while the disk would be idle). An error of a sync on the
-    thread is raised by ``sync()`` (the kernel reports it to one sync only).
-
-    Large writes are made on a writer thread, in order, while the caller goes on (a write
-    into the page cache is a copy that can also wait for the disk; an unpack spent a third
-    of its main thread there); ``flush()`` waits for them, and the first error of one is
-    raised by the next write, ``flush()`` or ``sync()``."""
+    thread is raised by
+    ``sync()`` (the kernel reports it to one sync only)."""
 
     def __init__(
         self, file: str | int, step: int = 16 * 1024 * 1024, name: str | Path | None = None
@@ -172,86 +161,28 @@ class SyncingFile(io.BufferedWriter):
         self._unsynced = 0
         self._thread: threading.Thread | None = None
         self._error: OSError | None = None
-        self._queue: queue.Queue[bytes | None] = queue.Queue(HANDED_OFF)
-        self._writer: threading.Thread | None = None
-        self._in_flight = 0
-        self._idle = threading.Condition()
-        self._write_error: OSError | None = None
-        self._counting = threading.Lock()
 
     def _named(self, exc: OSError) -> OSError:
         return exc if self._name is None else named(exc, self._name)
 
     def write(self, data: bytes, /) -> int:  # type: ignore[override]
-        if self._write_error is not None:
-            raise self._named(self._write_error)
-        size = len(data)
-        if size < HAND_OFF_FROM and not self._in_flight:  # nothing queued: in order
-            try:
-                written = super().write(data)
-            except OSError as exc:
-                raise self._named(exc) from None
-            self._wrote(written, flush=True)
-            return written
-        if not self._in_flight:
-            self._flush_buffer()  # what is buffered goes first
-        self._hand_off(data if type(data) is bytes else bytes(data))
-        return size
-
-    def _flush_buffer(self) -> None:
         try:
-            super().flush()
+            written = super().write(data)
         except OSError as exc:
             raise self._named(exc) from None
-
-    def _hand_off(self, data: bytes) -> None:
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._write_queued, name="writer", daemon=True)
-            self._writer.start()
-        with self._idle:
-            self._in_flight += 1
-        self._queue.put(data)
-
-    def _write_queued(self) -> None:
-        fd = self.fileno()
-        while (data := self._queue.get()) is not None:
-            try:
-                if self._write_error is None:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    self._wrote(len(data), flush=False)
-            except OSError as exc:
-                self._write_error = exc
-            finally:
-                with self._idle:
-                    self._in_flight -= 1
-                    if not self._in_flight:
-                        self._idle.notify_all()
-
-    def _drained(self) -> None:
-        """Every handed-off write made (or failed)."""
-        with self._idle:
-            while self._in_flight:
-                self._idle.wait()
-        if self._write_error is not None:
-            raise self._named(self._write_error)
+        self._wrote(written)
+        return written
 
     def copied(self, size: int) -> None:
-        """``size`` bytes were put into the file past this stream (``copy_file_range``,
-        after ``flush()``): they are synced as written ones are."""
-        self._wrote(size, flush=True)
+        """``size`` bytes were put into the file past this stream (``copy_file_range``):
+        they are synced as written ones are."""
+        self._wrote(size)
 
-    def _wrote(self, size: int, flush: bool) -> None:
-        with self._counting:
-            self._unsynced += size
-            if self._unsynced < self._step:
-                return
-            if self._thread is not None and self._thread.is_alive():
-                return
+    def _wrote(self, size: int) -> None:
+        self._unsynced += size
+        if self._unsynced >= self._step and (self._thread is None or not self._thread.is_alive()):
             self._unsynced = 0
-            if flush:
-                self._flush_buffer()  # all of it in the file: what the sync is for
+            self.flush()  # all of it in the file: what the sync is for
             self._thread = threading.Thread(target=self._sync_so_far, name="writeback")
             self._thread.start()
 
@@ -262,14 +193,15 @@ class SyncingFile(io.BufferedWriter):
             self._error = exc
 
     def _settled(self) -> None:
-        with self._counting:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
     def flush(self) -> None:
-        self._drained()
-        self._flush_buffer()
+        try:
+            super().flush()
+        except OSError as exc:
+            raise self._named(exc) from None
 
     def sync(self) -> None:
         """Everything written is on disk (or the error that kept it from it)."""
@@ -283,14 +215,8 @@ class SyncingFile(io.BufferedWriter):
             raise self._named(exc) from None
 
     def close(self) -> None:
-        if self._writer is not None:  # the writes queued are made (or fail) first
-            self._queue.put(None)
-            self._writer.join()
-            self._writer = None
         self._settled()  # no sync of a closed (or reused) descriptor
         try:
             super().close()
         except OSError as exc:
             raise self._named(exc) from None
-        if self._write_error is not None:
-            raise self._named(self._write_error)

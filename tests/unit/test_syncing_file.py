@@ -47,26 +47,3 @@ def test_a_sync_failing_on_the_thread_fails_the_end(
     with pytest.raises(OSError, match="Input/output error"):
         out.sync()
     out.close()
-
-
-def test_large_writes_on_the_writer_thread_keep_their_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    writers: list[str] = []
-    real = os.write
-
-    def record(fd: int, data: bytes) -> int:
-        writers.append(threading.current_thread().name)
-        return real(fd, data)
-
-    monkeypatch.setattr(os, "write", record)
-    path = tmp_path / "out"
-    out = SyncingFile(str(path))
-    pieces = [b"a" * 10, os.urandom(300 * 1024), b"b" * 20, bytearray(os.urandom(400 * 1024))]
-    pieces += [b"c" * 5, memoryview(os.urandom(512 * 1024))]  # type: ignore[list-item]
-    for piece in pieces:
-        out.write(piece)
-    out.sync()
-    out.close()
-    assert path.read_bytes() == b"".join(bytes(p) for p in pieces)
-    assert "writer" in writers
