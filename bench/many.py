@@ -14,6 +14,7 @@ prints, as medians of --runs runs measured interleaved:
   (the bundles are packed by the archiver being measured, outside the timings)
   unpack --image of one image (s)                                               (<= 0.4)
   tag (a rewrite) of the bundle         vs its pack                             (<= 0.25)
+  cp of the bundle (the floor of a rewrite) vs its pack                         (reference)
   peak RSS of every archiver command (MB)                                       (<= 150)
 
 and the machine's core count. Usage:
@@ -239,7 +240,7 @@ def main() -> None:
                     "-q",
                 ],
             )
-            shutil.copyfile(bundle, copy)
+            measure("cp", ["cp", str(bundle), str(copy)])  # a rewrite's floor
             measure("tag", [*archiver, "tag", str(copy), one, f"other/name:{run}"])
     finally:
         for name in ("u.tar", "r.tar", "one.tar", "ref.zst", "copy.tar.zst"):
@@ -261,6 +262,8 @@ def main() -> None:
         / max(1, args.images * (args.ls_scale - 1)),
         "unpack_image_s": median["unpack_image"],
         "tag_vs_pack": median["tag"] / median["pack"],
+        "cp_s": median["cp"],
+        "cp_vs_pack": median["cp"] / median["pack"],
         "peak_rss_mb": max(rss.values()),
         "median_s": median,
         "rss_mb": rss,
@@ -275,6 +278,7 @@ def main() -> None:
         ("  ls: seconds per 1,000 more images", "ls_per_1000_s", "small"),
         ("unpack --image of one (s)", "unpack_image_s", "<= 0.4"),
         ("tag / pack", "tag_vs_pack", "<= 0.25"),
+        ("  cp of the bundle / pack (floor)", "cp_vs_pack", "ref"),
         ("peak RSS, any command (MB)", "peak_rss_mb", "<= 150"),
     ]
     print(f"cores: {result['cores']}, runs: {args.runs} (medians)")

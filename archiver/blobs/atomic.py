@@ -170,13 +170,21 @@ class SyncingFile(io.BufferedWriter):
             written = super().write(data)
         except OSError as exc:
             raise self._named(exc) from None
-        self._unsynced += written
+        self._wrote(written)
+        return written
+
+    def copied(self, size: int) -> None:
+        """``size`` bytes were put into the file past this stream (``copy_file_range``):
+        they are synced as written ones are."""
+        self._wrote(size)
+
+    def _wrote(self, size: int) -> None:
+        self._unsynced += size
         if self._unsynced >= self._step and (self._thread is None or not self._thread.is_alive()):
             self._unsynced = 0
             self.flush()  # all of it in the file: what the sync is for
             self._thread = threading.Thread(target=self._sync_so_far, name="writeback")
             self._thread.start()
-        return written
 
     def _sync_so_far(self) -> None:
         try:

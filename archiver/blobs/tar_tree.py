@@ -296,6 +296,8 @@ class TarTree:
         member = self._members.get(name)
         if member is not None and member.kind == "file":
             return member  # the common case: a normalised name of a file
+        if member is None and _clean(name):
+            return name  # as common: a blob another input of a pack holds
         current = normalise_name(name, self.origin)
         for _ in range(_MAX_LINK_HOPS):
             member = self._members.get(current)
@@ -324,6 +326,17 @@ class TarTree:
 
     def files(self) -> list[str]:
         return [m.name for m in self._members.values() if m.kind != "dir"]
+
+
+def _clean(name: str) -> bool:
+    """``name`` is already what ``normalise_name`` makes of it (no test of it can fail)."""
+    return not (
+        name.startswith(("/", "."))
+        or name.endswith(("/", "."))
+        or "//" in name
+        or "/." in name
+        or name[1:2] == ":"
+    )
 
 
 class _NoAccess:

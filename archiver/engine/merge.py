@@ -30,6 +30,7 @@ class MultiSource(Source):
     def __init__(self, sources: Sequence[Source], prefer: str = "error") -> None:
         self.origin = ", ".join(s.origin for s in sources)
         self._sources = list(sources)
+        self._held: dict[Digest, Source] = {}
         found: list[tuple[frozenset[Digest], ImageEntry, str]] = []
         for source in sources:
             for entry in source.images():
@@ -54,13 +55,21 @@ class MultiSource(Source):
         return self._holder(digest).precompressed(digest)
 
     def _holder(self, digest: Digest) -> Source:
+        held = self._held.get(digest)  # asked four times a blob: inputs are searched once
+        if held is not None:
+            return held
         for source in self._sources:
             if source.has_blob(digest):
+                self._held[digest] = source
                 return source
         raise NotFound(f"{self.origin}: blob {digest} is in none of the inputs")
 
     def has_blob(self, digest: Digest) -> bool:
-        return any(source.has_blob(digest) for source in self._sources)
+        try:
+            self._holder(digest)
+        except NotFound:
+            return False
+        return True
 
     def blob_origin(self, digest: Digest) -> str:
         try:
