@@ -103,6 +103,8 @@ class Ahead:
             self._slots.setdefault(descriptor.digest, _Slot(descriptor, owner))
         self._queue = list(self._slots.values())
         self._held = 0
+        self._ended = -1
+        """The last repository that ended (they end in order)."""
         self._stop = False
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="compress-ahead", daemon=True)
@@ -139,6 +141,7 @@ class Ahead:
     def done_with(self, owner: int) -> None:
         """Repository ``owner`` ended: drop the layers it never took."""
         with self._cond:
+            self._ended = max(self._ended, owner)
             for slot in self._slots.values():
                 if slot.owner <= owner and slot.state in ("new", "done"):
                     self._drop(slot)
@@ -196,7 +199,7 @@ class Ahead:
             with self._cond:
                 slot.spool, slot.state = spool, "done"
                 self.compressed += 1
-                if self._stop:
+                if self._stop or slot.owner <= self._ended:  # no one will take it now
                     self._drop(slot)
                 self._cond.notify_all()
 

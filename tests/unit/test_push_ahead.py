@@ -153,3 +153,18 @@ def test_close_drops_what_was_not_taken(tmp_path: Path) -> None:
         assert not os.path.exists(name)
         ahead.close()
         assert ahead.take(layers[1].digest) is None
+
+
+def test_a_layer_finished_after_its_repository_ended_is_dropped(tmp_path: Path) -> None:
+    tar, layers = _layers(tmp_path, [20_000, 20_000])
+    with open_source(str(tar)) as source:
+        counting = _Counting()
+        counting.gate.clear()  # the first layer is held back until its repository ended
+        ahead = Ahead(source, [(layers[0], 0), (layers[1], 1)], counting, budget=30_000)
+        ahead.start()
+        threading.Event().wait(0.1)
+        ahead.done_with(0)
+        counting.gate.set()
+        _until(lambda: len(counting.seen) == 2)  # its share freed: the next one went on
+        assert ahead.take(layers[0].digest) is None
+        ahead.close()
