@@ -16,8 +16,10 @@ from archiver.blobs.block_compress import COMPRESSIONS, KINDS
 from archiver.engine import extras as extras_in
 from archiver.engine import extras_registry
 from archiver.engine.copy import Progress, copy
+from archiver.engine.graph import resolve
 from archiver.engine.layer_map import LayerMap
-from archiver.engine.push_compress import CompressingSink
+from archiver.engine.push_ahead import Ahead
+from archiver.engine.push_compress import CompressingSink, compress_layer, to_compress
 from archiver.errors import InputError
 from archiver.model.digest import Digest
 from archiver.model.image import ImageEntry
@@ -116,13 +118,26 @@ def push_images(
     signed = frozenset(extra.subject for _, extra in parted.extras)  # pushed as they are
     if not targets:
         raise InputError("nothing to push: " + "; ".join(left or ["no image selected"]))
-    with given_or_own(registries) as clients:
+    roots = [[resolve(source, entry, platforms) for entry in t.entries] for t in targets]
+    layer_maps: dict[str, LayerMap] = {}
+    ahead: Ahead | None = None
+    if compress != "none":
+        options = KINDS[compress]
+        order = []
+        for i, target in enumerate(targets):
+            layers = layer_maps.setdefault(target.registry, LayerMap.load(target.registry))
+            order += [
+                (layer, i)
+                for layer in to_compress(roots[i], signed)
+                if layers.get(compress, layer.digest) is None  # a re-push: known, not redone
+            ]
+        ahead = Ahead(source, order, lambda d, o, s: compress_layer(d, o, s, options))
+    with given_or_own(registries) as clients, _closing(ahead):
         known: dict[str, BlobLocations] = {}
-        layer_maps: dict[str, LayerMap] = {}
         summary: dict[str, Any] = {"pushed": [], "left_out": left}
         totals = {"pushed": 0, "mounted": 0, "skipped": 0, "bytes": 0, "resumed": 0}
         compressed = 0
-        for target in targets:
+        for i, target in enumerate(targets):
             client = clients.client(target.registry)
             if target.registry not in known:
                 known[target.registry] = BlobLocations.load(target.registry)
@@ -136,13 +151,15 @@ def push_images(
             wrapped: Sink = sink
             if compress != "none":
                 layers = layer_maps.setdefault(target.registry, LayerMap.load(target.registry))
-                wrapped = CompressingSink(sink, KINDS[compress], layers, locations, signed)
+                wrapped = CompressingSink(sink, KINDS[compress], layers, locations, signed, ahead)
             try:
                 with (progress or _no_progress)() as bar:
-                    copy(source, wrapped, target.entries, platforms, progress=bar, jobs=jobs)
+                    copy(source, wrapped, target.entries, platforms, bar, jobs, roots=roots[i])
                 repository, pushed = target.repository, target.entries
                 extras_registry.update_fallback_tags(source, client, repository, pushed)
             finally:
+                if ahead is not None:
+                    ahead.done_with(i)
                 locations.save()
                 for layer_map in layer_maps.values():
                     layer_map.save()
@@ -157,9 +174,21 @@ def push_images(
             blobs_skipped=totals["skipped"],
             uploads_resumed=totals["resumed"],
             bytes_pushed=totals["bytes"],
-            layers_compressed=compressed,
+            layers_compressed=compressed + (ahead.compressed if ahead is not None else 0),
         )
         return summary
+
+
+@contextlib.contextmanager
+def _closing(ahead: Ahead | None) -> Iterator[None]:
+    """Compressing ahead while the repositories are pushed; stopped at the end."""
+    if ahead is not None:
+        ahead.start()
+    try:
+        yield
+    finally:
+        if ahead is not None:
+            ahead.close()
 
 
 @contextlib.contextmanager

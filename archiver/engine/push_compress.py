@@ -19,15 +19,14 @@ digest must stay what it is, or they would name a manifest the registry never ge
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
 import threading
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from archiver.blobs.block_compress import BlockOptions, compress
 from archiver.engine.extras import subjects
 from archiver.engine.layer_map import LayerMap
-from archiver.errors import IntegrityError, PeerError
+from archiver.engine.push_ahead import Ahead, Spool
+from archiver.errors import PeerError
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
@@ -69,8 +68,10 @@ class CompressingSink(Sink):
         layers: LayerMap,
         locations: BlobLocations,
         keep: frozenset[Digest] = frozenset(),
+        ahead: Ahead | None = None,
     ) -> None:
         self._inner = inner
+        self._ahead = ahead
         self._keep = keep
         self._as_is: set[Digest] = set()
         """Plain layers a kept image needs as they are (perhaps compressed for another)."""
@@ -89,15 +90,9 @@ class CompressingSink(Sink):
     def begin(self, roots: list[ResolvedImage]) -> None:
         self._roots = roots
         for root in roots:
-            chosen = self._as_is if self._kept(root) else self._plain
-            for node in root.images:
-                for layer in node.manifest.layers:
-                    if _is_plain(layer):
-                        chosen.add(layer.digest)
+            chosen = self._as_is if _kept(root, self._keep) else self._plain
+            chosen.update(layer.digest for layer in _plain_layers(root))
         self._inner.begin(roots)
-
-    def _kept(self, root: ResolvedImage) -> bool:
-        return any(digest in self._keep for digest in subjects(root))
 
     def has(self, descriptor: Descriptor) -> bool:
         if descriptor.digest in self._as_is and not self._inner.has(descriptor):
@@ -121,7 +116,8 @@ class CompressingSink(Sink):
         if descriptor.digest not in self._plain:
             return
         known = self._layers.get(self._kind, descriptor.digest)
-        with _Spool() as spool:
+        taken = self._ahead.take(descriptor.digest) if self._ahead is not None else None
+        with taken or Spool() as spool:
             if known is not None and self._locations.find(known.digest, self._inner.repository):
                 # another repository has it: mounted, compressed only if the mount fails
                 def lazily() -> BinaryIO:
@@ -132,21 +128,17 @@ class CompressingSink(Sink):
                 self._inner.put_blob_from(known, lazily)
                 compressed = known
             else:
-                compressed = self._compress(descriptor, opener, spool)
+                compressed = spool.result or self._compress(descriptor, opener, spool)
                 if not self._inner.has(compressed):  # pushed from elsewhere: HEAD finds it
                     self._inner.put_blob_from(compressed, lambda: spool.reader(compressed))
         self._layers.add(self._kind, descriptor.digest, compressed)
         self._became[descriptor.digest] = compressed
 
-    def _compress(self, plain: Descriptor, opener: Opener, spool: _Spool) -> Descriptor:
-        with opener() as stream:
-            result = compress(stream, spool.file, self._options)
-        spool.file.flush()
-        media_type = compressed_type(self._kind, plain.media_type)
-        spool.result = Descriptor(media_type, Digest.parse(f"sha256:{result.sha256}"), result.size)
+    def _compress(self, plain: Descriptor, opener: Opener, spool: Spool) -> Descriptor:
+        result = compress_layer(plain, opener, spool, self._options)
         with self._lock:
             self.compressed += 1
-        return spool.result
+        return result
 
     def commit(self) -> None:
         roots = [self._rewrite(root) for root in self._roots]
@@ -166,7 +158,7 @@ class CompressingSink(Sink):
     # -- documents ---------------------------------------------------------------------------
 
     def _rewrite(self, root: ResolvedImage) -> ResolvedImage:
-        if self._kept(root):
+        if _kept(root, self._keep):
             return root
         renamed: dict[Digest, Descriptor] = {}
         images = []
@@ -214,6 +206,18 @@ class CompressingSink(Sink):
         return ImageNode(descriptor, new, node.config, node.config_raw)
 
 
+def compress_layer(
+    plain: Descriptor, opener: Opener, spool: Spool, options: BlockOptions
+) -> Descriptor:
+    """Compress the plain layer ``opener`` gives (verified as it is read) into ``spool``."""
+    with opener() as stream:
+        result = compress(stream, spool.file, options)
+    spool.file.flush()
+    media_type = compressed_type(options.kind, plain.media_type)
+    spool.result = Descriptor(media_type, Digest.parse(f"sha256:{result.sha256}"), result.size)
+    return spool.result
+
+
 def _rewrite_index(index: Index, renamed: dict[Digest, Descriptor]) -> Index:
     if not any(child.digest in renamed for child in index.manifests):
         return index
@@ -237,36 +241,23 @@ def _renamed(old: Descriptor, new: Descriptor) -> Descriptor:
     )
 
 
+def to_compress(roots: list[ResolvedImage], keep: frozenset[Digest]) -> list[Descriptor]:
+    """The plain layers of ``roots`` a push compresses (those of images ``keep`` names go
+    as they are), in the order of the manifests."""
+    return [layer for root in roots if not _kept(root, keep) for layer in _plain_layers(root)]
+
+
+def _kept(root: ResolvedImage, keep: frozenset[Digest]) -> bool:
+    return any(digest in keep for digest in subjects(root))
+
+
+def _plain_layers(root: ResolvedImage) -> list[Descriptor]:
+    return [layer for node in root.images for layer in node.manifest.layers if _is_plain(layer)]
+
+
 def _is_plain(layer: Descriptor) -> bool:
     return (
         media.is_layer(layer.media_type)
         and not media.is_foreign(layer.media_type)
         and media.layer_compression(layer.media_type) is None
     )
-
-
-class _Spool:
-    """A temporary file holding one compressed layer, read again per upload attempt."""
-
-    def __init__(self) -> None:
-        self.file = cast(BinaryIO, tempfile.NamedTemporaryFile(prefix="archiver-push-"))  # noqa: SIM115
-        self.result: Descriptor | None = None
-
-    def __enter__(self) -> _Spool:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        with contextlib.suppress(OSError):
-            self.file.close()
-
-    def reader(self, expected: Descriptor) -> BinaryIO:
-        """The spooled bytes to upload (hashed once, as they were written: the registry
-        checks the digest again when the upload ends)."""
-        if self.result is None or self.result.digest != expected.digest:
-            got = "nothing" if self.result is None else str(self.result.digest)
-            raise IntegrityError(
-                "compressed layer",
-                str(expected.digest),
-                f"compressing it again made {got} (another compressor version?)",
-            )
-        return open(self.file.name, "rb")

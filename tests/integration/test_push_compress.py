@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -267,3 +268,34 @@ def test_copy_into_a_registry_compresses_as_push_does(
         "application/vnd.oci.image.layer.v1.tar",
         "application/vnd.docker.image.rootfs.diff.tar",
     }
+
+
+def test_repositories_share_layers_compressed_ahead_once_and_no_spool_is_left(
+    run: Run, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several repositories on one base: every plain layer is compressed once (ahead of the
+    repository that needs it, or by it), the base is mounted into the later ones, every
+    manifest names gzip layers that unpack to its diff_ids, and no temporary file is left."""
+    from tests.factory import docker_save, random_layer
+
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
+    base = random_layer(3 * 1024 * 1024, seed=1)
+    apps = [random_layer(200_000 * (i + 1), seed=10 + i) for i in range(3)]
+    images = [([f"reg/app{i}:1"], [base, app]) for i, app in enumerate(apps)]
+    images.append((["reg/other:1"], [random_layer(500_000, seed=20)]))
+    archive = docker_save(tmp_path / "apps.tar", images)
+    pushed = run("push", archive, "--to", f"{registry.host}/team", "--json")
+    assert pushed.code == 0, pushed.err
+    summary = json.loads(pushed.out)
+    assert summary["layers_compressed"] == 5  # base, three apps, other: each once
+    assert summary["blobs_mounted"] == 2  # the base, into app1 and app2
+    for name in ("app0", "app1", "app2", "other"):
+        manifest = raw_manifest(f"{registry.host}/team/reg/{name}:1")
+        config = json.loads(blob(registry, f"team/reg/{name}", manifest["config"]["digest"]))  # type: ignore[index]
+        for layer, diff_id in zip(manifest["layers"], config["rootfs"]["diff_ids"], strict=True):  # type: ignore[call-overload]
+            assert layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+            data = gzip.decompress(blob(registry, f"team/reg/{name}", layer["digest"]))
+            assert "sha256:" + hashlib.sha256(data).hexdigest() == diff_id
+    assert list(spools.iterdir()) == []

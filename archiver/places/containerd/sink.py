@@ -40,7 +40,7 @@ from archiver.places.containerd.unpack import (
     snapshot_label,
 )
 
-_AT_ONCE = 4
+_AT_ONCE = 8
 """Questions about blobs, and documents written, at once."""
 
 
