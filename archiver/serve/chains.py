@@ -24,6 +24,11 @@ from archiver.serve.frames import FramesReader
 KEPT = 64
 """Blobs whose chains are kept (a node is a hash state: a few hundred bytes a frame)."""
 
+MOST_NODES = 65_536
+"""Nodes made before every chain is let go (a frame decoded again gets a new serial, so a
+long-running server would grow its chains with its traffic): about 20 MB at most. Answers
+under way keep the nodes they hold; only sharing with later answers starts afresh."""
+
 
 class _Node:
     __slots__ = ("hasher", "next")
@@ -41,6 +46,7 @@ class Chains:
         self._roots: OrderedDict[tuple[str, int], _Node] = OrderedDict()
         self.hashed = 0
         """Bytes hashed into the chains (the rest were sent on a state shared)."""
+        self._made = 0
 
     def root(self, digest: Digest, size: int) -> _Node:
         key = (str(digest), size)
@@ -65,6 +71,10 @@ class Chains:
         made = _Node(hasher)
         with self._lock:
             self.hashed += len(data)
+            self._made += 1
+            if self._made > MOST_NODES:
+                self._roots.clear()
+                self._made = 0
             return node.next.setdefault(serial, made)
 
 
