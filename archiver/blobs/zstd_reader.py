@@ -73,10 +73,9 @@ class SeekableReader:
         return bisect.bisect_right(self._starts, offset) - 1
 
     def _compressed(self, frame: Frame) -> bytes:
-        data = self._data.pread(frame.compressed_size, frame.compressed_offset)
-        if len(data) != frame.compressed_size:
-            raise IntegrityError(self._origin, f"frame at {frame.compressed_offset}", "truncated")
-        return data
+        return checked_compressed(
+            self._data.pread(frame.compressed_size, frame.compressed_offset), frame, self._origin
+        )
 
     def _is_cached(self, index: int, end: int | None) -> bool:
         cached = self._cached.get(end)
@@ -185,22 +184,7 @@ class SeekableReader:
 
     def _decode(self, index: int) -> bytes:
         frame = self._frames[index]
-        try:
-            # stream, never trusting the frame header's content size: at most one byte
-            # more than the (capped) seek table says is ever produced
-            with zstandard.ZstdDecompressor().stream_reader(self._compressed(frame)) as reader:
-                data = reader.read(frame.size + 1)
-        except zstandard.ZstdError as exc:
-            raise IntegrityError(
-                self._origin, f"frame at {frame.compressed_offset}", f"corrupt zstd frame ({exc})"
-            ) from None
-        if len(data) != frame.size:
-            raise IntegrityError(
-                self._origin,
-                f"frame at {frame.compressed_offset}",
-                f"decompressed to {len(data)} bytes, the seek table says {frame.size}",
-            )
-        return data
+        return decode_frame(self._compressed(frame), frame, self._origin)
 
     def _prefix(self, index: int, length: int) -> bytes:
         """The first ``length`` bytes of a frame, decompressing no more than needed."""
@@ -284,3 +268,26 @@ class _FrameSection:
         self._reader.compressed_bytes_read += len(data)
         self._pos += len(data)
         return data
+
+
+def checked_compressed(data: bytes, frame: Frame, origin: str) -> bytes:
+    """``data``, read at ``frame``'s place in the file, unless the file ended first."""
+    if len(data) != frame.compressed_size:
+        raise IntegrityError(origin, f"frame at {frame.compressed_offset}", "truncated")
+    return data
+
+
+def decode_frame(compressed: bytes, frame: Frame, origin: str) -> bytes:
+    """One frame, decoded: streamed, never trusting the frame header's content size, so at
+    most one byte more than the (capped) seek table says is ever produced."""
+    where = f"frame at {frame.compressed_offset}"
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(compressed) as reader:
+            data = reader.read(frame.size + 1)
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(origin, where, f"corrupt zstd frame ({exc})") from None
+    if len(data) != frame.size:
+        raise IntegrityError(
+            origin, where, f"decompressed to {len(data)} bytes, the seek table says {frame.size}"
+        )
+    return data

@@ -16,10 +16,8 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import zstandard
-
 from archiver.blobs.seek_table import Frame
-from archiver.errors import IntegrityError
+from archiver.blobs.zstd_reader import checked_compressed, decode_frame
 from archiver.places.base import Precompressed
 
 BUDGET = 32 * 1024 * 1024
@@ -100,21 +98,9 @@ class FrameCache:
 
 
 def decode(fd: int, frame: Frame, origin: str) -> bytes:
-    """One frame, decoded; no more than one byte past its size is ever produced."""
-    where = f"frame at {frame.compressed_offset}"
+    """One frame, read from ``fd`` and decoded (checked as every frame is)."""
     compressed = os.pread(fd, frame.compressed_size, frame.compressed_offset)
-    if len(compressed) != frame.compressed_size:
-        raise IntegrityError(origin, where, "truncated")
-    try:
-        with zstandard.ZstdDecompressor().stream_reader(compressed) as reader:
-            data = reader.read(frame.size + 1)
-    except zstandard.ZstdError as exc:
-        raise IntegrityError(origin, where, f"corrupt zstd frame ({exc})") from None
-    if len(data) != frame.size:
-        raise IntegrityError(
-            origin, where, f"decompressed to {len(data)} bytes, the seek table says {frame.size}"
-        )
-    return data
+    return decode_frame(checked_compressed(compressed, frame, origin), frame, origin)
 
 
 class FramesReader:
