@@ -9,22 +9,28 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from archiver.blobs.atomic import replace_file
 from archiver.errors import ArchiverError
 from archiver.model.json_decode import load_json
-from archiver.places.registry.uploads import state_dir
 
 MAX_FILE = 8 * 1024 * 1024
 """Bigger than any cache we write (20,000 entries); a bigger file is not ours."""
 
 
+def cache_dir() -> Path:
+    """archiver's folder under the user's cache directory (``XDG_CACHE_HOME``)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "archiver"
+
+
 def cache_path(kind: str, registry: str) -> Path:
     """The ``kind`` cache file of ``registry`` (its name hashed: no path from a host name)."""
     name = hashlib.sha256(registry.encode()).hexdigest()[:32]
-    return state_dir().parent / kind / f"{name}.json"
+    return cache_dir() / kind / f"{name}.json"
 
 
 def read_cache(path: Path) -> dict[str, Any]:

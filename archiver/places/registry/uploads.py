@@ -16,7 +16,6 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO
 
 from archiver.blobs.atomic import replace_file
@@ -25,6 +24,7 @@ from archiver.model.descriptor import Descriptor
 from archiver.places.base import Opener
 from archiver.places.registry.api import pull_scope, push_scope
 from archiver.places.registry.bodies import Reply, check
+from archiver.places.registry.cache_file import cache_dir, read_cache
 from archiver.places.registry.client import RegistryClient
 
 DEFAULT_CHUNK = 32 * 1024 * 1024
@@ -34,11 +34,6 @@ _PIECE = 1024 * 1024
 def chunk_size() -> int:
     value = os.environ.get("ARCHIVER_UPLOAD_CHUNK")
     return max(64 * 1024, int(value)) if value else DEFAULT_CHUNK
-
-
-def state_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "archiver" / "uploads"
 
 
 class Upload:
@@ -53,7 +48,7 @@ class Upload:
         self._opener = opener
         self._scopes = (push_scope(repository),)
         key = f"{client.registry}/{repository}@{descriptor.digest}"
-        self._state = state_dir() / (hashlib.sha256(key.encode()).hexdigest() + ".json")
+        self._state = cache_dir() / "uploads" / (hashlib.sha256(key.encode()).hexdigest() + ".json")
         self.resumed_from = 0
         self.bytes_sent = 0
 
@@ -113,10 +108,9 @@ class Upload:
 
     def _resume(self) -> tuple[str, int] | None:
         """The upload location and the bytes the registry holds, from the state file."""
-        try:
-            saved = json.loads(self._state.read_text())
-            location = str(saved["location"])
-        except (OSError, ValueError, KeyError, TypeError):
+        saved = read_cache(self._state)  # capped; an unreadable state is no state
+        location = saved.get("location")
+        if not isinstance(location, str):
             return None
         try:
             response = self._client.request("GET", location, scopes=self._scopes)
