@@ -1,16 +1,21 @@
-"""Pushing images to a registry: where each goes, then one copy per repository.
+"""Pushing images to a registry: where each goes, then one copy per repository, a few
+repositories at once.
 
 Every repository of the push shares the registry's client (scheme, tokens, connections)
 and what is known of where blobs are, so a layer uploaded to one repository is mounted
-into the next instead of sent again.
+into the others instead of sent again: a repository that needs a layer another is sending
+waits for it, then mounts it (``BlobLocations.sending``). Their lines are printed in the
+order of the repositories, as a push of one after the other prints them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from archiver.blobs.block_compress import COMPRESSIONS, KINDS
 from archiver.engine import extras as extras_in
@@ -21,6 +26,7 @@ from archiver.engine.layer_map import LayerMap
 from archiver.engine.push_ahead import Ahead
 from archiver.engine.push_compress import CompressingSink, compress_layer, to_compress
 from archiver.errors import InputError
+from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.image import ImageEntry
 from archiver.model.platform import Platform
@@ -29,6 +35,9 @@ from archiver.places.base import Sink, Source
 from archiver.places.registry.client import Registries, given_or_own
 from archiver.places.registry.locations import BlobLocations
 from archiver.places.registry.place import RegistrySink, RegistrySource, Watch
+
+REPOSITORIES_AT_ONCE = 4
+"""Repositories pushed at once: one's own layers go up while another sends a shared one."""
 
 
 @dataclass
@@ -119,52 +128,57 @@ def push_images(
     if not targets:
         raise InputError("nothing to push: " + "; ".join(left or ["no image selected"]))
     roots = [[resolve(source, entry, platforms) for entry in t.entries] for t in targets]
-    layer_maps: dict[str, LayerMap] = {}
+    registries_used = list(dict.fromkeys(t.registry for t in targets))
+    known = {registry: BlobLocations.load(registry) for registry in registries_used}
+    layer_maps = {registry: LayerMap.load(registry) for registry in registries_used}
     ahead: Ahead | None = None
     if compress != "none":
         options = KINDS[compress]
-        order = []
-        for i, target in enumerate(targets):
-            layers = layer_maps.setdefault(target.registry, LayerMap.load(target.registry))
-            order += [
-                (layer, i)
-                for layer in to_compress(roots[i], signed)
-                if layers.get(compress, layer.digest) is None  # a re-push: known, not redone
-            ]
+        order = [
+            (layer, i)
+            for i, target in enumerate(targets)
+            for layer in to_compress(roots[i], signed)
+            if layer_maps[target.registry].get(compress, layer.digest) is None  # a re-push
+        ]
         ahead = Ahead(source, order, lambda d, o, s: compress_layer(d, o, s, options))
-    with given_or_own(registries) as clients, _closing(ahead):
-        known: dict[str, BlobLocations] = {}
-        summary: dict[str, Any] = {"pushed": [], "left_out": left}
-        totals = {"pushed": 0, "mounted": 0, "skipped": 0, "bytes": 0, "resumed": 0}
-        compressed = 0
-        for i, target in enumerate(targets):
-            client = clients.client(target.registry)
-            if target.registry not in known:
-                known[target.registry] = BlobLocations.load(target.registry)
-            locations = known[target.registry]
-            hint: Callable[[Digest], str | None] | None = None
-            if isinstance(source, RegistrySource) and source.client.registry == target.registry:
-                hint = source.repository_of
-            sink = RegistrySink(
-                client, target.repository, target.tags, locations, on_event, hint, watch
-            )
-            wrapped: Sink = sink
-            if compress != "none":
-                layers = layer_maps.setdefault(target.registry, LayerMap.load(target.registry))
-                wrapped = CompressingSink(sink, KINDS[compress], layers, locations, signed, ahead)
-            try:
-                with (progress or _no_progress)() as bar:
-                    copy(source, wrapped, target.entries, platforms, bar, jobs, roots=roots[i])
-                repository, pushed = target.repository, target.entries
-                extras_registry.update_fallback_tags(source, client, repository, pushed)
-            finally:
-                if ahead is not None:
-                    ahead.done_with(i)
+    events = _InOrder(on_event, len(targets))
+    saving = threading.Lock()
+
+    def push_one(i: int, clients: Registries, bar: Progress | None) -> tuple[RegistrySink, int]:
+        target = targets[i]
+        client = clients.client(target.registry)
+        locations = known[target.registry]
+        hint: Callable[[Digest], str | None] | None = None
+        if isinstance(source, RegistrySource) and source.client.registry == target.registry:
+            hint = source.repository_of
+        said = events.of(i)
+        sink = RegistrySink(client, target.repository, target.tags, locations, said, hint, watch)
+        wrapped: Sink = sink
+        if compress != "none":
+            layers = layer_maps[target.registry]
+            wrapped = CompressingSink(sink, KINDS[compress], layers, locations, signed, ahead)
+        try:
+            copy(source, wrapped, target.entries, platforms, bar, jobs, roots=roots[i])
+            extras_registry.update_fallback_tags(source, client, target.repository, target.entries)
+        finally:
+            if ahead is not None:
+                ahead.done_with(i)
+            events.ended(i)
+            with saving:
                 locations.save()
                 for layer_map in layer_maps.values():
                     layer_map.save()
-            if isinstance(wrapped, CompressingSink):
-                compressed += wrapped.compressed
+        return sink, wrapped.compressed if isinstance(wrapped, CompressingSink) else 0
+
+    with given_or_own(registries) as clients, _closing(ahead):
+        with (progress or _no_progress)() as bar:
+            shared = _Summed(bar) if bar is not None else None
+            done = _each_repository(lambda i: push_one(i, clients, shared), len(targets))
+        summary: dict[str, Any] = {"pushed": [], "left_out": left}
+        totals = {"pushed": 0, "mounted": 0, "skipped": 0, "bytes": 0, "resumed": 0}
+        compressed = 0
+        for sink, count in done:
+            compressed += count
             summary["pushed"] += sink.pushed
             for key, value in sink.stats.items():
                 totals[key] += value
@@ -177,6 +191,85 @@ def push_images(
             layers_compressed=compressed + (ahead.compressed if ahead is not None else 0),
         )
         return summary
+
+
+T = TypeVar("T")
+
+
+def _each_repository(push_one: Callable[[int], T], count: int) -> list[T]:
+    """``push_one`` of every repository, REPOSITORIES_AT_ONCE at a time; the first to fail
+    (in the order of the repositories) stops those not begun and is raised."""
+    if count == 1:
+        return [push_one(0)]
+    with ThreadPoolExecutor(min(count, REPOSITORIES_AT_ONCE), "push") as pool:
+        futures = [pool.submit(push_one, i) for i in range(count)]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        if any(f.done() and f.exception() is not None for f in futures):
+            for future in futures:
+                future.cancel()
+        wait(futures)
+    for future in futures:
+        if not future.cancelled() and future.exception() is not None:
+            raise cast(BaseException, future.exception())
+    return [future.result() for future in futures]
+
+
+class _InOrder:
+    """Each repository's lines in the order of the repositories, as a push of one after
+    the other prints them: the first unfinished repository's lines go out as they come,
+    the others' are held until it ends."""
+
+    def __init__(self, out: Callable[[str], None], count: int) -> None:
+        self._out = out
+        self._held: list[list[str]] = [[] for _ in range(count)]
+        self._ended = [False] * count
+        self._first = 0
+        self._lock = threading.Lock()
+
+    def of(self, i: int) -> Callable[[str], None]:
+        def said(line: str) -> None:
+            with self._lock:
+                if i == self._first:
+                    self._out(line)
+                else:
+                    self._held[i].append(line)
+
+        return said
+
+    def ended(self, i: int) -> None:
+        with self._lock:
+            self._ended[i] = True
+            while self._first < len(self._ended) and self._ended[self._first]:
+                self._first += 1
+                if self._first < len(self._held):
+                    for line in self._held[self._first]:
+                        self._out(line)
+                    self._held[self._first].clear()
+
+
+class _Summed:
+    """One bar for the repositories pushed at once: each copy's plan adds to it."""
+
+    def __init__(self, bar: Progress) -> None:
+        self._bar = bar
+        self._plan = [0, 0, 0]
+        self._sent = 0
+        self._lock = threading.Lock()
+
+    def planned(self, images: int, blobs: int, size: int) -> None:
+        with self._lock:
+            self._plan = [a + b for a, b in zip(self._plan, (images, blobs, size), strict=True)]
+            self._bar.planned(*self._plan)  # a bar starts again at 0 when planned
+            self._bar.advanced(self._sent)
+
+    def advanced(self, size: int) -> None:
+        with self._lock:
+            self._sent += size
+            self._bar.advanced(size)
+
+    def moved(self, descriptor: Descriptor) -> None:
+        with self._lock:
+            self._bar.moved(descriptor)
 
 
 @contextlib.contextmanager

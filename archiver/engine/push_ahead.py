@@ -1,19 +1,21 @@
 """Compressing a push's plain layers ahead of the repositories that upload them.
 
-A push goes repository after repository, and each repository's copy compresses its plain
-layers when it reaches them: the small layers of later repositories would wait for every
-upload before them, with the cores idle while the registry takes the large ones. ``Ahead``
-walks every plain layer of the whole push once, in the order the repositories will need
-them, on one thread (``blobs.block_compress`` already spreads each layer over every core),
-and spools each compressed layer to a temporary file for the repository that needs it.
+A push sends a few repositories at once, and each repository's copy compresses its plain
+layers when it reaches them: the layers of later repositories would wait for the uploads
+before them, with the cores idle while the registry takes the large ones. ``Ahead`` walks
+every plain layer of the whole push once, the largest first (so that what is left to upload
+when the cores are done is small), on one thread (``blobs.block_compress`` already spreads
+each layer over every core), and spools each compressed layer to a temporary file for the
+repository that needs it.
 
-It only ever runs ahead, never in the way: a repository that reaches a layer the thread has
-not started compresses it itself (as without ``Ahead``); one that reaches a layer being
-compressed waits for it. At most ``budget`` bytes of plain layers are compressed and not yet
-taken (at least one layer): the temporary disk stays bounded. A repository's layers it never
-took (a mount, a layer the registry had) are dropped when it ends; everything is dropped, and
-the thread stopped, when the push ends. The source is read through a ``VerifyingReader``:
-a layer that does not match its digest fails the repository that takes it.
+A repository that reaches a layer waits for the thread to compress it: one layer at a time
+on every core, rather than all at once on the same cores. Only when the thread is stopped,
+or waits for its layers to be taken, does a repository compress a layer itself (as without
+``Ahead``). At most ``budget`` bytes of plain layers are compressed and not yet taken (at
+least one layer): the temporary disk stays bounded. A repository's layers it never took (a
+mount, a layer the registry had) are dropped when it ends; everything is dropped, and the
+thread stopped, when the push ends. The source is read through a ``VerifyingReader``: a
+layer that does not match its digest fails the repository that takes it.
 """
 
 from __future__ import annotations
@@ -101,17 +103,23 @@ class Ahead:
         self._slots: dict[Digest, _Slot] = {}
         for descriptor, owner in order:
             self._slots.setdefault(descriptor.digest, _Slot(descriptor, owner))
-        self._queue = list(self._slots.values())
+        self._queue = sorted(self._slots.values(), key=lambda slot: -slot.descriptor.size)
+        """Largest first: when the cores are done, what is left to upload is small."""
         self._held = 0
-        self._ended = -1
-        """The last repository that ended (they end in order)."""
+        self._ended: set[int] = set()
+        """The repositories that ended (pushed at once, they end in any order)."""
         self._stop = False
+        self._running = False
+        """The thread is there to compress what is asked (started, not stopped or ended)."""
+        self._starved = False
+        """The thread waits for compressed layers to be taken (``budget``)."""
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="compress-ahead", daemon=True)
         self.compressed = 0
 
     def start(self) -> None:
         if self._queue:
+            self._running = True
             self._thread.start()
 
     # -- the repositories' side ------------------------------------------------------------
@@ -123,7 +131,9 @@ class Ahead:
             slot = self._slots.get(digest)
             if slot is None:
                 return None
-            if slot.state == "new":
+            while slot.state == "new" and self._running and not self._starved:
+                self._cond.wait()  # its turn comes: every core on one layer at a time
+            if slot.state == "new":  # no thread, or it waits for layers to be taken
                 slot.state = "claimed"
                 return None
             while slot.state == "running":
@@ -141,9 +151,9 @@ class Ahead:
     def done_with(self, owner: int) -> None:
         """Repository ``owner`` ended: drop the layers it never took."""
         with self._cond:
-            self._ended = max(self._ended, owner)
+            self._ended.add(owner)
             for slot in self._slots.values():
-                if slot.owner <= owner and slot.state in ("new", "done"):
+                if slot.owner == owner and slot.state in ("new", "done"):
                     self._drop(slot)
             self._cond.notify_all()
 
@@ -181,9 +191,20 @@ class Ahead:
                     slot.state = "running"
                     self._held += slot.descriptor.size
                     return slot
+                self._starved = True  # the repositories waiting compress their own now
+                self._cond.notify_all()
                 self._cond.wait()
+                self._starved = False
 
     def _run(self) -> None:
+        try:
+            self._compress_all()
+        finally:
+            with self._cond:
+                self._running = False
+                self._cond.notify_all()
+
+    def _compress_all(self) -> None:
         while (slot := self._next()) is not None:
             spool = Spool()
             try:
@@ -199,7 +220,7 @@ class Ahead:
             with self._cond:
                 slot.spool, slot.state = spool, "done"
                 self.compressed += 1
-                if self._stop or slot.owner <= self._ended:  # no one will take it now
+                if self._stop or slot.owner in self._ended:  # no one will take it now
                     self._drop(slot)
                 self._cond.notify_all()
 

@@ -115,6 +115,11 @@ class CompressingSink(Sink):
             self._inner.put_blob_from(descriptor, opener)
         if descriptor.digest not in self._plain:
             return
+        # one repository at a time compresses and sends a layer; the others then mount it
+        with self._locations.sending(f"{self._kind}:{descriptor.digest}"):
+            self._compressed_into_inner(descriptor, opener)
+
+    def _compressed_into_inner(self, descriptor: Descriptor, opener: Opener) -> None:
         known = self._layers.get(self._kind, descriptor.digest)
         taken = self._ahead.take(descriptor.digest) if self._ahead is not None else None
         with taken or Spool() as spool:

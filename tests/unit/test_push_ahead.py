@@ -82,7 +82,7 @@ def test_a_layer_claimed_first_is_left_to_the_repository(tmp_path: Path) -> None
     with open_source(str(tar)) as source:
         counting = _Counting()
         ahead = Ahead(source, [(layers[0], 0), (layers[1], 0)], counting)
-        assert ahead.take(layers[0].digest) is None  # not started: the caller compresses it
+        assert ahead.take(layers[0].digest) is None  # no thread yet: the caller compresses it
         ahead.start()
         _until(lambda: len(counting.seen) == 1)
         assert ahead.take(layers[1].digest) is not None
@@ -167,4 +167,66 @@ def test_a_layer_finished_after_its_repository_ended_is_dropped(tmp_path: Path) 
         counting.gate.set()
         _until(lambda: len(counting.seen) == 2)  # its share freed: the next one went on
         assert ahead.take(layers[0].digest) is None
+        ahead.close()
+
+
+def test_a_repository_waits_for_the_thread_rather_than_compressing_beside_it(
+    tmp_path: Path,
+) -> None:
+    tar, layers = _layers(tmp_path, [30_000, 10_000])
+    with open_source(str(tar)) as source:
+        counting = _Counting()
+        counting.gate.clear()  # the thread is held on the first (largest) layer
+        ahead = Ahead(source, [(layers[0], 0), (layers[1], 1)], counting)
+        ahead.start()
+        taken: list[Spool | None] = []
+        waiter = threading.Thread(target=lambda: taken.append(ahead.take(layers[1].digest)))
+        waiter.start()
+        threading.Event().wait(0.2)
+        assert not taken  # the second repository waits for its turn, all cores on the first
+        counting.gate.set()
+        waiter.join(10)
+        assert taken and taken[0] is not None and taken[0].result is not None
+        taken[0].close()
+        ahead.close()
+        assert counting.seen == [layers[0].digest, layers[1].digest]
+
+
+def test_a_repository_compresses_its_own_while_the_thread_waits_for_room(
+    tmp_path: Path,
+) -> None:
+    tar, layers = _layers(tmp_path, [20_000, 20_000])
+    with open_source(str(tar)) as source:
+        counting = _Counting()
+        ahead = Ahead(source, [(layers[0], 0), (layers[1], 1)], counting, budget=30_000)
+        ahead.start()
+        _until(lambda: len(counting.seen) == 1)  # the first is held, untaken: no room
+        assert ahead.take(layers[1].digest) is None  # so the second is left to its caller
+        ahead.close()
+        assert counting.seen == [layers[0].digest]
+
+
+def test_the_largest_layers_are_compressed_first(tmp_path: Path) -> None:
+    tar, layers = _layers(tmp_path, [5_000, 40_000, 20_000])
+    with open_source(str(tar)) as source:
+        counting = _Counting()
+        ahead = Ahead(source, [(d, 0) for d in layers], counting)
+        ahead.start()
+        _until(lambda: len(counting.seen) == 3)
+        ahead.close()
+        assert counting.seen == [layers[1].digest, layers[2].digest, layers[0].digest]
+
+
+def test_repositories_may_end_in_any_order(tmp_path: Path) -> None:
+    tar, layers = _layers(tmp_path, [20_000, 10_000])
+    with open_source(str(tar)) as source:
+        counting = _Counting()
+        ahead = Ahead(source, [(layers[0], 0), (layers[1], 1)], counting)
+        ahead.start()
+        _until(lambda: len(counting.seen) == 2)
+        ahead.done_with(1)  # the second ended first: the first's layer is still kept for it
+        spool = ahead.take(layers[0].digest)
+        assert spool is not None
+        spool.close()
+        assert ahead.take(layers[1].digest) is None  # dropped with its repository
         ahead.close()

@@ -1,9 +1,12 @@
 """Where blobs are known to be on one registry, to mount rather than upload (as docker's
-blob-info cache): learnt in a push, kept between runs in a small cache file."""
+blob-info cache): learnt in a push, kept between runs in a small cache file. Repositories
+pushed at once send each blob one at a time (``sending``): the others wait, then mount it."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from archiver.model.digest import Digest
@@ -21,6 +24,7 @@ class BlobLocations:
     repositories: dict[Digest, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: bool = False
+    _sending: dict[str, tuple[threading.Lock, list[int]]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, registry: str) -> BlobLocations:
@@ -51,3 +55,20 @@ class BlobLocations:
         with self.lock:
             found = self.repositories.get(digest)
         return found if found != besides else None
+
+    @contextlib.contextmanager
+    def sending(self, key: str) -> Iterator[None]:
+        """Held while one repository sends the blob ``key`` names (a digest, or what a
+        compressed layer is made from): another repository of the push that needs it waits
+        here, and then finds where it went (``find``) and mounts it."""
+        with self.lock:
+            gate, users = self._sending.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with gate:
+                yield
+        finally:
+            with self.lock:
+                users[0] -= 1
+                if not users[0]:
+                    del self._sending[key]

@@ -245,24 +245,25 @@ class RegistrySink(Sink):
         self.put_blob_from(descriptor, lambda: stream)
 
     def put_blob_from(self, descriptor: Descriptor, opener: Opener) -> None:
-        with (self._watch or _unwatched)(descriptor) as seen:
-            upload = Upload(
-                self.client,
-                self.repository,
-                descriptor,
-                lambda: cast(BinaryIO, _Counting(opener(), seen)),
-            )
-            for source in self._mount_sources(descriptor.digest):
-                if upload.mount(source):
-                    self._count("mounted")
-                    self._layer_event(descriptor, f"Mounted from {source}")
-                    self._known.add(descriptor.digest, self.repository)
-                    return
-            upload.run()
+        with self._known.sending(str(descriptor.digest)):  # another repository's, then mounted
+            with (self._watch or _unwatched)(descriptor) as seen:
+                upload = Upload(
+                    self.client,
+                    self.repository,
+                    descriptor,
+                    lambda: cast(BinaryIO, _Counting(opener(), seen)),
+                )
+                for source in self._mount_sources(descriptor.digest):
+                    if upload.mount(source):
+                        self._count("mounted")
+                        self._layer_event(descriptor, f"Mounted from {source}")
+                        self._known.add(descriptor.digest, self.repository)
+                        return
+                upload.run()
+            self._known.add(descriptor.digest, self.repository)
         self._count("pushed", descriptor.size - upload.resumed_from)
         if upload.resumed_from:
             self._count("resumed")
-        self._known.add(descriptor.digest, self.repository)
         self._layer_event(descriptor, "Pushed")
 
     def _layer_event(self, descriptor: Descriptor, what: str) -> None:

@@ -1,0 +1,80 @@
+"""Repositories pushed at once (engine.push): lines in repository order, one sender per
+blob (places.registry.locations), the first failure stops the rest."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from archiver.engine.push import _each_repository, _InOrder
+from archiver.errors import PeerError
+from archiver.model.digest import Digest
+from archiver.places.registry.locations import BlobLocations
+
+DIGEST = Digest.parse("sha256:" + "a" * 64)
+
+
+def test_lines_come_out_in_the_order_of_the_repositories() -> None:
+    out: list[str] = []
+    lines = _InOrder(out.append, 3)
+    first, second, third = lines.of(0), lines.of(1), lines.of(2)
+    first("0a")
+    third("2a")
+    second("1a")
+    assert out == ["0a"]  # the first is printed as it comes, the others are held
+    lines.ended(2)
+    first("0b")
+    assert out == ["0a", "0b"]
+    lines.ended(0)
+    assert out == ["0a", "0b", "1a"]
+    second("1b")
+    lines.ended(1)  # the third had ended: its lines follow at once
+    assert out == ["0a", "0b", "1a", "1b", "2a"]
+
+
+def test_one_repository_at_a_time_sends_a_blob() -> None:
+    locations = BlobLocations("r.example")
+    inside: list[str] = []
+    most = [0]
+    gate = threading.Lock()
+
+    def send(repository: str) -> None:
+        with locations.sending(str(DIGEST)):
+            with gate:
+                inside.append(repository)
+                most[0] = max(most[0], len(inside))
+            time.sleep(0.05)
+            if locations.find(DIGEST, repository) is None:  # the others would mount it
+                locations.add(DIGEST, repository)
+            with gate:
+                inside.remove(repository)
+
+    threads = [threading.Thread(target=send, args=(f"repo{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert most[0] == 1
+    assert not locations._sending  # nothing left behind
+
+
+def test_the_first_failure_in_order_is_raised_and_stops_those_not_begun() -> None:
+    begun: list[int] = []
+
+    def push_one(i: int) -> int:
+        begun.append(i)
+        if i in (1, 2):
+            raise PeerError(f"repository {i} refused")
+        time.sleep(0.05)
+        return i
+
+    with pytest.raises(PeerError, match="repository 1 refused"):
+        _each_repository(push_one, 40)
+    assert len(begun) < 40
+
+
+def test_every_repository_pushed_gives_its_result_in_order() -> None:
+    assert _each_repository(lambda i: i * 10, 7) == [0, 10, 20, 30, 40, 50, 60]
+    assert _each_repository(lambda i: i + 1, 1) == [1]
