@@ -197,3 +197,24 @@ def test_token_answers_that_are_not_tokens_are_one_line() -> None:
     registry.token_body = lambda n: b"x" * (2 * 1024 * 1024)  # past the 1 MiB cap
     with pytest.raises(InputError, match="larger than the 1048576-byte limit"):
         api.tags(session(registry), "a")
+
+
+def test_a_docker_config_is_read_capped_and_never_waited_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from archiver.places.registry import credentials
+
+    folder = tmp_path / "docker-config"
+    folder.mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(folder))
+    assert credentials.lookup("r.example") is None  # no config: no credentials
+    config = folder / "config.json"
+    config.write_text('{"auths": {}, "x": "' + "a" * credentials.CONFIG_LIMIT + '"}')
+    with pytest.raises(InputError, match=f"{config}: over"):
+        credentials.lookup("r.example")
+    config.unlink()
+    os.mkfifo(config)  # a FIFO would block a plain read forever
+    with pytest.raises(InputError, match=str(config)):
+        credentials.lookup("r.example")

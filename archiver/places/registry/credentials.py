@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from archiver.blobs.atomic import replace_file
+from archiver.blobs.regular_file import read_text_file
 from archiver.errors import InputError, NotFound, PeerError
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 DOCKER_HUB = "docker.io"
+CONFIG_LIMIT = 1024 * 1024
+"""The most a docker config file is read (docker's own are a few KB)."""
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,10 @@ def config_key(registry: str) -> str:
 def _read_config() -> dict[str, Any]:
     path = config_path()
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+        data = json.loads(read_text_file(str(path), CONFIG_LIMIT, "docker config"))
+    except NotFound:
         return {}
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise InputError(f"{path}: not a readable docker config ({exc})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: not a docker config (a JSON object is expected)")
