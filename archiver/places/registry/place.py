@@ -208,6 +208,7 @@ class RegistrySink(Sink):
         self._documents: set[Digest] = set()
         self._announced = False
         self._present: dict[Digest, bool] = {}
+        self._layer_lines: list[tuple[Digest, str]] = []
         self._lock = threading.Lock()
         self.pushed: list[dict[str, Any]] = []
         self.stats = {"pushed": 0, "mounted": 0, "skipped": 0, "bytes": 0, "resumed": 0}
@@ -267,9 +268,25 @@ class RegistrySink(Sink):
         self._layer_event(descriptor, "Pushed")
 
     def _layer_event(self, descriptor: Descriptor, what: str) -> None:
-        """docker push's line for a layer (configs go unnamed, as there)."""
+        """docker push's line for a layer (configs go unnamed, as there), held until the
+        repository's layers are done, and then said in the order of the images' layers:
+        the same lines in the same order whichever upload ends first."""
         if media.is_layer(descriptor.media_type):
-            self._on_event(f"{descriptor.digest.hex[:12]}: {what}")
+            with self._lock:
+                self._layer_lines.append(
+                    (descriptor.digest, f"{descriptor.digest.hex[:12]}: {what}")
+                )
+
+    def _say_layers(self) -> None:
+        order: dict[Digest, int] = {}
+        for root in self._roots:
+            for descriptor, data in root.blobs():
+                if data is None:
+                    order.setdefault(descriptor.digest, len(order))
+        with self._lock:
+            lines, self._layer_lines = self._layer_lines, []
+        for _, line in sorted(lines, key=lambda item: order.get(item[0], len(order))):
+            self._on_event(line)
 
     def _mount_sources(self, digest: Digest) -> list[str]:
         found = [self._known.find(digest, self.repository)]
@@ -284,6 +301,7 @@ class RegistrySink(Sink):
 
     def commit(self) -> None:
         """Manifests after their blobs, indexes after their manifests, tags last."""
+        self._say_layers()
         for root in self._roots:
             for descriptor, data in root.blobs():
                 if data is None or descriptor.digest not in self._documents:
@@ -313,6 +331,7 @@ class RegistrySink(Sink):
 
     def abort(self) -> None:
         """Nothing to undo: blobs without a manifest are invisible, and kept for a rerun."""
+        self._say_layers()
 
 
 def _tagged_document(root: ResolvedImage) -> tuple[bytes, Descriptor]:
