@@ -49,8 +49,8 @@ from archiver.model.reference import Reference
 from archiver.model.sync_lists import SyncList
 from archiver.places.archive import ArchiveSource
 from archiver.places.oci_layout import is_layout, read_entries
-from archiver.places.registry.client import Registries
 from archiver.places.registry.credentials import Credentials
+from archiver.places.registry.registries import Registries
 from archiver.places.transports import REGISTRY, Place
 
 if TYPE_CHECKING:  # the transfer machinery is imported only when something is written

@@ -7,16 +7,15 @@ How it is built: ``transport`` (TLS, certs.d, plain-HTTP rules, the httpx client
 ``retry`` (backoff on 429/5xx and broken connections), ``bodies`` (capped, decoded
 reads and their JSON), ``api`` (the distribution API calls).
 
-A command makes one ``Registries`` and passes it to whatever reaches a registry; it is
+A command makes one ``Registries`` (``registries``: it imports this module, and httpx,
+only when a client is first needed) and passes it to whatever reaches a registry; it is
 closed when the command ends. Nothing is kept between commands in the process.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -25,6 +24,7 @@ from archiver.places.registry import api
 from archiver.places.registry.api import pull_scope, push_scope
 from archiver.places.registry.bodies import ERROR_BODY, Reply, check
 from archiver.places.registry.credentials import Credentials
+from archiver.places.registry.registries import Registries
 from archiver.places.registry.retry import RetryPolicy
 from archiver.places.registry.session import Content, Session
 
@@ -104,53 +104,6 @@ class RegistryClient:
 
     def catalog(self) -> list[str]:
         return api.catalog(self.session)
-
-
-class Registries:
-    """What one command knows of registries: those named insecure (besides
-    ``ARCHIVER_INSECURE_REGISTRIES``), and one client per registry, so its scheme, tokens
-    and connections are shared by every thread and every place of the command."""
-
-    def __init__(self, insecure: Iterable[str] = ()) -> None:
-        self._insecure = set(insecure)
-        self._clients: dict[str, RegistryClient] = {}
-        self._lock = threading.Lock()
-
-    def allow_insecure(self, registries: Iterable[str]) -> None:
-        with self._lock:
-            self._insecure.update(registries)
-
-    def insecure(self) -> set[str]:
-        """``--insecure-registry`` and ``ARCHIVER_INSECURE_REGISTRIES`` (comma-separated)."""
-        named = os.environ.get("ARCHIVER_INSECURE_REGISTRIES", "").split(",")
-        with self._lock:
-            return {r.strip() for r in named if r.strip()} | self._insecure
-
-    def use_credentials(self, registry: str, credentials: Credentials) -> None:
-        """Use ``credentials`` for ``registry`` in this command (a sync list names them),
-        instead of docker's config."""
-        insecure = registry in self.insecure()
-        with self._lock:
-            previous = self._clients.pop(registry, None)
-            self._clients[registry] = RegistryClient(registry, insecure, credentials)
-        if previous is not None:
-            previous.close()
-
-    def client(self, registry: str) -> RegistryClient:
-        insecure = registry in self.insecure()
-        with self._lock:
-            client = self._clients.get(registry)
-            if client is None:
-                client = self._clients[registry] = RegistryClient(registry, insecure)
-            return client
-
-    def close(self) -> None:
-        """Close every client; forget the names given as insecure."""
-        with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
-            self._insecure.clear()
-        for client in clients:
-            client.close()
 
 
 @contextlib.contextmanager

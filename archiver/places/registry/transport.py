@@ -13,10 +13,12 @@ import ipaddress
 import os
 import ssl
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from archiver.places.registry.credentials import DOCKER_HUB
+
+if TYPE_CHECKING:
+    import httpx
 
 DOCKER_HUB_API = "registry-1.docker.io"
 CERTS_DIRS = ("/etc/docker/certs.d", "/etc/containers/certs.d")
@@ -82,6 +84,8 @@ def new_http(
     """One client for every thread that speaks to ``host`` (httpx.Client is thread-safe):
     redirects followed (the Authorization header is dropped on a redirect to another
     host), per-phase timeouts. ``transport`` replaces the network (tests)."""
+    import httpx  # here: the plain manifest HEADs (``heads``) do without it
+
     return httpx.Client(
         verify=False if insecure else tls_context(host),
         timeout=httpx.Timeout(timeout or read_timeout(), connect=CONNECT_TIMEOUT),
