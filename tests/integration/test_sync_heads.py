@@ -5,6 +5,7 @@ goes through the session (retries, auth), and a sync with nothing new imports no
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.errors import NotFound
+from archiver.errors import NotFound, PeerError
 from archiver.places.registry import api
 from archiver.places.registry.heads import ManifestHeads
 from archiver.places.registry.registries import Registries
@@ -114,3 +115,15 @@ def test_a_sync_with_nothing_new_imports_no_http_client(registry: Registry, tmp_
     }
     assert "archiver.places.registry.heads" in imported
     assert not {"httpx", "httpcore", "archiver.places.registry.session"} & imported
+
+
+def test_a_registry_that_is_not_there_fails_as_the_session_fails() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        host = f"127.0.0.1:{unused.getsockname()[1]}"  # nothing listens there
+    registries = Registries()
+    registries.client(host).session.retry = RetryPolicy(attempts=1)
+    with ManifestHeads(registries) as heads, pytest.raises(PeerError) as failed:
+        heads.head(host, "team/app", "1")
+    assert str(failed.value).startswith(f"{host}: ")
+    registries.close()

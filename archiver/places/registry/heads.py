@@ -123,15 +123,17 @@ class ManifestHeads:
         way = self._way(registry)
         if way is None:
             return None
-        connection = self._take(registry, way)
         path = f"/v2/{repository}/manifests/{reference}"
+        connection: http.client.HTTPConnection | None = None
         try:
+            connection = self._take(registry, way)
             connection.request("HEAD", path, headers={"Accept": MANIFEST_ACCEPT})
             answer = connection.getresponse()
             answer.read()
         except (OSError, http.client.HTTPException):
-            connection.close()  # the full session tries again (and retries)
-            return None
+            if connection is not None:
+                connection.close()
+            return None  # the full session asks again (and retries)
         self._give_back(registry, connection)
         if answer.status == 404:
             raise NotFound(f"{registry}/{repository}: no manifest {reference}")
