@@ -17,7 +17,7 @@ import httpx
 from archiver.blobs import limits
 from archiver.errors import NotFound, PeerError
 from archiver.places.registry.bodies import ERROR_BODY, check, read_reply
-from archiver.places.registry.heads import MANIFEST_ACCEPT, Head, stated_head
+from archiver.places.registry.manifests import MANIFEST_ACCEPT, Head, stated_head
 from archiver.places.registry.session import Session
 
 PAGE_SIZE = 1000

@@ -1,21 +1,19 @@
 """The registry client the rest of archiver holds: ``RegistryClient`` (one registry's
-session and the API calls on it), and ``Registries``, what one command knows of
-registries: the names given as insecure and one shared client per registry.
+session and the API calls on it). ``registries.Registries`` (what one command knows of
+registries: the names given as insecure and one shared client per registry) makes them.
 
 How it is built: ``transport`` (TLS, certs.d, plain-HTTP rules, the httpx client),
 ``session`` (ping, credentials, requests with auth), ``auth`` (Basic and Bearer tokens),
 ``retry`` (backoff on 429/5xx and broken connections), ``bodies`` (capped, decoded
 reads and their JSON), ``api`` (the distribution API calls).
 
-A command makes one ``Registries`` (``registries``: it imports this module, and httpx,
-only when a client is first needed) and passes it to whatever reaches a registry; it is
-closed when the command ends. Nothing is kept between commands in the process.
+A command makes one ``Registries`` (it imports this module, and httpx, only when a
+client is first needed) and passes it to whatever reaches a registry; it is closed when
+the command ends. Nothing is kept between commands in the process.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,16 +22,14 @@ from archiver.places.registry import api
 from archiver.places.registry.api import pull_scope, push_scope
 from archiver.places.registry.bodies import ERROR_BODY, Reply, check
 from archiver.places.registry.credentials import Credentials
-from archiver.places.registry.registries import Registries
 from archiver.places.registry.retry import RetryPolicy
 from archiver.places.registry.session import Content, Session
+from archiver.places.registry.transport import named_insecure
 
 __all__ = [
-    "Registries",
     "RegistryClient",
     "RetryPolicy",
     "check",
-    "given_or_own",
     "pull_scope",
     "push_scope",
 ]
@@ -52,7 +48,7 @@ class RegistryClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if insecure is None:
-            insecure = registry in Registries().insecure()
+            insecure = registry in named_insecure()
         self.session = Session(registry, insecure, credentials, retry, timeout, transport)
         self.registry = registry
 
@@ -104,16 +100,3 @@ class RegistryClient:
 
     def catalog(self) -> list[str]:
         return api.catalog(self.session)
-
-
-@contextlib.contextmanager
-def given_or_own(registries: Registries | None) -> Iterator[Registries]:
-    """``registries`` (a command's, closed by it), or clients of one's own, closed after."""
-    if registries is not None:
-        yield registries
-        return
-    own = Registries()
-    try:
-        yield own
-    finally:
-        own.close()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import re
 import socket
 import ssl
 import threading
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from archiver.errors import NotFound
+from archiver.places.registry.manifests import MANIFEST_ACCEPT, Head, stated_head
 from archiver.places.registry.registries import Registries
 from archiver.places.registry.transport import (
     CONNECT_TIMEOUT,
@@ -38,36 +38,9 @@ from archiver.places.registry.transport import (
     tls_context,
 )
 
-MANIFEST_ACCEPT = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ]
-)
 PING_BODY = 64 * 1024
 """What is read of ``/v2/``'s answer (a longer body: that connection is not kept)."""
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_LENGTH = re.compile(r"[0-9]{1,9}")
-
-
-@dataclass(frozen=True)
-class Head:
-    """What a manifest HEAD says of a tag: the digest, media type and size it names."""
-
-    digest: str
-    media_type: str
-    size: int
-
-
-def stated_head(digest: str, length: str, content_type: str) -> Head | None:
-    """The manifest a HEAD's answer names, when its headers (``Docker-Content-Digest``,
-    ``Content-Length``, ``Content-Type``) state its digest and size."""
-    if _DIGEST.fullmatch(digest) and _LENGTH.fullmatch(length):
-        return Head(digest, content_type.split(";")[0].strip(), int(length))
-    return None
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,13 @@ first client.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from archiver.places.registry.credentials import Credentials
+from archiver.places.registry.transport import named_insecure
 
 if TYPE_CHECKING:
     from archiver.places.registry.client import RegistryClient
@@ -36,9 +37,9 @@ class Registries:
 
     def insecure(self) -> set[str]:
         """``--insecure-registry`` and ``ARCHIVER_INSECURE_REGISTRIES`` (comma-separated)."""
-        named = os.environ.get("ARCHIVER_INSECURE_REGISTRIES", "").split(",")
+        named = named_insecure()
         with self._lock:
-            return {r.strip() for r in named if r.strip()} | self._insecure
+            return named | self._insecure
 
     def use_credentials(self, registry: str, credentials: Credentials) -> None:
         """Use ``credentials`` for ``registry`` in this command (a sync list names them),
@@ -72,3 +73,16 @@ class Registries:
             self._insecure.clear()
         for client in clients:
             client.close()
+
+
+@contextlib.contextmanager
+def given_or_own(registries: Registries | None) -> Iterator[Registries]:
+    """``registries`` (a command's, closed by it), or clients of one's own, closed after."""
+    if registries is not None:
+        yield registries
+        return
+    own = Registries()
+    try:
+        yield own
+    finally:
+        own.close()

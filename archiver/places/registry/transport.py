@@ -30,6 +30,12 @@ def api_host(registry: str) -> str:
     return DOCKER_HUB_API if registry == DOCKER_HUB else registry
 
 
+def named_insecure() -> set[str]:
+    """The registries ``ARCHIVER_INSECURE_REGISTRIES`` names (comma-separated)."""
+    named = os.environ.get("ARCHIVER_INSECURE_REGISTRIES", "").split(",")
+    return {r.strip() for r in named if r.strip()}
+
+
 def read_timeout() -> float:
     """Seconds a read or write may stall before the call is retried
     (``ARCHIVER_REGISTRY_TIMEOUT``, default 60)."""
