@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from archiver.errors import NotFound, PeerError
-from archiver.places.registry import api
+from archiver.places.registry import api, transport
+from archiver.places.registry.credentials import Credentials
 from archiver.places.registry.heads import ManifestHeads
 from archiver.places.registry.registries import Registries
 from archiver.places.registry.retry import RetryPolicy
@@ -127,3 +129,37 @@ def test_a_registry_that_is_not_there_fails_as_the_session_fails() -> None:
         heads.head(host, "team/app", "1")
     assert str(failed.value).startswith(f"{host}: ")
     registries.close()
+
+
+def test_the_ca_store_is_read_for_tls_only(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    read = transport._SystemCAsWhenUsed.load_default_certs
+
+    def counted(self: ssl.SSLContext, purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH) -> None:
+        reads.append(str(purpose))
+        read(self, purpose)
+
+    monkeypatch.setattr(transport._SystemCAsWhenUsed, "load_default_certs", counted)
+    registries = Registries()
+    client = registries.client(registry.host)  # loopback, plain HTTP
+    with ManifestHeads(registries) as heads:
+        heads.head(registry.host, "team/app", "1")
+    assert client.base_url() == f"http://{registry.host}"
+    assert client.get_manifest("team/app", "1").data and reads == []
+    registries.close()
+    secure = Registry(_short_tmp("arch-h-"), "htpasswd", {"alice": "wonder-land"})
+    secure.start()
+    try:
+        monkeypatch.setenv("ARCHIVER_CERTS_D", str(secure.certs_d()))
+        registries = Registries()
+        registries.use_credentials(secure.host, Credentials("alice", "wonder-land"))
+        with ManifestHeads(registries) as heads, pytest.raises(NotFound):
+            heads.head(secure.host, "team/app", "1")  # TLS, verified, through the session
+        assert registries.client(secure.host).base_url() == f"https://{secure.host}"
+        # once by the plain path's connection (answered 401), once by the session's
+        assert reads == ["Purpose.SERVER_AUTH"] * 2
+        registries.close()
+    finally:
+        secure.stop()

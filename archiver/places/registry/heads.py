@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import ssl
 import threading
 from dataclasses import dataclass
@@ -35,7 +34,9 @@ from archiver.places.registry.transport import (
     api_host,
     read_timeout,
     schemes,
+    speaks_tls,
     tls_context,
+    unverified_context,
 )
 
 PING_BODY = 64 * 1024
@@ -155,14 +156,14 @@ class ManifestHeads:
         tried = schemes(registry, insecure)
         for scheme in tried:
             if scheme == "https" and len(tried) > 1:
-                speaks = _speaks_tls(host)
+                speaks = speaks_tls(host)
                 if speaks is None:
                     return None
                 if not speaks:
                     continue
             context = None
             if scheme == "https":
-                context = _unverified() if insecure else tls_context(host)
+                context = unverified_context() if insecure else tls_context(host)
             way = _Way(scheme, host, context)
             try:
                 connection = _connection(way)
@@ -196,27 +197,3 @@ def _connection(way: _Way) -> http.client.HTTPConnection:
     if connection.sock is not None:
         connection.sock.settimeout(connection.timeout)
     return connection
-
-
-def _speaks_tls(host: str) -> bool | None:
-    """Whether ``host`` answers a TLS handshake (None: it cannot be reached)."""
-    context = _unverified()
-    probe = http.client.HTTPSConnection(host, context=context)  # splits host and port
-    try:
-        sock = socket.create_connection((probe.host, probe.port), timeout=CONNECT_TIMEOUT)
-    except OSError:
-        return None
-    try:
-        with context.wrap_socket(sock, server_hostname=probe.host):
-            return True
-    except (ssl.SSLError, OSError):
-        return False
-    finally:
-        sock.close()
-
-
-def _unverified() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
