@@ -163,3 +163,19 @@ def test_the_ca_store_is_read_for_tls_only(
         registries.close()
     finally:
         secure.stop()
+
+
+def test_with_a_proxy_named_heads_go_through_the_session(
+    registry: Registry, proxy_to: Callable[[Registry], FaultProxy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = proxy_to(registry)  # a forward proxy here: it passes requests on to the registry
+    proxy.add(Rule("HEAD", "/manifests/1$", "status", status=503))
+    monkeypatch.setenv("HTTP_PROXY", f"http://{proxy.host}")
+    monkeypatch.setenv("NO_PROXY", "")
+    registries = Registries()
+    registries.client(registry.host).session.retry = RetryPolicy(base=0.01, cap=0.05)
+    with ManifestHeads(registries) as heads:
+        found = heads.head(registry.host, "team/app", "1")
+    assert found.digest.startswith("sha256:")
+    assert proxy.fired == [f"status HEAD http://{registry.host}/v2/team/app/manifests/1"]
+    registries.close()

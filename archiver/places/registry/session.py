@@ -23,6 +23,7 @@ from archiver.places.registry.transport import (
     api_host,
     is_cert_error,
     new_http,
+    proxied,
     reason,
     schemes,
     speaks_tls,
@@ -92,7 +93,8 @@ class Session:
 
     def _ping(self) -> tuple[str, Challenge | None]:
         tried = schemes(self.registry, self.insecure)
-        if len(tried) > 1 and self._network and speaks_tls(self.host) is False:
+        probe = len(tried) > 1 and self._network and not proxied()
+        if probe and speaks_tls(self.host) is False:
             tried = tried[1:]  # no TLS at all (found without reading the CA store): plain HTTP
         for scheme in tried:
             url = f"{scheme}://{self.host}/v2/"

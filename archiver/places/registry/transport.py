@@ -129,6 +129,12 @@ def new_http(
     )
 
 
+def proxied() -> bool:
+    """Whether the environment names a proxy (httpx, as curl, then goes through it)."""
+    names = ("http_proxy", "https_proxy", "all_proxy")
+    return any(os.environ.get(name) or os.environ.get(name.upper()) for name in names)
+
+
 def speaks_tls(host: str) -> bool | None:
     """Whether ``host`` (``name[:port]``, 443 by default) answers a TLS handshake; None
     when it cannot be reached. Nothing is verified and nothing is sent over it: this only
