@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # imported when used: a command that never shows a bar does n
     # for tqdm's import
     from tqdm import tqdm
 
-    from archiver.places.registry.client import Registries
+    from archiver.places.registry.registries import Registries
 
 
 @contextlib.contextmanager
@@ -36,7 +36,7 @@ def opened(name: str) -> Iterator[tuple[Source, str | None]]:
 def registries(insecure: tuple[str, ...] = ()) -> Registries:
     """The registries of the command running (one client each, shared by its threads and
     places; ``insecure``: names allowed plain HTTP or unverified TLS), closed when it ends."""
-    from archiver.places.registry.client import Registries  # httpx: registry verbs only
+    from archiver.places.registry.registries import Registries
 
     context = click.get_current_context()
     found = context.meta.get("archiver.registries")

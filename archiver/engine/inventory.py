@@ -36,7 +36,8 @@ from archiver.places.transports import DAEMON, REGISTRY, Place
 
 if TYPE_CHECKING:
     from archiver.places.daemon.client import DaemonClient
-    from archiver.places.registry.client import Registries, RegistryClient
+    from archiver.places.registry.client import RegistryClient
+    from archiver.places.registry.registries import Registries
 
 FORMAT = "archiver-inventory"
 VERSION = 1
@@ -226,7 +227,7 @@ def of_place(place: Place, registries: Registries | None = None) -> Inventory:
 
         return of_daemon(DaemonClient(), list(place.names) or None)
     if place.format == REGISTRY:
-        from archiver.places.registry.client import given_or_own  # httpx: registries only
+        from archiver.places.registry.registries import given_or_own
 
         with given_or_own(registries) as clients:
             return _of_registry_place(place, clients)

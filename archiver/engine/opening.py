@@ -18,7 +18,7 @@ from archiver.places.transports import CONTAINERD, DAEMON, REGISTRY, Place
 
 if TYPE_CHECKING:
     from archiver.places.containerd.client import ContainerdClient
-    from archiver.places.registry.client import Registries
+    from archiver.places.registry.registries import Registries
 
 
 @contextlib.contextmanager
@@ -33,8 +33,8 @@ def open_place(
     ``registries``, or clients of its own); ``reuse_frames``: a bundle's layers are handed
     out as the frames they are stored in, for a bundle writer to copy unread (sync)."""
     if place.format == REGISTRY:
-        from archiver.places.registry.client import given_or_own  # httpx: registry verbs only
         from archiver.places.registry.place import RegistrySource
+        from archiver.places.registry.registries import given_or_own
 
         refs = [Reference.parse(text) for text in place.names]
         if len({ref.registry for ref in refs}) != 1:

@@ -32,9 +32,9 @@ from archiver.model.image import ImageEntry
 from archiver.model.platform import Platform
 from archiver.model.reference import DEFAULT_REGISTRY, Reference
 from archiver.places.base import Sink, Source
-from archiver.places.registry.client import Registries, given_or_own
 from archiver.places.registry.locations import BlobLocations
 from archiver.places.registry.place import RegistrySink, RegistrySource, Watch
+from archiver.places.registry.registries import Registries, given_or_own
 
 REPOSITORIES_AT_ONCE = 4
 """Repositories pushed at once: one's own layers go up while another sends a shared one."""

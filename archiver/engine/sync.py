@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -49,8 +50,8 @@ from archiver.model.reference import Reference
 from archiver.model.sync_lists import SyncList
 from archiver.places.archive import ArchiveSource
 from archiver.places.oci_layout import is_layout, read_entries
-from archiver.places.registry.client import Registries
 from archiver.places.registry.credentials import Credentials
+from archiver.places.registry.registries import Registries
 from archiver.places.transports import REGISTRY, Place
 
 if TYPE_CHECKING:  # the transfer machinery is imported only when something is written
@@ -135,14 +136,21 @@ def sync(
     _apply_settings(request.lists, registries)
     plan = Plan(warnings=[w for found in request.lists for w in found.warnings])
     jobs, going = request.jobs, request.keep_going
-    wanted = heads(
-        wanted_images(request.lists, registries, jobs, plan, going), registries, jobs, plan, going
-    )
-    if request.to is not None:
-        against_registry(wanted, _targets(wanted, request.to), registries, jobs, plan)
-    else:
-        assert request.output is not None
-        against_archive(wanted, _held(request.output), request.prune, plan)
+    with ThreadPoolExecutor(1) as aside:
+        # the earlier output's index is read while the registries answer the HEADs
+        held = None if request.output is None else aside.submit(_held, request.output)
+        wanted = heads(
+            wanted_images(request.lists, registries, jobs, plan, going),
+            registries,
+            jobs,
+            plan,
+            going,
+        )
+        if request.to is not None:
+            against_registry(wanted, _targets(wanted, request.to), registries, jobs, plan)
+        else:
+            assert held is not None
+            against_archive(wanted, held.result(), request.prune, plan)
     result = SyncResult(plan)
     if not wanted and not plan.held_back:
         raise InputError(

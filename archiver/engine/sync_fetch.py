@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.engine.concurrent import balanced, connected
 from archiver.engine.sync_plan import Wanted, on_threads
-from archiver.places.registry.client import Registries
+from archiver.places.registry.registries import Registries
 from archiver.places.transports import Place
 
 if TYPE_CHECKING:

@@ -23,8 +23,8 @@ from archiver.model.image import ImageEntry
 from archiver.model.reference import Reference
 from archiver.model.sync_lists import ImageSpec, SyncList
 from archiver.model.sync_lists.tags import choose, describe
-from archiver.places.registry import api
-from archiver.places.registry.client import Registries
+from archiver.places.registry.heads import ManifestHeads
+from archiver.places.registry.registries import Registries
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -101,8 +101,13 @@ def wanted_images(
                 raise
             return str(exc)
 
+    # a spec whose filter needs no tag list asks the registry nothing: no thread for it
+    asking = [i for i, spec in enumerate(specs) if spec.filter.needs_tag_list]
+    listed = on_threads(lambda i: expand(specs[i]), asking, jobs)
+    results = dict(zip(asking, listed, strict=True))
     out: dict[str, Wanted] = {}
-    for spec, found in zip(specs, on_threads(expand, specs, jobs), strict=True):
+    for i, spec in enumerate(specs):
+        found = results[i] if i in results else expand(spec)
         if isinstance(found, str):
             plan.left_out.append({"image": spec.repository, "reason": found})
             continue
@@ -129,11 +134,11 @@ def _expand(spec: ImageSpec, registries: Registries, plan: Plan) -> list[Wanted]
     return [Wanted(ref, spec, out=out) for ref in refs]
 
 
-def head(wanted: Wanted, registries: Registries) -> Wanted:
+def head(wanted: Wanted, asking: ManifestHeads) -> Wanted:
     """``wanted`` with the manifest its tag (or digest) names now."""
     ref = wanted.ref
     reference = str(ref.digest) if ref.digest is not None else (ref.tag or "latest")
-    found = api.head_manifest(registries.client(ref.registry).session, ref.repository, reference)
+    found = asking.head(ref.registry, ref.repository, reference)
     digest = Digest.parse(found.digest)
     if ref.digest is not None and digest != ref.digest:
         raise InputError(f"{ref}: the registry names {digest} for it")
@@ -147,14 +152,16 @@ def heads(
 
     def one(item: Wanted) -> Wanted | str:
         try:
-            return head(item, registries)
+            return head(item, asking)
         except ArchiverError as exc:
             if not keep_going:
                 raise
             return str(exc)
 
     out = []
-    for item, found in zip(wanted, on_threads(one, wanted, jobs), strict=True):
+    with ManifestHeads(registries) as asking:
+        found_all = on_threads(one, wanted, jobs)
+    for item, found in zip(wanted, found_all, strict=True):
         if isinstance(found, str):
             plan.left_out.append({"image": item.source, "reason": found})
         else:
@@ -205,18 +212,17 @@ def against_registry(
         assert item.descriptor is not None
         target = targets[item.name]
         reference = target.tag or str(target.digest)
-        client = registries.client(target.registry)
         try:
-            found = Digest.parse(
-                api.head_manifest(client.session, target.repository, reference).digest
-            )
+            found = Digest.parse(asking.head(target.registry, target.repository, reference).digest)
         except NotFound:
             return None
         if found == item.descriptor.digest:
             return True
         return media.is_index(item.descriptor.media_type) and found in _children(item, registries)
 
-    for item, found in zip(wanted, on_threads(there, wanted, jobs), strict=True):
+    with ManifestHeads(registries) as asking:
+        found_all = on_threads(there, wanted, jobs)
+    for item, found in zip(wanted, found_all, strict=True):
         if found is None:
             plan.added.append(item)
         else:

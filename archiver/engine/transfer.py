@@ -34,7 +34,7 @@ from archiver.places.registry import DEFAULT_JOBS
 from archiver.places.transports import CONTAINERD, DAEMON, REGISTRY, Place
 
 if TYPE_CHECKING:
-    from archiver.places.registry.client import Registries
+    from archiver.places.registry.registries import Registries
 
 
 @dataclass(frozen=True)

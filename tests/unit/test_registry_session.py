@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from archiver.places.registry.client import Registries
+from archiver.places.registry.registries import Registries
 from archiver.places.registry.transport import is_loopback, plain_http_allowed, schemes
 
 

@@ -17,6 +17,7 @@ import httpx
 from archiver.blobs import limits
 from archiver.errors import NotFound, PeerError
 from archiver.places.registry.bodies import ERROR_BODY, check, read_reply
+from archiver.places.registry.manifests import MANIFEST_ACCEPT, Head, stated_head
 from archiver.places.registry.session import Session
 
 PAGE_SIZE = 1000
@@ -25,14 +26,6 @@ MAX_PAGES = 10_000
 """Pages of one tag list or catalog followed before giving up."""
 MAX_PAGE = 16 * 1024 * 1024
 """One page of a tag list or the catalog (a registry may ignore ``n`` and send all)."""
-MANIFEST_ACCEPT = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ]
-)
 _NEXT = re.compile(r"<([^>]+)>\s*;\s*rel=\"?next\"?")
 
 
@@ -71,15 +64,6 @@ def get_manifest(session: Session, repository: str, reference: str) -> Fetched:
     return Fetched(reply.whole(), media_type, stated, reply.url)
 
 
-@dataclass(frozen=True)
-class Head:
-    """What a manifest HEAD says of a tag: the digest, media type and size it names."""
-
-    digest: str
-    media_type: str
-    size: int
-
-
 def head_manifest(session: Session, repository: str, reference: str) -> Head:
     """The manifest ``reference`` names now, without its body (a GET, hashed, when the
     registry states no digest)."""
@@ -92,14 +76,16 @@ def head_manifest(session: Session, repository: str, reference: str) -> Head:
     if reply.status_code == 404:
         raise NotFound(f"{session.registry}/{repository}: no manifest {reference}")
     check(reply, session.registry, f"manifest {repository}:{reference}")
-    stated = reply.headers.get("Docker-Content-Digest", "")
-    length = reply.headers.get("Content-Length", "")
-    media_type = reply.headers.get("Content-Type", "").split(";")[0].strip()
-    if re.fullmatch(r"sha256:[0-9a-f]{64}", stated) and re.fullmatch(r"[0-9]{1,9}", length):
-        return Head(stated, media_type, int(length))
+    headers = reply.headers
+    media_type = headers.get("Content-Type", "")
+    found = stated_head(
+        headers.get("Docker-Content-Digest", ""), headers.get("Content-Length", ""), media_type
+    )
+    if found is not None:
+        return found
     fetched = get_manifest(session, repository, reference)
     digest = "sha256:" + hashlib.sha256(fetched.data).hexdigest()
-    return Head(digest, fetched.media_type or media_type, len(fetched.data))
+    return Head(digest, fetched.media_type or media_type.split(";")[0].strip(), len(fetched.data))
 
 
 def blob_exists(session: Session, repository: str, digest: str, push: bool = False) -> int | None:

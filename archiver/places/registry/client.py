@@ -1,22 +1,19 @@
 """The registry client the rest of archiver holds: ``RegistryClient`` (one registry's
-session and the API calls on it), and ``Registries``, what one command knows of
-registries: the names given as insecure and one shared client per registry.
+session and the API calls on it). ``registries.Registries`` (what one command knows of
+registries: the names given as insecure and one shared client per registry) makes them.
 
 How it is built: ``transport`` (TLS, certs.d, plain-HTTP rules, the httpx client),
 ``session`` (ping, credentials, requests with auth), ``auth`` (Basic and Bearer tokens),
 ``retry`` (backoff on 429/5xx and broken connections), ``bodies`` (capped, decoded
 reads and their JSON), ``api`` (the distribution API calls).
 
-A command makes one ``Registries`` and passes it to whatever reaches a registry; it is
-closed when the command ends. Nothing is kept between commands in the process.
+A command makes one ``Registries`` (it imports this module, and httpx, only when a
+client is first needed) and passes it to whatever reaches a registry; it is closed when
+the command ends. Nothing is kept between commands in the process.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -27,13 +24,12 @@ from archiver.places.registry.bodies import ERROR_BODY, Reply, check
 from archiver.places.registry.credentials import Credentials
 from archiver.places.registry.retry import RetryPolicy
 from archiver.places.registry.session import Content, Session
+from archiver.places.registry.transport import named_insecure
 
 __all__ = [
-    "Registries",
     "RegistryClient",
     "RetryPolicy",
     "check",
-    "given_or_own",
     "pull_scope",
     "push_scope",
 ]
@@ -52,7 +48,7 @@ class RegistryClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if insecure is None:
-            insecure = registry in Registries().insecure()
+            insecure = registry in named_insecure()
         self.session = Session(registry, insecure, credentials, retry, timeout, transport)
         self.registry = registry
 
@@ -104,63 +100,3 @@ class RegistryClient:
 
     def catalog(self) -> list[str]:
         return api.catalog(self.session)
-
-
-class Registries:
-    """What one command knows of registries: those named insecure (besides
-    ``ARCHIVER_INSECURE_REGISTRIES``), and one client per registry, so its scheme, tokens
-    and connections are shared by every thread and every place of the command."""
-
-    def __init__(self, insecure: Iterable[str] = ()) -> None:
-        self._insecure = set(insecure)
-        self._clients: dict[str, RegistryClient] = {}
-        self._lock = threading.Lock()
-
-    def allow_insecure(self, registries: Iterable[str]) -> None:
-        with self._lock:
-            self._insecure.update(registries)
-
-    def insecure(self) -> set[str]:
-        """``--insecure-registry`` and ``ARCHIVER_INSECURE_REGISTRIES`` (comma-separated)."""
-        named = os.environ.get("ARCHIVER_INSECURE_REGISTRIES", "").split(",")
-        with self._lock:
-            return {r.strip() for r in named if r.strip()} | self._insecure
-
-    def use_credentials(self, registry: str, credentials: Credentials) -> None:
-        """Use ``credentials`` for ``registry`` in this command (a sync list names them),
-        instead of docker's config."""
-        insecure = registry in self.insecure()
-        with self._lock:
-            previous = self._clients.pop(registry, None)
-            self._clients[registry] = RegistryClient(registry, insecure, credentials)
-        if previous is not None:
-            previous.close()
-
-    def client(self, registry: str) -> RegistryClient:
-        insecure = registry in self.insecure()
-        with self._lock:
-            client = self._clients.get(registry)
-            if client is None:
-                client = self._clients[registry] = RegistryClient(registry, insecure)
-            return client
-
-    def close(self) -> None:
-        """Close every client; forget the names given as insecure."""
-        with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
-            self._insecure.clear()
-        for client in clients:
-            client.close()
-
-
-@contextlib.contextmanager
-def given_or_own(registries: Registries | None) -> Iterator[Registries]:
-    """``registries`` (a command's, closed by it), or clients of one's own, closed after."""
-    if registries is not None:
-        yield registries
-        return
-    own = Registries()
-    try:
-        yield own
-    finally:
-        own.close()

@@ -19,7 +19,15 @@ from archiver.places.registry.auth import Challenge, Tokens, parse_challenge
 from archiver.places.registry.bodies import ERROR_BODY, Reply, read_reply
 from archiver.places.registry.credentials import Credentials, lookup
 from archiver.places.registry.retry import RetryPolicy, send
-from archiver.places.registry.transport import api_host, is_cert_error, new_http, reason, schemes
+from archiver.places.registry.transport import (
+    api_host,
+    is_cert_error,
+    new_http,
+    proxied,
+    reason,
+    schemes,
+    speaks_tls,
+)
 
 Content = bytes | Iterator[bytes] | Callable[[], Iterable[bytes]] | None
 
@@ -52,6 +60,7 @@ class Session:
         self.insecure = insecure
         self.retry = retry or RetryPolicy.from_env()
         self.http = new_http(self.host, insecure, timeout, transport)
+        self._network = transport is None
         self.tokens = Tokens()
         self._credentials = credentials
         self._credentials_read = credentials is not None
@@ -84,6 +93,9 @@ class Session:
 
     def _ping(self) -> tuple[str, Challenge | None]:
         tried = schemes(self.registry, self.insecure)
+        probe = len(tried) > 1 and self._network and not proxied()
+        if probe and speaks_tls(self.host) is False:
+            tried = tried[1:]  # no TLS at all (found without reading the CA store): plain HTTP
         for scheme in tried:
             url = f"{scheme}://{self.host}/v2/"
 

@@ -9,14 +9,20 @@ registry may use plain HTTP when it does not speak TLS at all, as docker allows.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import os
+import socket
 import ssl
+import sys
+import threading
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from archiver.places.registry.credentials import DOCKER_HUB
+
+if TYPE_CHECKING:
+    import httpx
 
 DOCKER_HUB_API = "registry-1.docker.io"
 CERTS_DIRS = ("/etc/docker/certs.d", "/etc/containers/certs.d")
@@ -26,6 +32,12 @@ CONNECT_TIMEOUT = 15.0
 def api_host(registry: str) -> str:
     """The host the API of ``registry`` answers on (Docker Hub's is not its name)."""
     return DOCKER_HUB_API if registry == DOCKER_HUB else registry
+
+
+def named_insecure() -> set[str]:
+    """The registries ``ARCHIVER_INSECURE_REGISTRIES`` names (comma-separated)."""
+    named = os.environ.get("ARCHIVER_INSECURE_REGISTRIES", "").split(",")
+    return {r.strip() for r in named if r.strip()}
 
 
 def read_timeout() -> float:
@@ -55,10 +67,35 @@ def schemes(registry: str, insecure: bool) -> list[str]:
     return ["https", "http"] if plain_http_allowed(registry, insecure) else ["https"]
 
 
+class _SystemCAsWhenUsed(ssl.SSLContext):
+    """A client context that verifies as ``ssl.create_default_context()`` makes it, but
+    reads the system's CA store (~20 ms) at its first TLS handshake: a command that only
+    speaks plain HTTP to a (loopback or insecure) registry never reads it."""
+
+    _lock = threading.Lock()
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._read_system_cas()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._read_system_cas()
+        return super().wrap_bio(*args, **kwargs)
+
+    def _read_system_cas(self) -> None:
+        with self._lock:
+            if not getattr(self, "_system_cas", False):
+                self.load_default_certs(ssl.Purpose.SERVER_AUTH)
+                self._system_cas = True
+
+
 def tls_context(host: str) -> ssl.SSLContext:
-    """The system's CAs, and what ``certs.d/HOST`` adds (``ARCHIVER_CERTS_D``: other
-    roots, colon-separated)."""
-    context = ssl.create_default_context()
+    """The system's CAs (read at the first handshake), and what ``certs.d/HOST`` adds
+    (``ARCHIVER_CERTS_D``: other roots, colon-separated)."""
+    context = _SystemCAsWhenUsed(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificate and name
+    keylog = os.environ.get("SSLKEYLOGFILE")  # as ssl.create_default_context() does
+    if keylog and not sys.flags.ignore_environment:
+        context.keylog_filename = keylog
     dirs = os.environ.get("ARCHIVER_CERTS_D")
     for root in dirs.split(":") if dirs else CERTS_DIRS:
         folder = Path(root) / host
@@ -82,12 +119,47 @@ def new_http(
     """One client for every thread that speaks to ``host`` (httpx.Client is thread-safe):
     redirects followed (the Authorization header is dropped on a redirect to another
     host), per-phase timeouts. ``transport`` replaces the network (tests)."""
+    import httpx  # here: the plain manifest HEADs (``heads``) do without it
+
     return httpx.Client(
         verify=False if insecure else tls_context(host),
         timeout=httpx.Timeout(timeout or read_timeout(), connect=CONNECT_TIMEOUT),
         follow_redirects=True,
         transport=transport,
     )
+
+
+def proxied() -> bool:
+    """Whether the environment names a proxy (httpx, as curl, then goes through it)."""
+    names = ("http_proxy", "https_proxy", "all_proxy")
+    return any(os.environ.get(name) or os.environ.get(name.upper()) for name in names)
+
+
+def speaks_tls(host: str) -> bool | None:
+    """Whether ``host`` (``name[:port]``, 443 by default) answers a TLS handshake; None
+    when it cannot be reached. Nothing is verified and nothing is sent over it: this only
+    tells a registry that speaks plain HTTP (loopback, or named insecure) from one that
+    does not, without reading the CA store."""
+    context = unverified_context()
+    probe = http.client.HTTPSConnection(host, context=context)  # splits host and port
+    try:
+        sock = socket.create_connection((probe.host, probe.port), timeout=CONNECT_TIMEOUT)
+    except OSError:
+        return None
+    try:
+        with context.wrap_socket(sock, server_hostname=probe.host):
+            return True
+    except (ssl.SSLError, OSError):
+        return False
+    finally:
+        sock.close()
+
+
+def unverified_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def is_cert_error(exc: BaseException | None) -> bool:
