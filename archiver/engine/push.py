@@ -141,6 +141,11 @@ def push_images(
             if layer_maps[target.registry].get(compress, layer.digest) is None  # a re-push
         ]
         ahead = Ahead(source, order, lambda d, o, s: compress_layer(d, o, s, options))
+    for i, target in enumerate(targets):  # a blob two repositories need: the first sends it
+        for root in roots[i]:
+            for descriptor, data in root.blobs():
+                if data is None:
+                    known[target.registry].sent_first_by(descriptor.digest, i)
     events = _InOrder(on_event, len(targets))
     saving = threading.Lock()
 
@@ -152,7 +157,9 @@ def push_images(
         if isinstance(source, RegistrySource) and source.client.registry == target.registry:
             hint = source.repository_of
         said = events.of(i)
-        sink = RegistrySink(client, target.repository, target.tags, locations, said, hint, watch)
+        sink = RegistrySink(
+            client, target.repository, target.tags, locations, said, hint, watch, turn=i
+        )
         wrapped: Sink = sink
         if compress != "none":
             layers = layer_maps[target.registry]
@@ -163,6 +170,7 @@ def push_images(
         finally:
             if ahead is not None:
                 ahead.done_with(i)
+            locations.ended(i)
             events.ended(i)
             with saving:
                 locations.save()

@@ -116,7 +116,7 @@ class CompressingSink(Sink):
         if descriptor.digest not in self._plain:
             return
         # one repository at a time compresses and sends a layer; the others then mount it
-        with self._locations.sending(f"{self._kind}:{descriptor.digest}"):
+        with self._locations.sending(str(descriptor.digest), self._inner.turn):
             self._compressed_into_inner(descriptor, opener)
 
     def _compressed_into_inner(self, descriptor: Descriptor, opener: Opener) -> None:

@@ -78,3 +78,41 @@ def test_the_first_failure_in_order_is_raised_and_stops_those_not_begun() -> Non
 def test_every_repository_pushed_gives_its_result_in_order() -> None:
     assert _each_repository(lambda i: i * 10, 7) == [0, 10, 20, 30, 40, 50, 60]
     assert _each_repository(lambda i: i + 1, 1) == [1]
+
+
+def test_the_first_repository_that_needs_a_blob_sends_it_whoever_comes_first() -> None:
+    locations = BlobLocations("r.example")
+    locations.sent_first_by(DIGEST, 0)
+    locations.sent_first_by(DIGEST, 2)  # a later one needing it too changes nothing
+    order: list[int] = []
+
+    def send(turn: int, delay: float) -> None:
+        time.sleep(delay)
+        with locations.sending(str(DIGEST), turn):
+            order.append(turn)
+
+    late = threading.Thread(target=send, args=(2, 0.0))  # reaches it first, waits
+    first = threading.Thread(target=send, args=(0, 0.1))
+    late.start()
+    first.start()
+    late.join(5)
+    first.join(5)
+    assert order == [0, 2]
+
+
+def test_a_repository_that_ended_without_sending_lets_the_others_go_on() -> None:
+    locations = BlobLocations("r.example")
+    locations.sent_first_by(DIGEST, 0)
+    went: list[int] = []
+    waiting = threading.Thread(target=lambda: _send(locations, 1, went))
+    waiting.start()
+    time.sleep(0.1)
+    assert not went  # waits for the first, which found the blob there (or failed)
+    locations.ended(0)
+    waiting.join(5)
+    assert went == [1]
+
+
+def _send(locations: BlobLocations, turn: int, went: list[int]) -> None:
+    with locations.sending(str(DIGEST), turn):
+        went.append(turn)

@@ -195,8 +195,11 @@ class RegistrySink(Sink):
         on_event: Event | None = None,
         mount_hint: Callable[[Digest], str | None] | None = None,
         watch: Watch | None = None,
+        turn: int | None = None,
     ) -> None:
         self.client = client
+        self.turn = turn
+        """This repository's place in a push of several at once (``BlobLocations``)."""
         self._watch = watch
         self.repository = repository
         self.origin = f"{client.registry}/{repository}"
@@ -246,7 +249,7 @@ class RegistrySink(Sink):
         self.put_blob_from(descriptor, lambda: stream)
 
     def put_blob_from(self, descriptor: Descriptor, opener: Opener) -> None:
-        with self._known.sending(str(descriptor.digest)):  # another repository's, then mounted
+        with self._known.sending(str(descriptor.digest), self.turn):  # or mounted after
             with (self._watch or _unwatched)(descriptor) as seen:
                 upload = Upload(
                     self.client,
