@@ -186,6 +186,12 @@ class SeekableReader:
         frame = self._frames[index]
         return decode_frame(self._compressed(frame), frame, self._origin)
 
+    def decode(self, frame: Frame) -> bytes:
+        """One of this file's frames, decoded on the caller's thread (several threads may
+        decode at once; nothing is cached)."""
+        self.compressed_bytes_read += frame.compressed_size  # a statistic: races are harmless
+        return decode_frame(self._compressed(frame), frame, self._origin)
+
     def _prefix(self, index: int, length: int) -> bytes:
         """The first ``length`` bytes of a frame, decompressing no more than needed."""
         frame = self._frames[index]
