@@ -217,6 +217,13 @@ class SeekableReader:
     def frames(self) -> list[Frame]:
         return self._frames
 
+    def frame_before(self, frame: Frame) -> Frame | None:
+        """The frame that ends where ``frame`` starts (a layer's header is in it), if any."""
+        index = self._locate(frame.offset)
+        if index < 1 or self._frames[index] != frame:
+            return None
+        return self._frames[index - 1]
+
     def frames_between(self, start: int, end: int) -> list[Frame] | None:
         """The frames that hold exactly the bytes [start, end), or None if frame edges differ."""
         if start == end:
@@ -283,12 +290,28 @@ def checked_compressed(data: bytes, frame: Frame, origin: str) -> bytes:
     return data
 
 
+_local = threading.local()
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor (one is not to be shared between threads)."""
+    found: zstandard.ZstdDecompressor | None = getattr(_local, "decompressor", None)
+    if found is None:
+        found = _local.decompressor = zstandard.ZstdDecompressor()
+    return found
+
+
 def decode_frame(compressed: bytes, frame: Frame, origin: str) -> bytes:
-    """One frame, decoded: streamed, never trusting the frame header's content size, so at
-    most one byte more than the (capped) seek table says is ever produced."""
+    """One frame, decoded, never producing more than the (capped) seek table says: in one
+    call into exactly ``frame.size`` bytes when the frame's header gives that size (ours
+    do; zstd then fails unless the frame is exactly that, nothing after it), else streamed,
+    at most one byte more than that."""
     where = f"frame at {frame.compressed_offset}"
+    decompressor = _decompressor()
     try:
-        with zstandard.ZstdDecompressor().stream_reader(compressed) as reader:
+        if frame.size and zstandard.get_frame_parameters(compressed).content_size == frame.size:
+            return decompressor.decompress(compressed, allow_extra_data=False)
+        with decompressor.stream_reader(compressed) as reader:
             data = reader.read(frame.size + 1)
     except zstandard.ZstdError as exc:
         raise IntegrityError(origin, where, f"corrupt zstd frame ({exc})") from None

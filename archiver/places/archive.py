@@ -148,7 +148,10 @@ class ArchiveSource(Source):
         fd: int | None = getattr(tree.access, "fd", None)
         if fd is None:
             return None  # a split bundle: its frames are read, not copied
-        return Precompressed(fd, frames, sha256, tree.size(path), self.spool_options)
+        access = tree.access
+        reader = access if isinstance(access, SeekableReader) else None
+        lead = reader.frame_before(frames[0]) if frames and reader is not None else None
+        return Precompressed(fd, frames, sha256, tree.size(path), self.spool_options, lead)
 
     def in_frames(self, digest: Digest) -> InFrames | None:
         """A layer of a bundle, held in whole frames of its own: a sink may decode them."""

@@ -55,6 +55,9 @@ class Precompressed:
     sha256: str | None
     size: int
     options: ZstdOptions | None
+    lead: Frame | None = None
+    """The frame before the blob's (in a bundle: the padding of the member before, and
+    the blob's tar header): a writer whose next bytes are that frame's copies it too."""
 
 
 @dataclass(frozen=True)

@@ -217,7 +217,7 @@ class TarLayoutSink(Sink):
         self._tar.add_written_elsewhere(  # copy_frames ends the frame holding the header
             blob_path(descriptor.digest),
             descriptor.size,
-            lambda: frames.copy_frames(blob.fd, blob.frames),
+            lambda: frames.copy_frames(blob.fd, blob.frames, blob.lead),
         )
         self._written.add(descriptor.digest)
 
