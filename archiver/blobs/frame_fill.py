@@ -8,7 +8,8 @@ in order, so whichever worker holds a blob's next frame hashes it, and the frame
 that are already written: no thread waits for a blob's hash before the next blob starts.
 
 Every digest is checked before ``finish`` returns: the file may be renamed into place only
-then. Memory stays bounded: at most ``window`` frames are decoded and not yet hashed.
+then. Memory stays bounded: at most 2 frames per worker (and 2 more) are decoded and
+not yet hashed; the thread queueing them waits meanwhile.
 """
 
 from __future__ import annotations
