@@ -25,9 +25,11 @@ from archiver.blobs.seek_table import Frame
 from archiver.errors import IntegrityError
 from archiver.model.digest import Digest
 
-Decode = Callable[[Frame], bytes]
-"""A frame's decoded bytes (exactly ``frame.size`` of them, or IntegrityError); called on
-the workers, several at once."""
+Decode = Callable[[Frame, bytearray], memoryview]
+"""A frame decoded into the buffer given (longer than the frame): exactly ``frame.size``
+bytes of it, or IntegrityError; called on the workers, several at once."""
+_BUFFER = 4 * 1024 * 1024 + 1
+"""The smallest buffer a frame is decoded into (a frame of the default size fits)."""
 
 
 class _Blob:
@@ -41,7 +43,7 @@ class _Blob:
         self.hasher: Any = digest.hasher()
         self.next = 0
         """The frame the hash takes next."""
-        self.ready: dict[int, bytes] = {}
+        self.ready: dict[int, tuple[memoryview, bytearray]] = {}
         self.hashing = False
         self.hashed = 0
 
@@ -59,6 +61,8 @@ class FrameFiller:
         self._slots = threading.Semaphore(2 * count + 2)
         """Frames decoded (or decoding) and not hashed yet: memory stays bounded."""
         self._lock = threading.Lock()
+        self._buffers: list[bytearray] = []
+        """Buffers of frames hashed, to decode the next ones into (no fresh memory each)."""
         self._error: BaseException | None = None
         self._left = 0
         self._idle = threading.Condition(self._lock)
@@ -119,14 +123,16 @@ class FrameFiller:
                     self._idle.notify_all()
 
     def _work(self, blob: _Blob, index: int, frame: Frame, decode: Decode, at: int) -> None:
+        buffer: bytearray | None = None
         placed = False  # once among the blob's ready frames, its hash lets go of the slot
         try:
             if self._error is not None:
                 return
-            data = _decoded(decode, frame, blob)
+            buffer = self._buffer(frame.size + 1)
+            data = _decoded(decode, frame, buffer, blob)
             self._write(data, at)
             with self._lock:
-                blob.ready[index] = data
+                blob.ready[index] = (data, buffer)
                 placed = True
                 if blob.hashing:
                     return  # the worker hashing this blob takes this frame too
@@ -137,24 +143,37 @@ class FrameFiller:
                 if self._error is None:
                     self._error = exc
         finally:
-            if not placed:
-                self._slots.release()
             with self._lock:
+                if not placed and buffer is not None:
+                    self._buffers.append(buffer)
                 self._left -= 1
                 if self._left == 0:
                     self._idle.notify_all()
+            if not placed:
+                self._slots.release()
+
+    def _buffer(self, size: int) -> bytearray:
+        with self._lock:
+            buffer = self._buffers.pop() if self._buffers else None
+        if buffer is None or len(buffer) < size:
+            buffer = bytearray(max(size, _BUFFER))
+        return buffer
 
     def _hash(self, blob: _Blob) -> None:
         """Hash the blob's frames that are ready, in order, until the next is not."""
         while True:
             with self._lock:
-                data = blob.ready.pop(blob.next, None)
-                if data is None:
+                ready = blob.ready.pop(blob.next, None)
+                if ready is None:
                     blob.hashing = False
                     return
                 blob.next += 1
+            data, buffer = ready
             blob.hasher.update(data)
             blob.hashed += len(data)
+            data.release()
+            with self._lock:
+                self._buffers.append(buffer)
             self._slots.release()
             if blob.next == blob.frames:
                 self._check(blob)
@@ -168,7 +187,7 @@ class FrameFiller:
                 f"digest mismatch: got {got}, want {blob.digest} after {blob.hashed} bytes",
             )
 
-    def _write(self, data: bytes, at: int) -> None:
+    def _write(self, data: bytes | memoryview, at: int) -> None:
         view = memoryview(data)
         try:
             while view:
@@ -201,10 +220,10 @@ class FrameFiller:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _decoded(decode: Decode, frame: Frame, blob: _Blob) -> bytes:
+def _decoded(decode: Decode, frame: Frame, buffer: bytearray, blob: _Blob) -> memoryview:
     """A frame's bytes; a corrupt frame is an error of the blob it belongs to."""
     try:
-        return decode(frame)
+        return decode(frame, buffer)
     except IntegrityError as exc:
         raise IntegrityError(blob.origin, str(blob.digest), f"{exc.blob}: {exc.detail}") from None
 

@@ -167,7 +167,7 @@ class ArchiveSource(Source):
         frames = tree.frames_of(path)
         if frames is None:
             return None
-        return InFrames(frames, access.decode, tree.size(path))
+        return InFrames(frames, access.decode_into, tree.size(path))
 
     def will_read(self, digests: list[Digest]) -> None:
         """Blobs of a tree read in place are decoded ahead (frames copied as they are, by a

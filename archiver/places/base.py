@@ -24,10 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, ClassVar, Protocol
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, Protocol
 
 from archiver.blobs import limits
-from archiver.blobs.frame_fill import Decode
 from archiver.blobs.seek_table import Frame
 from archiver.blobs.verify import VerifyingReader
 from archiver.blobs.zstd_writer import ZstdOptions
@@ -35,6 +34,9 @@ from archiver.errors import InputError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.image import ImageEntry, ResolvedImage
+
+if TYPE_CHECKING:
+    from archiver.blobs.frame_fill import Decode
 
 Opener = Callable[[], BinaryIO]
 """Opens a blob's bytes, verified as they are read (the engine makes it)."""

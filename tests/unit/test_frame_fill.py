@@ -106,6 +106,12 @@ def _blob(data: bytes, frame: int) -> tuple[Digest, list[Frame], dict[int, bytes
     return Digest("sha256", hashlib.sha256(data).hexdigest()), frames, pieces
 
 
+def _into(piece: bytes, buffer: bytearray) -> memoryview:
+    """A decoder's answer: ``piece`` in the buffer it was given."""
+    buffer[: len(piece)] = piece
+    return memoryview(buffer)[: len(piece)]
+
+
 def test_frames_decoded_out_of_order_land_in_place_and_verify(tmp_path: Path) -> None:
     rng = random.Random(7)
     blobs = [rng.randbytes(rng.randrange(0, 50_000)) for _ in range(40)]
@@ -116,9 +122,9 @@ def test_frames_decoded_out_of_order_land_in_place_and_verify(tmp_path: Path) ->
     for data in blobs:
         digest, frames, pieces = _blob(data, 4096)
 
-        def decode(frame: Frame, pieces: dict[int, bytes] = pieces) -> bytes:
+        def decode(frame: Frame, into: bytearray, pieces: dict[int, bytes] = pieces) -> memoryview:
             time.sleep(rng.random() / 2000)  # workers finish in any order
-            return pieces[frame.offset]
+            return _into(pieces[frame.offset], into)
 
         gap = b"h" * 512
         filler.write_at(gap, offset)
@@ -134,12 +140,12 @@ def test_a_wrong_frame_is_the_error_of_its_blob(tmp_path: Path) -> None:
     fd = os.open(tmp_path / "out", os.O_RDWR | os.O_CREAT)
     filler = FrameFiller(fd, "out", threads=2)
     good, frames, pieces = _blob(b"a" * 20_000, 4096)
-    filler.fill(good, 20_000, frames, lambda f: pieces[f.offset], 0, "bundle")
+    filler.fill(good, 20_000, frames, lambda f, into: _into(pieces[f.offset], into), 0, "bundle")
     bad, frames, wrong = _blob(b"b" * 20_000, 4096)
     wrong[frames[2].offset] = b"c" * 4096
     with pytest.raises(IntegrityError) as caught:  # by the next fill, or by finish
-        filler.fill(bad, 20_000, frames, lambda f: wrong[f.offset], 20_000, "bundle")
-        filler.fill(good, 20_000, frames, lambda f: pieces[f.offset], 40_000, "bundle")
+        filler.fill(bad, 20_000, frames, lambda f, b: _into(wrong[f.offset], b), 20_000, "bundle")
+        filler.fill(good, 20_000, frames, lambda f, b: _into(pieces[f.offset], b), 40_000, "bundle")
         filler.finish()
     os.close(fd)
     assert caught.value.blob == str(bad) and "digest mismatch" in caught.value.detail
@@ -152,7 +158,7 @@ def test_an_error_stops_the_queue_and_memory_stays_bounded(tmp_path: Path) -> No
     live, peak, lock = [0], [0], threading.Lock()
     digest, frames, pieces = _blob(os.urandom(400 * 1024), 1024)
 
-    def decode(frame: Frame) -> bytes:
+    def decode(frame: Frame, into: bytearray) -> memoryview:
         with lock:
             live[0] += 1
             peak[0] = max(peak[0], live[0])
@@ -161,7 +167,7 @@ def test_an_error_stops_the_queue_and_memory_stays_bounded(tmp_path: Path) -> No
             live[0] -= 1
         if frame.offset - 1000 == 300 * 1024:
             raise IntegrityError("bundle", "frame at 9", "corrupt zstd frame (bad block)")
-        return pieces[frame.offset]
+        return _into(pieces[frame.offset], into)
 
     with pytest.raises(IntegrityError) as caught:
         filler.fill(digest, 400 * 1024, frames, decode, 0, "bundle")
@@ -180,7 +186,11 @@ def test_the_reader_decodes_a_frame_on_any_thread(bundle: Path) -> None:
         frames = reader.frames
         results: dict[int, bytes] = {}
         threads = [
-            threading.Thread(target=lambda i=i: results.update({i: reader.decode(frames[i])}))
+            threading.Thread(
+                target=lambda i=i: results.update(
+                    {i: bytes(reader.decode_into(frames[i], bytearray(frames[i].size + 1)))}
+                )
+            )
             for i in range(len(frames))
         ]
         for thread in threads:

@@ -51,15 +51,20 @@ def _listing(run: Run, bundle: Path) -> list[dict]:
 def _decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Frames decompressed (whole or a prefix) from now on, by index."""
     seen: list[int] = []
-    whole, prefix, public = SeekableReader._decode, SeekableReader._prefix, SeekableReader.decode
+    whole, prefix, public = (
+        SeekableReader._decode,
+        SeekableReader._prefix,
+        SeekableReader.decode_into,
+    )
 
     def decode(self: SeekableReader, index: int) -> bytes:
         seen.append(index)
         return whole(self, index)
 
-    def decode_frame(self: SeekableReader, frame: Frame) -> bytes:  # an unpack's own workers
+    def decode_frame(self: SeekableReader, frame: Frame, into: bytearray) -> memoryview:
+        # an unpack's own workers
         seen.append(self.frames.index(frame))
-        return public(self, frame)
+        return public(self, frame, into)
 
     def part(self: SeekableReader, index: int, length: int) -> bytes:
         seen.append(index)
@@ -67,7 +72,7 @@ def _decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(SeekableReader, "_decode", decode)
     monkeypatch.setattr(SeekableReader, "_prefix", part)
-    monkeypatch.setattr(SeekableReader, "decode", decode_frame)
+    monkeypatch.setattr(SeekableReader, "decode_into", decode_frame)
     return seen
 
 

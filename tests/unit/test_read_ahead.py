@@ -32,18 +32,19 @@ def bundle(tmp_path: Path, run: Run) -> Path:
 
 def _decodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
     seen: list[tuple[int, str]] = []
-    real, public = SeekableReader._decode, SeekableReader.decode
+    real, public = SeekableReader._decode, SeekableReader.decode_into
 
     def decode(self: SeekableReader, index: int) -> bytes:
         seen.append((index, threading.current_thread().name))
         return real(self, index)
 
-    def decode_frame(self: SeekableReader, frame: Frame) -> bytes:  # a tar file's own workers
+    def decode_frame(self: SeekableReader, frame: Frame, into: bytearray) -> memoryview:
+        # a tar file's own workers
         seen.append((self.frames.index(frame), threading.current_thread().name))
-        return public(self, frame)
+        return public(self, frame, into)
 
     monkeypatch.setattr(SeekableReader, "_decode", decode)
-    monkeypatch.setattr(SeekableReader, "decode", decode_frame)
+    monkeypatch.setattr(SeekableReader, "decode_into", decode_frame)
     return seen
 
 
