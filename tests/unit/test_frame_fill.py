@@ -199,3 +199,25 @@ def test_the_reader_decodes_a_frame_on_any_thread(bundle: Path) -> None:
             thread.join()
         whole = b"".join(results[i] for i in range(len(frames)))
         assert whole == reader.pread(reader.size, 0)
+
+
+def test_a_full_disk_names_the_file_and_leaves_nothing(
+    bundle: Path, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    real = os.pwrite
+
+    def pwrite(fd: int, data: bytes | memoryview, offset: int) -> int:
+        if len(data) > FRAME // 2:  # a layer's frame: the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    out = tmp_path / "out" / "u.tar"
+    out.parent.mkdir()
+    result = run("unpack", bundle, "-o", out)
+    assert result.code != 0
+    message = result.err.strip()
+    assert "\n" not in message and str(out) in message and "No space left" in message, message
+    assert not out.exists() and _leftovers(out.parent) == []
