@@ -20,6 +20,9 @@ from archiver.errors import IntegrityError
 
 DEFAULT_FRAME_SIZE = 4 * 1024 * 1024
 """Decompressed bytes per frame: small enough to seek finely, large enough to compress well."""
+_COPY_AT = 16 * 1024 * 1024
+"""Frames waiting to be copied are copied once this many bytes wait (a file being written
+syncs them to disk on its own thread, see ``atomic.SyncingFile``, as the writing goes on)."""
 _READ_CHUNK = 4 * 1024 * 1024
 """Bytes per read where frames cannot be copied in the kernel."""
 INLINE_BELOW = 64 * 1024
@@ -169,6 +172,8 @@ class SeekableWriter:
             self.bytes_in -= lead.size  # counted as written
         for frame in frames:
             self._copy(fd, frame)
+        if sum(length for _, _, length in self._copies) >= _COPY_AT:
+            self._copy_runs()  # the disk syncs what is copied while the rest is planned
 
     def _holds_buffered(self, fd: int, frame: Frame) -> bool:
         """``frame`` of ``fd`` decodes to the bytes buffered for the next frame."""
