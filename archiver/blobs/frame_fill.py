@@ -75,9 +75,11 @@ class FrameFiller:
         decode: Decode,
         offset: int,
         origin: str,
+        before: bytes = b"",
     ) -> None:
         """Queue a blob: ``frames`` (consecutive, ``size`` bytes in all) decoded by
-        ``decode`` into the file from ``offset`` on, hashed, checked against ``digest``.
+        ``decode`` into the file from ``offset`` on, hashed, checked against ``digest``;
+        ``before``: bytes that end at ``offset``, written with the first frame (one write).
         Raises at once the first error of a blob queued before (nothing more is queued)."""
         self._raise()
         held = sum(f.size for f in frames)
@@ -86,6 +88,8 @@ class FrameFiller:
         blob = _Blob(digest, size, origin, len(frames))
         if not frames:
             self._check(blob)
+            if before:
+                self.write_at(before, offset - len(before))
             return
         start = frames[0].offset
         for index, frame in enumerate(frames):
@@ -95,7 +99,9 @@ class FrameFiller:
                 self._raise()
             with self._lock:
                 self._left += 1
-            self._pool.submit(self._work, blob, index, frame, decode, offset + frame.offset - start)
+            at = offset + frame.offset - start
+            self._pool.submit(self._work, blob, index, frame, decode, at, before)
+            before = b""
 
     def write_at(self, data: bytes, offset: int) -> None:
         """Queue a write of ``data`` at ``offset`` (what lies between the blobs)."""
@@ -122,7 +128,9 @@ class FrameFiller:
                 if self._left == 0:
                     self._idle.notify_all()
 
-    def _work(self, blob: _Blob, index: int, frame: Frame, decode: Decode, at: int) -> None:
+    def _work(
+        self, blob: _Blob, index: int, frame: Frame, decode: Decode, at: int, before: bytes
+    ) -> None:
         buffer: bytearray | None = None
         placed = False  # once among the blob's ready frames, its hash lets go of the slot
         try:
@@ -130,7 +138,10 @@ class FrameFiller:
                 return
             buffer = self._buffer(frame.size + 1)
             data = _decoded(decode, frame, buffer, blob)
-            self._write(data, at)
+            if before:
+                self._write_two(before, data, at - len(before))
+            else:
+                self._write(data, at)
             with self._lock:
                 blob.ready[index] = (data, buffer)
                 placed = True
@@ -199,6 +210,20 @@ class FrameFiller:
                 raise OSError(exc.errno, exc.strerror, self._name) from None
             raise
 
+    def _write_two(self, first: bytes, data: memoryview, at: int) -> None:
+        """``first`` then ``data``, adjacent, in one write where the kernel takes it whole."""
+        try:
+            written = os.pwritev(self._fd, [first, data], at)
+        except OSError as exc:
+            if exc.filename is None and exc.errno is not None:
+                raise OSError(exc.errno, exc.strerror, self._name) from None
+            raise
+        if written < len(first):
+            self._write(first[written:], at + written)
+            written = len(first)
+        if written < len(first) + len(data):
+            self._write(data[written - len(first) :], at + written)
+
     def _raise(self) -> None:
         if self._error is not None:
             raise self._error
@@ -262,10 +287,11 @@ class FillingWriter:
             self._file.flush()
             self._at = self._file.tell()
             self._filler = FrameFiller(self._file.fileno(), self._name)
-        self._push()
-        self._filler.fill(digest, size, frames, decode, self._at, origin)
+        before, self._gathered = bytes(self._gathered), bytearray()
+        self._at += len(before)  # written with the blob's first frame
+        self._filler.fill(digest, size, frames, decode, self._at, origin, before)
         self._at += size
-        self._file.copied(size)  # synced to disk as it goes, as written bytes are
+        self._file.copied(len(before) + size)  # synced to disk as it goes, as written bytes are
 
     def _push(self) -> None:
         if self._gathered and self._filler is not None:

@@ -136,6 +136,20 @@ def test_frames_decoded_out_of_order_land_in_place_and_verify(tmp_path: Path) ->
     assert path.read_bytes() == bytes(expected)
 
 
+def test_bytes_before_a_blob_go_with_its_first_frame(tmp_path: Path) -> None:
+    path = tmp_path / "out"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    filler = FrameFiller(fd, str(path), threads=2)
+    data = os.urandom(10_000)
+    digest, frames, pieces = _blob(data, 4096)
+    empty = Digest("sha256", hashlib.sha256(b"").hexdigest())
+    filler.fill(digest, 10_000, frames, lambda f, b: _into(pieces[f.offset], b), 3, "b", b"abc")
+    filler.fill(empty, 0, [], lambda f, b: _into(b"", b), 10_008, "b", b"defgh")  # no frames
+    filler.finish()
+    os.close(fd)
+    assert path.read_bytes() == b"abc" + data + b"defgh"
+
+
 def test_a_wrong_frame_is_the_error_of_its_blob(tmp_path: Path) -> None:
     fd = os.open(tmp_path / "out", os.O_RDWR | os.O_CREAT)
     filler = FrameFiller(fd, "out", threads=2)
