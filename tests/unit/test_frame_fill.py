@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from archiver.blobs.frame_fill import FrameFiller
 from archiver.blobs.path_tree import open_tree
@@ -235,3 +236,21 @@ def test_a_full_disk_names_the_file_and_leaves_nothing(
     message = result.err.strip()
     assert "\n" not in message and str(out) in message and "No space left" in message, message
     assert not out.exists() and _leftovers(out.parent) == []
+
+
+@pytest.mark.parametrize("content_size", [True, False])
+def test_one_frame_decoder_new_bytes_or_a_buffer(content_size: bool) -> None:
+    from archiver.blobs.zstd_reader import decode_frame
+
+    data = os.urandom(3000) * 3
+    frame_bytes = zstandard.ZstdCompressor(write_content_size=content_size).compress(data)
+    frame = Frame(0, len(frame_bytes), 0, len(data))
+    buffer = bytearray(len(data) + 1)
+    assert decode_frame(frame_bytes, frame, "b") == data
+    assert bytes(decode_frame(frame_bytes, frame, "b", buffer)) == data
+    short = Frame(0, len(frame_bytes), 0, len(data) - 1)  # the table says less: refused
+    for into in (None, buffer):
+        with pytest.raises(IntegrityError, match=r"seek table says|corrupt"):
+            decode_frame(frame_bytes, short, "b", *([into] if into is not None else []))
+        with pytest.raises(IntegrityError, match=r"corrupt zstd frame|decompressed to \d+ bytes"):
+            decode_frame(frame_bytes[:-5], frame, "b", *([into] if into is not None else []))
