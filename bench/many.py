@@ -31,6 +31,7 @@ import hashlib
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -182,10 +183,15 @@ def main() -> None:
     archiver = [sys.executable, "-m", "archiver"]
     times: dict[str, list[float]] = {}
     rss: dict[str, int] = {}
+    cpu: dict[str, list[float]] = {}
 
     def measure(key: str, command: list[str]) -> None:
         os.sync()  # the last measure's writes go to disk before, not during, this one
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         seconds, peak = timed(command)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        cpu.setdefault(key, []).append(used)  # user + sys: less disturbed by other work
         times.setdefault(key, []).append(seconds)
         rss[key] = max(rss.get(key, 0), peak)
 
@@ -268,6 +274,7 @@ def main() -> None:
         "median_s": median,
         "rss_mb": rss,
         "times_s": times,
+        "cpu_median_s": {key: statistics.median(values) for key, values in cpu.items()},
     }
     n = args.images
     rows = [
@@ -286,6 +293,10 @@ def main() -> None:
     for label, key, target in rows:
         print(f"{label:34}{result[key]:>10.3f}{target:>10}")
     print("medians (s): " + ", ".join(f"{k} {v:.3f}" for k, v in median.items()))
+    print(
+        "CPU user+sys medians (s): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in result["cpu_median_s"].items())
+    )
     print("peak RSS (MB): " + ", ".join(f"{k} {v}" for k, v in rss.items()))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -13,6 +13,7 @@ import os
 import threading
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import overload
 
 import zstandard
 
@@ -186,6 +187,13 @@ class SeekableReader:
         frame = self._frames[index]
         return decode_frame(self._compressed(frame), frame, self._origin)
 
+    def decode_into(self, frame: Frame, into: bytearray) -> memoryview:
+        """One of this file's frames decoded into ``into`` (at least a byte longer than the
+        frame), on the caller's thread: several threads may decode at once, nothing is
+        cached."""
+        self.compressed_bytes_read += frame.compressed_size  # a statistic: races are harmless
+        return decode_frame(self._compressed(frame), frame, self._origin, into)
+
     def _prefix(self, index: int, length: int) -> bytes:
         """The first ``length`` bytes of a frame, decompressing no more than needed."""
         frame = self._frames[index]
@@ -210,6 +218,13 @@ class SeekableReader:
     @property
     def frames(self) -> list[Frame]:
         return self._frames
+
+    def frame_before(self, frame: Frame) -> Frame | None:
+        """The frame that ends where ``frame`` starts (a layer's header is in it), if any."""
+        index = self._locate(frame.offset)
+        if index < 1 or self._frames[index] != frame:
+            return None
+        return self._frames[index - 1]
 
     def frames_between(self, start: int, end: int) -> list[Frame] | None:
         """The frames that hold exactly the bytes [start, end), or None if frame edges differ."""
@@ -277,13 +292,50 @@ def checked_compressed(data: bytes, frame: Frame, origin: str) -> bytes:
     return data
 
 
-def decode_frame(compressed: bytes, frame: Frame, origin: str) -> bytes:
-    """One frame, decoded: streamed, never trusting the frame header's content size, so at
-    most one byte more than the (capped) seek table says is ever produced."""
+_local = threading.local()
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor (one is not to be shared between threads)."""
+    found: zstandard.ZstdDecompressor | None = getattr(_local, "decompressor", None)
+    if found is None:
+        found = _local.decompressor = zstandard.ZstdDecompressor()
+    return found
+
+
+@overload
+def decode_frame(compressed: bytes, frame: Frame, origin: str) -> bytes: ...
+
+
+@overload
+def decode_frame(compressed: bytes, frame: Frame, origin: str, into: bytearray) -> memoryview: ...
+
+
+def decode_frame(
+    compressed: bytes, frame: Frame, origin: str, into: bytearray | None = None
+) -> bytes | memoryview:
+    """One frame, decoded, never producing more than the (capped) seek table says. Into new
+    bytes: in one call into exactly ``frame.size`` bytes when the frame's header gives that
+    size (ours do; zstd then fails unless the frame is exactly that, nothing after it), else
+    streamed, at most one byte more than that. Into ``into`` (a buffer used again and again:
+    no fresh memory to fault in for every frame), at most one byte more than the frame."""
     where = f"frame at {frame.compressed_offset}"
+    decompressor = _decompressor()
     try:
-        with zstandard.ZstdDecompressor().stream_reader(compressed) as reader:
-            data = reader.read(frame.size + 1)
+        if into is not None:
+            view = memoryview(into)[: frame.size + 1]
+            if len(view) <= frame.size:
+                raise ValueError("the buffer must be longer than the frame")
+            size = 0
+            with decompressor.stream_reader(compressed) as reader:
+                while size < len(view) and (got := reader.readinto(view[size:])):
+                    size += got
+            data: bytes | memoryview = view[:size]
+        elif frame.size and zstandard.get_frame_parameters(compressed).content_size == frame.size:
+            return decompressor.decompress(compressed, allow_extra_data=False)
+        else:
+            with decompressor.stream_reader(compressed) as reader:
+                data = reader.read(frame.size + 1)
     except zstandard.ZstdError as exc:
         raise IntegrityError(origin, where, f"corrupt zstd frame ({exc})") from None
     if len(data) != frame.size:

@@ -15,10 +15,16 @@ from typing import BinaryIO
 import zstandard
 
 from archiver.blobs.seek_table import Frame, encode_seek_table
+from archiver.blobs.zstd_reader import decode_frame
 from archiver.errors import IntegrityError
 
 DEFAULT_FRAME_SIZE = 4 * 1024 * 1024
 """Decompressed bytes per frame: small enough to seek finely, large enough to compress well."""
+_COPY_AT = 16 * 1024 * 1024
+"""Frames waiting to be copied are copied once this many bytes wait (a file being written
+syncs them to disk on its own thread, see ``atomic.SyncingFile``, as the writing goes on)."""
+_READ_CHUNK = 4 * 1024 * 1024
+"""Bytes per read where frames cannot be copied in the kernel."""
 INLINE_BELOW = 64 * 1024
 """Frames smaller than this (tar headers and padding, documents) are compressed on the
 caller's thread: handing one to a worker and waiting for it costs more than compressing it
@@ -61,6 +67,9 @@ class SeekableWriter:
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._entries: list[tuple[int, int]] = []
+        self._copies: list[tuple[int, int, int]] = []
+        """Frames of other files to copy here (descriptor, offset, length), adjacent ones
+        as one run: copied when something else is written next."""
         self.bytes_in = 0
         self.bytes_out = 0
 
@@ -126,6 +135,7 @@ class SeekableWriter:
         self._write_frame(future.result(), size)
 
     def _write_frame(self, frame: bytes, size: int) -> None:
+        self._copy_runs()
         self._out.write(frame)
         self._entries.append((len(frame), size))
         self.bytes_out += len(frame)
@@ -135,6 +145,7 @@ class SeekableWriter:
         self.end_frame()
         while self._pending:
             self._drain_one()
+        self._copy_runs()
         frames, compressed, offset = [], 0, 0
         for c, d in self._entries:
             frames.append(Frame(compressed, c, offset, d))
@@ -142,28 +153,67 @@ class SeekableWriter:
             offset += d
         return frames
 
-    def copy_frames(self, fd: int, frames: list[Frame]) -> None:
+    def copy_frames(self, fd: int, frames: list[Frame], lead: Frame | None = None) -> None:
         """Append already compressed frames from ``fd`` verbatim (they are independent);
-        into a file, in the kernel (``copy_file_range``: no copy through user space, and a
-        shared extent where the file system can), adjacent frames in one call."""
-        self.end_frame()
+        ``lead``: the frame before them there, copied too when it holds exactly the bytes
+        written since the last frame (a bundle rewritten: a layer's tar header, and the
+        padding before it). Adjacent frames are copied as one run, in the kernel where the
+        output is a file (``copy_file_range``: no copy through user space, a shared extent
+        where the file system can), when anything else is written next."""
+        reuse = lead is not None and self._holds_buffered(fd, lead)
+        if reuse:
+            self._chunks, self._buffered = [], 0  # written as they were: the lead frame
+        else:
+            self.end_frame()
         while self._pending:
             self._drain_one()
+        if reuse and lead is not None:
+            self._copy(fd, lead)
+            self.bytes_in -= lead.size  # counted as written
+        for frame in frames:
+            self._copy(fd, frame)
+        if sum(length for _, _, length in self._copies) >= _COPY_AT:
+            self._copy_runs()  # the disk syncs what is copied while the rest is planned
+
+    def _holds_buffered(self, fd: int, frame: Frame) -> bool:
+        """``frame`` of ``fd`` decodes to the bytes buffered for the next frame."""
+        if frame.size != self._buffered or not 0 < frame.size <= INLINE_BELOW:
+            return False
+        try:
+            compressed = os.pread(fd, frame.compressed_size, frame.compressed_offset)
+            data = decode_frame(compressed, frame, "")
+        except IntegrityError:
+            return False  # compressed anew
+        return data == b"".join(self._chunks)
+
+    def _copy(self, fd: int, frame: Frame) -> None:
+        runs = self._copies
+        if runs and runs[-1][0] == fd and runs[-1][1] + runs[-1][2] == frame.compressed_offset:
+            runs[-1] = (fd, runs[-1][1], runs[-1][2] + frame.compressed_size)
+        else:
+            runs.append((fd, frame.compressed_offset, frame.compressed_size))
+        self._entries.append((frame.compressed_size, frame.size))
+        self.bytes_out += frame.compressed_size
+        self.bytes_in += frame.size
+
+    def _copy_runs(self) -> None:
+        """Copy the runs of frames waiting to be copied, in order."""
+        if not self._copies:
+            return
+        runs, self._copies = self._copies, []
         out = _file_descriptor(self._out)
         if out is not None:
             self._out.flush()
-        for start, length in _runs(frames):
+        for fd, start, length in runs:
             if out is None or not _copy_range(fd, out, start, length):
-                data = os.pread(fd, length, start)
-                if len(data) != length:
-                    raise IntegrityError("spool", f"frame at {start}", "truncated")
-                self._out.write(data)
+                for at in range(start, start + length, _READ_CHUNK):
+                    want = min(_READ_CHUNK, start + length - at)
+                    data = os.pread(fd, want, at)
+                    if len(data) != want:
+                        raise IntegrityError("spool", f"frame at {at}", "truncated")
+                    self._out.write(data)
             elif (copied := getattr(self._out, "copied", None)) is not None:
                 copied(length)  # a SyncingFile: the bytes count towards its next sync
-        for frame in frames:
-            self._entries.append((frame.compressed_size, frame.size))
-            self.bytes_out += frame.compressed_size
-            self.bytes_in += frame.size
 
     def same_frames(self, options: ZstdOptions) -> bool:
         """Frames made with ``options`` can be copied into this stream as they are."""
@@ -174,11 +224,13 @@ class SeekableWriter:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
+        self._copies.clear()
 
     def close(self) -> None:
         self.end_frame()
         while self._pending:
             self._drain_one()
+        self._copy_runs()
         if self._pool is not None:
             self._pool.shutdown()
         table = encode_seek_table(self._entries)
@@ -193,17 +245,6 @@ def _file_descriptor(out: BinaryIO) -> int | None:
         return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def _runs(frames: list[Frame]) -> list[tuple[int, int]]:
-    """``frames`` as runs of adjacent bytes: (offset, length) each."""
-    runs: list[tuple[int, int]] = []
-    for frame in frames:
-        if runs and runs[-1][0] + runs[-1][1] == frame.compressed_offset:
-            runs[-1] = (runs[-1][0], runs[-1][1] + frame.compressed_size)
-        else:
-            runs.append((frame.compressed_offset, frame.compressed_size))
-    return runs
 
 
 def _copy_range(source: int, target: int, start: int, length: int) -> bool:

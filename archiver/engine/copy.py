@@ -15,10 +15,11 @@ from archiver.engine.graph import resolve
 from archiver.errors import IntegrityError, NotFound
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
+from archiver.model.digest import Digest
 from archiver.model.holdings import Holdings
 from archiver.model.image import ImageEntry, ResolvedImage, write_order
 from archiver.model.platform import Platform
-from archiver.places.base import Precompressed, Sink, Source
+from archiver.places.base import InFrames, Precompressed, Sink, Source
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -109,8 +110,11 @@ def copy(
         held = _each(sink.has, layers, jobs, sink)
         present = {d.digest for d, there in zip(layers, held, strict=True) if there}
         _check_complete(source, sink, [d for d in layers if d.digest not in present])
+        in_place = _in_frames(source, sink, [d for d in layers if d.digest not in present])
         if jobs <= 1 or not sink.parallel:  # read one after the other: decoded ahead
-            source.will_read([d.digest for d in layers if d.digest not in present])
+            source.will_read(
+                [d.digest for d in layers if d.digest not in present and d.digest not in in_place]
+            )
         if progress is not None:
             todo = [d for d, _ in blobs if d.digest not in present]
             progress.planned(len(roots), len(todo), sum(d.size for d in todo))
@@ -119,7 +123,8 @@ def copy(
         lock = threading.Lock()
 
         def one(item: tuple[Descriptor, bytes | None]) -> None:
-            _copy_blob(source, sink, item[0], item[1], report, progress, lock, verify_reused)
+            held = in_place.get(item[0].digest)
+            _copy_blob(source, sink, item[0], item[1], report, progress, lock, verify_reused, held)
 
         _each(one, [b for b in blobs if b[1] is None and b[0].digest not in present], jobs, sink)
         for item in blobs:
@@ -132,6 +137,18 @@ def copy(
         sink.abort()
         raise
     return report
+
+
+def _in_frames(source: Source, sink: Sink, layers: list[Descriptor]) -> dict[Digest, InFrames]:
+    """Layers the sink decodes itself from the source's frames (into its file, in parallel)."""
+    if not sink.fills_in_place:
+        return {}
+    found = {}
+    for descriptor in layers:
+        held = source.in_frames(descriptor.digest) if source.has_blob(descriptor.digest) else None
+        if held is not None:
+            found[descriptor.digest] = held
+    return found
 
 
 def _check_complete(source: Source, sink: Sink, needed: list[Descriptor]) -> None:
@@ -172,6 +189,7 @@ def _copy_blob(
     progress: Progress | None,
     lock: threading.Lock,
     verify_reused: bool = False,
+    held: InFrames | None = None,
 ) -> None:
     if sink.has(descriptor):  # written with the head in begin()
         pass
@@ -179,6 +197,17 @@ def _copy_blob(
         _put(sink, source, descriptor, io.BytesIO(data), progress)
     elif (frames := _precompressed(source, sink, descriptor, verify_reused)) is not None:
         sink.put_frames(descriptor, frames)
+        if progress is not None:
+            progress.advanced(descriptor.size)
+    elif held is not None:  # decoded and verified by the sink, by its commit at the latest
+        origin = source.blob_origin(descriptor.digest)
+        if held.size != descriptor.size:
+            raise IntegrityError(
+                origin,
+                str(descriptor.digest),
+                f"size {held.size}, the descriptor says {descriptor.size}",
+            )
+        sink.put_in_frames(descriptor, held, origin)
         if progress is not None:
             progress.advanced(descriptor.size)
     elif source.has_blob(descriptor.digest):

@@ -13,7 +13,7 @@ from archiver.engine.graph import resolve
 from archiver.errors import Conflict, NotFound
 from archiver.model.digest import Digest
 from archiver.model.image import ImageEntry
-from archiver.places.base import Precompressed, Source
+from archiver.places.base import InFrames, Precompressed, Source
 
 PREFER = ("error", "first", "last")
 
@@ -53,6 +53,9 @@ class MultiSource(Source):
     def precompressed(self, digest: Digest) -> Precompressed | None:
         """The blob's frames as the input holding it has them (see ArchiveSource)."""
         return self._holder(digest).precompressed(digest)
+
+    def in_frames(self, digest: Digest) -> InFrames | None:
+        return self._holder(digest).in_frames(digest)
 
     def _holder(self, digest: Digest) -> Source:
         held = self._held.get(digest)  # asked four times a blob: inputs are searched once

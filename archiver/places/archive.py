@@ -15,12 +15,13 @@ from archiver.blobs import limits
 from archiver.blobs.path_tree import open_tree
 from archiver.blobs.tar_tree import TarTree
 from archiver.blobs.tree import Tree
+from archiver.blobs.zstd_reader import SeekableReader
 from archiver.blobs.zstd_writer import ZstdOptions
 from archiver.errors import ArchiverError, InputError, NotFound
 from archiver.model.digest import Digest
 from archiver.model.documents import Manifest, parse_document
 from archiver.model.image import ImageEntry
-from archiver.places.base import Precompressed, Source, read_document
+from archiver.places.base import InFrames, Precompressed, Source, read_document
 from archiver.places.docker_save import MANIFEST_FILE, Blobs, read_items, synthesize
 from archiver.places.oci_layout import (
     blob_path,
@@ -147,7 +148,26 @@ class ArchiveSource(Source):
         fd: int | None = getattr(tree.access, "fd", None)
         if fd is None:
             return None  # a split bundle: its frames are read, not copied
-        return Precompressed(fd, frames, sha256, tree.size(path), self.spool_options)
+        access = tree.access
+        reader = access if isinstance(access, SeekableReader) else None
+        lead = reader.frame_before(frames[0]) if frames and reader is not None else None
+        return Precompressed(fd, frames, sha256, tree.size(path), self.spool_options, lead)
+
+    def in_frames(self, digest: Digest) -> InFrames | None:
+        """A layer of a bundle, held in whole frames of its own: a sink may decode them."""
+        tree = self._tree
+        if not isinstance(tree, TarTree) or digest in self._documents:
+            return None
+        access = tree.access
+        if not isinstance(access, SeekableReader):
+            return None
+        path = blob_path(digest) if tree.exists(blob_path(digest)) else self._paths.get(digest)
+        if path is None or not tree.exists(path):
+            return None
+        frames = tree.frames_of(path)
+        if frames is None:
+            return None
+        return InFrames(frames, access.decode_into, tree.size(path))
 
     def will_read(self, digests: list[Digest]) -> None:
         """Blobs of a tree read in place are decoded ahead (frames copied as they are, by a

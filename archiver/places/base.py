@@ -9,19 +9,22 @@ a default that says "cannot" (or does the minimum), so the engine asks the type 
 probes an object: a place that can do more subclasses the protocol and overrides them.
 
     Source.precompressed(digest)   a blob held as independent zstd frames (see Precompressed)
+    Source.in_frames(digest)       a blob held as whole zstd frames to decode (see InFrames)
     Source.annotations             the top-level index's annotations (a delta names its base)
     Sink.parallel                  takes puts of several blobs at once (from several threads)
     Sink.put_blob_from(d, opener)  may re-open a blob to start a put again (a registry
                                    upload cut off); by default one put of one opening
     Sink.accepts_frames(options)   takes a Precompressed blob's frames as they are
     Sink.put_frames(d, blob)       ... and is handed them (only when it accepted them)
+    Sink.fills_in_place            decodes InFrames blobs itself, in parallel, into its file
+    Sink.put_in_frames(d, blob, o) ... and is handed them (verifies them by commit)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, ClassVar, Protocol
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, Protocol
 
 from archiver.blobs import limits
 from archiver.blobs.seek_table import Frame
@@ -31,6 +34,9 @@ from archiver.errors import InputError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.image import ImageEntry, ResolvedImage
+
+if TYPE_CHECKING:
+    from archiver.blobs.frame_fill import Decode
 
 Opener = Callable[[], BinaryIO]
 """Opens a blob's bytes, verified as they are read (the engine makes it)."""
@@ -51,6 +57,20 @@ class Precompressed:
     sha256: str | None
     size: int
     options: ZstdOptions | None
+    lead: Frame | None = None
+    """The frame before the blob's (in a bundle: the padding of the member before, and
+    the blob's tar header): a writer whose next bytes are that frame's copies it too."""
+
+
+@dataclass(frozen=True)
+class InFrames:
+    """A blob held as whole zstd frames (a bundle's layer), ``size`` bytes once decoded by
+    ``decode`` (on any thread): a sink writing a file may decode them itself, in parallel,
+    each frame straight to its place."""
+
+    frames: list[Frame]
+    decode: Decode
+    size: int
 
 
 class Source(Protocol):
@@ -74,6 +94,10 @@ class Source(Protocol):
 
     def precompressed(self, digest: Digest) -> Precompressed | None:
         """The blob as zstd frames a bundle writer may copy as they are; None: read it."""
+        return None
+
+    def in_frames(self, digest: Digest) -> InFrames | None:
+        """The blob as whole zstd frames a sink may decode itself; None: read it."""
         return None
 
     def will_read(self, digests: list[Digest]) -> None:
@@ -116,6 +140,16 @@ class Sink(Protocol):
     def put_frames(self, descriptor: Descriptor, blob: Precompressed) -> None:
         """Store a blob as the frames it is held in (only after ``accepts_frames``)."""
         raise TypeError(f"{self.origin}: takes no precompressed frames")
+
+    @property
+    def fills_in_place(self) -> bool:
+        """Takes blobs as frames to decode (``put_in_frames``)."""
+        return False
+
+    def put_in_frames(self, descriptor: Descriptor, blob: InFrames, origin: str) -> None:
+        """Store a blob by decoding its frames (only when ``fills_in_place``); its digest
+        is checked by ``commit`` at the latest (``origin`` names its file in errors)."""
+        raise TypeError(f"{self.origin}: takes no frames to decode")
 
     def commit(self) -> None: ...
 

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from archiver.blobs import limits, tar_members
 from archiver.blobs.atomic import SyncingFile, output_path, temp_beside, umask
+from archiver.blobs.frame_fill import FillingWriter
 from archiver.blobs.parts import Split, SplitWriter
 from archiver.blobs.tarwriter import TarWriter
 from archiver.blobs.zstd_writer import DEFAULT_FRAME_SIZE, SeekableWriter, ZstdOptions
@@ -29,7 +30,7 @@ from archiver.model.documents import dump_json
 from archiver.model.image import ResolvedImage, write_order
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
-from archiver.places.base import Precompressed, Sink
+from archiver.places.base import InFrames, Precompressed, Sink
 from archiver.places.docker_save import MANIFEST_FILE
 from archiver.places.oci_layout import (
     INDEX_FILE,
@@ -166,7 +167,11 @@ class TarLayoutSink(Sink):
             self._temp = _temp_file_beside(self._target)
             self._file = SyncingFile(self._temp, name=target)  # closed in commit/abort
         self._frames = SeekableWriter(self._file, zstd) if zstd is not None else None
-        self._tar = TarWriter(self._frames or self._file)
+        self._filling: FillingWriter | None = None
+        """A plain tar to a file: a bundle's layers are decoded into it in parallel."""
+        if self._frames is None and isinstance(self._file, SyncingFile):
+            self._filling = FillingWriter(self._file, self.origin)
+        self._tar = TarWriter(self._frames or self._filling or self._file)
         self.stats: dict[str, int] = {}
 
     def begin(self, roots: list[ResolvedImage]) -> None:
@@ -212,9 +217,26 @@ class TarLayoutSink(Sink):
         self._tar.add_written_elsewhere(  # copy_frames ends the frame holding the header
             blob_path(descriptor.digest),
             descriptor.size,
-            lambda: frames.copy_frames(blob.fd, blob.frames),
+            lambda: frames.copy_frames(blob.fd, blob.frames, blob.lead),
         )
         self._written.add(descriptor.digest)
+
+    @property
+    def fills_in_place(self) -> bool:
+        return self._filling is not None
+
+    def put_in_frames(self, descriptor: Descriptor, blob: InFrames, origin: str) -> None:
+        """The layer's bytes are left as a hole (its header and padding written around it)
+        that workers fill, decoding its frames in parallel; verified by ``commit``."""
+        filling = self._filling
+        assert filling is not None
+        digest, size = descriptor.digest, descriptor.size
+        self._tar.add_written_elsewhere(
+            blob_path(digest),
+            size,
+            lambda: filling.fill(digest, size, blob.frames, blob.decode, origin),
+        )
+        self._written.add(digest)
 
     def _add_member_index(self, frames: SeekableWriter) -> None:
         """A bundle of many members ends with its member index, in a frame of its own with
@@ -231,6 +253,8 @@ class TarLayoutSink(Sink):
         if self._frames is not None:
             self._add_member_index(self._frames)
         self._tar.close()
+        if self._filling is not None:  # every layer decoded in place is there, verified
+            self._filling.finish()
         if self._frames is not None:
             self._frames.close()
             self.stats = {"bytes_in": self._frames.bytes_in, "bytes_out": self._frames.bytes_out}
@@ -247,6 +271,8 @@ class TarLayoutSink(Sink):
         os.replace(self._temp, self._target)
 
     def abort(self) -> None:
+        if self._filling is not None:
+            self._filling.cancel()
         if self._frames is not None:
             self._frames.discard()
         if self._split is not None:

@@ -18,7 +18,7 @@ from archiver.blobs.seek_table import Frame, read_seek_table
 from archiver.blobs.tar_tree import _clean
 from archiver.blobs.tarwriter import ustar_header
 from archiver.blobs.tree import normalise_name
-from archiver.blobs.zstd_writer import SeekableWriter, ZstdOptions, _runs
+from archiver.blobs.zstd_writer import SeekableWriter, ZstdOptions
 
 
 class _Bytes:
@@ -51,9 +51,33 @@ def test_small_and_large_frames_keep_their_order() -> None:
     assert _frames_of(out.getvalue()) == pieces
 
 
-def test_adjacent_frames_are_one_run() -> None:
-    frames = [Frame(0, 10, 0, 20), Frame(10, 5, 20, 9), Frame(30, 4, 29, 8), Frame(34, 1, 37, 1)]
-    assert _runs(frames) == [(0, 15), (30, 5)]
+def test_adjacent_frames_are_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, int]] = []
+    real = os.copy_file_range
+
+    def copy_range(src: int, dst: int, count: int, offset_src: int | None = None) -> int:
+        calls.append((offset_src or 0, count))
+        return real(src, dst, count, offset_src)
+
+    monkeypatch.setattr(os, "copy_file_range", copy_range)
+    source = tmp_path / "source"
+    source.write_bytes(os.urandom(40))
+    out = SyncingFile(str(tmp_path / "out"))
+    writer = SeekableWriter(out, ZstdOptions(threads=1))
+    fd = os.open(source, os.O_RDONLY)
+    try:  # copied when something else is written next, adjacent frames as one run
+        writer.copy_frames(fd, [Frame(0, 10, 0, 20), Frame(10, 5, 20, 9)])
+        writer.copy_frames(fd, [Frame(30, 4, 29, 8)])
+        writer.copy_frames(fd, [Frame(34, 1, 37, 1)])
+        assert calls == []
+        writer.write(b"more")
+        writer.flush_frames()
+    finally:
+        os.close(fd)
+    out.close()
+    assert calls == [(0, 15), (30, 5)]
+    data = (tmp_path / "out").read_bytes()
+    assert data[:15] == source.read_bytes()[:15] and data[15:20] == source.read_bytes()[30:35]
 
 
 def test_copied_frames_count_towards_a_background_sync(
@@ -68,6 +92,7 @@ def test_copied_frames_count_towards_a_background_sync(
     fd = os.open(source, os.O_RDONLY)
     try:
         writer.copy_frames(fd, [Frame(0, 1500, 0, 1), Frame(1500, 1500, 1, 1)])
+        writer.flush_frames()
     finally:
         os.close(fd)
     out.sync()

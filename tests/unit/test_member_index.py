@@ -12,6 +12,7 @@ import pytest
 
 from archiver.blobs import tar_members
 from archiver.blobs.path_tree import open_tree
+from archiver.blobs.seek_table import Frame
 from archiver.blobs.tar_tree import TarTree
 from archiver.blobs.zstd_reader import SeekableReader
 from archiver.engine.catalog import records
@@ -50,11 +51,20 @@ def _listing(run: Run, bundle: Path) -> list[dict]:
 def _decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Frames decompressed (whole or a prefix) from now on, by index."""
     seen: list[int] = []
-    whole, prefix = SeekableReader._decode, SeekableReader._prefix
+    whole, prefix, public = (
+        SeekableReader._decode,
+        SeekableReader._prefix,
+        SeekableReader.decode_into,
+    )
 
     def decode(self: SeekableReader, index: int) -> bytes:
         seen.append(index)
         return whole(self, index)
+
+    def decode_frame(self: SeekableReader, frame: Frame, into: bytearray) -> memoryview:
+        # an unpack's own workers
+        seen.append(self.frames.index(frame))
+        return public(self, frame, into)
 
     def part(self: SeekableReader, index: int, length: int) -> bytes:
         seen.append(index)
@@ -62,6 +72,7 @@ def _decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(SeekableReader, "_decode", decode)
     monkeypatch.setattr(SeekableReader, "_prefix", part)
+    monkeypatch.setattr(SeekableReader, "decode_into", decode_frame)
     return seen
 
 
