@@ -141,11 +141,11 @@ def push_images(
             if layer_maps[target.registry].get(compress, layer.digest) is None  # a re-push
         ]
         ahead = Ahead(source, order, lambda d, o, s: compress_layer(d, o, s, options))
-    for i, target in enumerate(targets):  # a blob two repositories need: the first sends it
+    for i, target in enumerate(targets):  # a blob several need: they take it in this order
         for root in roots[i]:
             for descriptor, data in root.blobs():
                 if data is None:
-                    known[target.registry].sent_first_by(descriptor.digest, i)
+                    known[target.registry].needed_by(descriptor.digest, i)
     events = _InOrder(on_event, len(targets))
     saving = threading.Lock()
 

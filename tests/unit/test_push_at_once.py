@@ -80,10 +80,10 @@ def test_every_repository_pushed_gives_its_result_in_order() -> None:
     assert _each_repository(lambda i: i + 1, 1) == [1]
 
 
-def test_the_first_repository_that_needs_a_blob_sends_it_whoever_comes_first() -> None:
+def test_repositories_take_a_blob_in_the_push_order_whoever_comes_first() -> None:
     locations = BlobLocations("r.example")
-    locations.sent_first_by(DIGEST, 0)
-    locations.sent_first_by(DIGEST, 2)  # a later one needing it too changes nothing
+    for turn in (0, 1, 2):
+        locations.needed_by(DIGEST, turn)
     order: list[int] = []
 
     def send(turn: int, delay: float) -> None:
@@ -91,18 +91,21 @@ def test_the_first_repository_that_needs_a_blob_sends_it_whoever_comes_first() -
         with locations.sending(str(DIGEST), turn):
             order.append(turn)
 
-    late = threading.Thread(target=send, args=(2, 0.0))  # reaches it first, waits
-    first = threading.Thread(target=send, args=(0, 0.1))
-    late.start()
-    first.start()
-    late.join(5)
-    first.join(5)
-    assert order == [0, 2]
+    threads = [
+        threading.Thread(target=send, args=(turn, delay))
+        for turn, delay in ((2, 0.0), (1, 0.05), (0, 0.1))  # the last reaches it first
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert order == [0, 1, 2]
 
 
 def test_a_repository_that_ended_without_sending_lets_the_others_go_on() -> None:
     locations = BlobLocations("r.example")
-    locations.sent_first_by(DIGEST, 0)
+    locations.needed_by(DIGEST, 0)
+    locations.needed_by(DIGEST, 1)
     went: list[int] = []
     waiting = threading.Thread(target=lambda: _send(locations, 1, went))
     waiting.start()

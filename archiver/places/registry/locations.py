@@ -1,7 +1,7 @@
 """Where blobs are known to be on one registry, to mount rather than upload (as docker's
 blob-info cache): learnt in a push, kept between runs in a small cache file. Repositories
-pushed at once send each blob once (``sending``): the first in the push's order that needs
-it sends it, the others wait, then mount it."""
+pushed at once send each blob once (``sending``): those that need it go in the push's order,
+the first sends it and the others mount it."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ class BlobLocations:
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: bool = False
     _sending: dict[str, tuple[threading.Lock, list[int]]] = field(default_factory=dict)
-    _first: dict[str, tuple[int, threading.Event]] = field(default_factory=dict)
+    _lines: dict[str, list[int]] = field(default_factory=dict)
+    """Blob -> the repositories of a push that need it and have not sent or mounted it."""
+    _turns: threading.Condition = field(default_factory=threading.Condition)
 
     @classmethod
     def load(cls, registry: str) -> BlobLocations:
@@ -58,33 +60,35 @@ class BlobLocations:
             found = self.repositories.get(digest)
         return found if found != besides else None
 
-    def sent_first_by(self, digest: Digest, turn: int) -> None:
-        """Repository ``turn`` of a push (its place in the push's order) is the first to
-        need blob ``digest``: it sends it, and those after it that need it wait for it
-        (``sending``), so that which repository sends a shared blob never depends on which
-        reaches it first."""
-        with self.lock:
-            if str(digest) not in self._first:
-                self._first[str(digest)] = (turn, threading.Event())
+    def needed_by(self, digest: Digest, turn: int) -> None:
+        """Repository ``turn`` of a push (its place in the push's order; called in that
+        order) needs blob ``digest``: the repositories that need it go through ``sending``
+        it in the push's order, whichever reaches it first, so the first sends it and each
+        of the others mounts it from the one before, as a push of one after the other."""
+        with self._turns:
+            line = self._lines.setdefault(str(digest), [])
+            if turn not in line:
+                line.append(turn)
 
     def ended(self, turn: int) -> None:
-        """Repository ``turn`` is done: those waiting for blobs it was to send go on (it
-        sent them, or found them there, or failed: then they send them themselves)."""
-        with self.lock:
-            for first, done in self._first.values():
-                if first == turn:
-                    done.set()
+        """Repository ``turn`` is done: it leaves every line it was still in (it found
+        the blob there, or failed), and those behind it go on."""
+        with self._turns:
+            for line in self._lines.values():
+                if turn in line:
+                    line.remove(turn)
+            self._turns.notify_all()
 
     @contextlib.contextmanager
     def sending(self, key: str, turn: int | None = None) -> Iterator[None]:
         """Held while one repository sends the blob ``key`` names (a digest): another
         repository of the push that needs it waits here, and then finds where it went
-        (``find``) and mounts it. Repository ``turn`` waits first for the repository that
-        is to send it (``sent_first_by``), when that is another."""
-        with self.lock:
-            first, done = self._first.get(key, (turn, None))
-        if done is not None and first != turn:
-            done.wait()
+        (``find``) and mounts it. Repository ``turn`` first waits for those before it in
+        the blob's line (``needed_by``)."""
+        if turn is not None:
+            with self._turns:
+                while (line := self._lines.get(key)) and turn in line and line[0] != turn:
+                    self._turns.wait()
         with self.lock:
             gate, users = self._sending.setdefault(key, (threading.Lock(), [0]))
             users[0] += 1
@@ -96,5 +100,9 @@ class BlobLocations:
                 users[0] -= 1
                 if not users[0]:
                     del self._sending[key]
-            if done is not None and first == turn:
-                done.set()
+            if turn is not None:
+                with self._turns:
+                    line = self._lines.get(key)
+                    if line and turn in line:
+                        line.remove(turn)
+                    self._turns.notify_all()
