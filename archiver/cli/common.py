@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -68,6 +68,12 @@ def insecure_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def parse_platform(text: str | None) -> Platform | None:
     return Platform.parse(text) if text else None
+
+
+def parse_platforms(given: Iterable[str]) -> list[Platform]:
+    """``--platform`` values, each one platform or several separated by commas (as
+    ``docker buildx --platform`` takes them)."""
+    return [Platform.parse(part.strip()) for text in given for part in text.split(",") if part]
 
 
 class Bar:

@@ -23,7 +23,6 @@ from archiver.cli.transfer_options import (
 from archiver.engine.sync import SyncRequest, SyncResult, platforms_for, sync
 from archiver.errors import ArchiverError, InputError
 from archiver.model.extras import ExtrasFilter
-from archiver.model.platform import Platform
 from archiver.model.sync_lists import SyncList, read_list
 from archiver.model.sync_lists.yaml_text import MAX_LIST
 from archiver.places.layout_writer import FORMATS
@@ -107,7 +106,7 @@ def command(
         raise InputError("--base, --split-size and --prune write a bundle: not with --to")
     lists = read_lists(files)
     registries = common.registries(insecure)
-    given = [Platform.parse(p) for p in selection.platforms]
+    given = common.parse_platforms(selection.platforms)
     platforms = platforms_for(given, all_platforms)
     request = SyncRequest(
         lists,

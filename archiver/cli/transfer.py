@@ -22,7 +22,7 @@ from archiver.places.transports import CONTAINERD, DAEMON, REGISTRY, Place
 
 
 def platforms_of(selection: Selection) -> list[Platform] | None:
-    return [p for p in (common.parse_platform(p) for p in selection.platforms) if p] or None
+    return common.parse_platforms(selection.platforms) or None
 
 
 def request(

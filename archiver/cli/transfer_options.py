@@ -139,7 +139,8 @@ def selection_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 "platforms",
                 multiple=True,
                 metavar="OS/ARCH[/VARIANT]",
-                help="Only these platforms of multi-platform images (default: all).",
+                help="Only these platforms of multi-platform images (repeatable, or "
+                "separated by commas; default: all).",
             ),
             click.option("-q", "--quiet", is_flag=True, help="No progress, no summary."),
             click.option("--json", "as_json", is_flag=True, help="A JSON summary."),

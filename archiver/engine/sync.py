@@ -39,6 +39,8 @@ from archiver.engine.sync_plan import (
     against_archive,
     against_registry,
     heads,
+    held_in_part,
+    item_platforms,
     wanted_images,
 )
 from archiver.errors import InputError
@@ -97,14 +99,6 @@ def platforms_for(given: list[Platform] | None, every: bool) -> list[Platform] |
     return given or [Platform.host()]
 
 
-def item_platforms(item: Wanted, given: bool) -> tuple[str, ...]:
-    """The platforms an image keeps by what its list says (empty: the command's): those
-    its item names, else, unless ``--platform`` is ``given``, its list's default."""
-    if item.spec.platforms or given:
-        return item.spec.platforms
-    return item.spec.default_platforms
-
-
 def per_image(items: list[Wanted], given: bool) -> PerImage:
     """What the lists say of single images, by the names (and digests) the transfer
     finds them by: before a rewrite (a registry) and after (an earlier output)."""
@@ -149,8 +143,12 @@ def sync(
         if request.to is not None:
             against_registry(wanted, _targets(wanted, request.to), registries, jobs, plan)
         else:
-            assert held is not None
+            assert held is not None and request.output is not None
             against_archive(wanted, held.result(), request.prune, plan)
+            given, default = request.platforms_given, request.platforms
+            for item in held_in_part(request.output, plan.kept, given, default):
+                plan.kept.remove(item)  # the list wants more platforms than OUT has
+                plan.updated.append(item)
     result = SyncResult(plan)
     if not wanted and not plan.held_back:
         raise InputError(

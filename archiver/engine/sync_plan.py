@@ -20,11 +20,13 @@ from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.documents import Index, parse_document
 from archiver.model.image import ImageEntry
+from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.model.sync_lists import ImageSpec, SyncList
 from archiver.model.sync_lists.tags import choose, describe
 from archiver.places.registry.heads import ManifestHeads
 from archiver.places.registry.registries import Registries
+from archiver.places.transports import Place
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -195,6 +197,41 @@ def against_archive(
         if not entry.refs and entry.descriptor.digest not in wanted_digests:
             others = [str(entry.descriptor.digest)]
         (plan.removed if prune else plan.held_back).extend(others)
+
+
+def item_platforms(item: Wanted, given: bool) -> tuple[str, ...]:
+    """The platforms an image keeps by what its list says (empty: the command's): those
+    its item names, else, unless ``--platform`` is ``given``, its list's default."""
+    if item.spec.platforms or given:
+        return item.spec.platforms
+    return item.spec.default_platforms
+
+
+def held_in_part(
+    output: str, kept: list[Wanted], given: bool, default: list[Platform] | None
+) -> list[Wanted]:
+    """Those of ``kept`` (the same digest in the earlier output) that it holds only in part:
+    an index lacking images for some platform now wanted (its list now asks for more than
+    the run that wrote it kept; ``given``, ``default``: the command's platforms). The
+    output is read only when one of them is an index."""
+    indexes = [i for i in kept if i.descriptor and media.is_index(i.descriptor.media_type)]
+    if not indexes:
+        return []
+    from archiver.engine.graph import resolve
+    from archiver.engine.opening import open_place
+
+    lacking = []
+    with open_place(Place(output)) as source:
+        for item in indexes:
+            named = item_platforms(item, given)
+            platforms = [Platform.parse(p) for p in named] if named else default
+            try:
+                whole = not resolve(source, item.entry(), platforms).missing
+            except NotFound:  # not even one of them: fetched, to fail as a first run does
+                whole = False
+            if not whole:
+                lacking.append(item)
+    return lacking
 
 
 def against_registry(

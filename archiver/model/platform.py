@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,10 @@ _MACHINE_TO_ARCH = {
 }
 
 
+_PART = re.compile(r"[A-Za-z0-9._-]+")
+"""What an OS, architecture or variant is spelt with."""
+
+
 @dataclass(frozen=True)
 class Platform:
     os: str
@@ -32,7 +37,7 @@ class Platform:
     def parse(cls, text: str) -> Platform:
         """Parse ``os/arch[/variant]``."""
         parts = text.split("/")
-        if len(parts) not in (2, 3) or not all(parts):
+        if len(parts) not in (2, 3) or not all(_PART.fullmatch(part) for part in parts):
             raise InputError(f"invalid platform {text!r}: want os/arch[/variant]")
         return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
 
