@@ -19,6 +19,7 @@ from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.documents import Index, parse_document
+from archiver.model.extras import SUBJECT
 from archiver.model.image import ImageEntry
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
@@ -193,6 +194,8 @@ def against_archive(
     listed = {item.name for item in wanted}
     wanted_digests = {item.ref.digest for item in wanted if item.ref.digest is not None}
     for entry in held or []:
+        if SUBJECT in entry.descriptor.annotations:
+            continue  # an extra goes with its image: kept with it, fetched again with it
         others = [str(ref) for ref in entry.refs if str(ref) not in listed]
         if not entry.refs and entry.descriptor.digest not in wanted_digests:
             others = [str(entry.descriptor.digest)]

@@ -196,21 +196,23 @@ def test_a_list_asking_for_more_platforms_than_the_bundle_has_fetches_them(
     listed = tmp_path / "list.yaml"
     listed.write_text(f"{host}:\n  images:\n    multi: ['1']\n")
     out = tmp_path / "out.tar.zst"
-    first = run("sync", listed, "-o", out, "--platform", "linux/amd64", "--no-extras")
+    first = run("sync", listed, "-o", out, "--platform", "linux/amd64")
     assert first.code == 0, first.err
     _, blobs = _contents(out)
     assert multi.children["amd64"] in blobs and multi.children["arm64"] not in blobs
     # the same index digest, but the bundle lacks arm64: not "nothing new"
-    wider = run("sync", listed, "-o", out, "--platform", "linux/amd64,linux/arm64", "--no-extras")
+    wider = run("sync", listed, "-o", out, "--platform", "linux/amd64,linux/arm64")
     assert wider.code == 0, wider.err
     assert f"Updating {host}/multi:1" in wider.out
     names, blobs = _contents(out)
     assert names[f"{host}/multi:1"] == multi.digest
     assert {multi.children["amd64"], multi.children["arm64"]} <= blobs
+    # the signatures came along with the images they sign, the new platform's too
+    assert set(multi.signatures.values()) <= set(names.values())
     assert run("verify", out).code == 0
     # and now it has both, the same again changes nothing
     before = out.read_bytes()
-    again = run("sync", listed, "-o", out, "--platform", "linux/amd64,linux/arm64", "--no-extras")
+    again = run("sync", listed, "-o", out, "--platform", "linux/amd64,linux/arm64")
     assert again.code == 0 and out.read_bytes() == before
 
 
