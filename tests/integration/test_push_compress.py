@@ -23,6 +23,7 @@ from tests.integration.test_registry import (
     multi_platform_layout,
     runnable_archive,
 )
+from tests.isolation import own_registry_client
 
 BUSYBOX = Path("/bin/busybox")
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -30,10 +31,7 @@ DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+    own_registry_client(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from tests.factory import layer, random_layer
 from tests.integration.conftest import _short_tmp
 from tests.integration.peers import Dockerd, require, skopeo
 from tests.integration.registry_peers import FaultProxy, Registry, Rule, TokenServer
+from tests.isolation import own_registry_client
 
 BUSYBOX = "/bin/busybox"
 
@@ -90,10 +91,7 @@ def app_archive(tmp_path: Path, base_layer: bytes) -> Path:
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Our own docker config and upload state; no proxy settings from the host."""
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+    own_registry_client(tmp_path, monkeypatch)
 
 
 @pytest.fixture

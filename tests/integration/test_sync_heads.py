@@ -23,16 +23,14 @@ from archiver.places.registry.retry import RetryPolicy
 from tests.integration.conftest import _short_tmp
 from tests.integration.registry_peers import FaultProxy, Registry, Rule
 from tests.integration.test_sync import put
+from tests.isolation import own_registry_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+    own_registry_client(tmp_path, monkeypatch)
 
 
 @pytest.fixture

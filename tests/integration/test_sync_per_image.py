@@ -21,16 +21,14 @@ from tests.integration.conftest import _short_tmp
 from tests.integration.oci_client import Client
 from tests.integration.peers import require
 from tests.integration.registry_peers import Registry
+from tests.isolation import own_registry_client
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+    own_registry_client(tmp_path, monkeypatch)
 
 
 @pytest.fixture

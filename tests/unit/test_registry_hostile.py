@@ -22,6 +22,7 @@ from archiver.places.registry import api
 from archiver.places.registry.client import RegistryClient
 from archiver.places.registry.retry import RetryPolicy
 from tests.conftest import Run
+from tests.isolation import own_registry_client
 
 MIB = 1024 * 1024
 BOMB = 256 * MIB
@@ -125,11 +126,8 @@ def fixed(
 
 @pytest.fixture
 def hostile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Hostile]:
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    own_registry_client(tmp_path, monkeypatch)
     monkeypatch.setenv("ARCHIVER_RETRY_TOTAL", "1")
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
     server = Hostile()
     yield server
     server.stop()
