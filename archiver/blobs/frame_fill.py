@@ -93,25 +93,23 @@ class FrameFiller:
             return
         start = frames[0].offset
         for index, frame in enumerate(frames):
-            self._slots.acquire()
-            if self._error is not None:
-                self._slots.release()
-                self._raise()
-            with self._lock:
-                self._left += 1
             at = offset + frame.offset - start
-            self._pool.submit(self._work, blob, index, frame, decode, at, before)
+            self._queue(self._work, blob, index, frame, decode, at, before)
             before = b""
 
     def write_at(self, data: bytes, offset: int) -> None:
         """Queue a write of ``data`` at ``offset`` (what lies between the blobs)."""
+        self._queue(self._put, data, offset)
+
+    def _queue(self, work: Callable[..., None], *args: object) -> None:
+        """``work`` on the pool once a slot is free (the first error raised instead)."""
         self._slots.acquire()
         if self._error is not None:
             self._slots.release()
             self._raise()
         with self._lock:
             self._left += 1
-        self._pool.submit(self._put, data, offset)
+        self._pool.submit(work, *args)
 
     def _put(self, data: bytes, offset: int) -> None:
         try:

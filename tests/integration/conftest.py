@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 from tests.integration.peers import Containerd, Dockerd
+from tests.integration.registry_peers import FaultProxy, Registry
 
 Daemon = TypeVar("Daemon", Dockerd, Containerd)
 
@@ -41,3 +42,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def proxy_to() -> Iterator[Callable[[Registry], FaultProxy]]:
+    """A fault proxy in front of a registry, stopped with the test."""
+    proxies: list[FaultProxy] = []
+
+    def make(registry: Registry) -> FaultProxy:
+        proxies.append(FaultProxy(registry.host))
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()

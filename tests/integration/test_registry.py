@@ -112,20 +112,6 @@ def start() -> Iterator[Callable[..., Registry]]:
         peer.stop()
 
 
-@pytest.fixture
-def proxy_to() -> Iterator[Callable[[Registry], FaultProxy]]:
-    """A fault proxy in front of a registry, stopped with the test."""
-    proxies: list[FaultProxy] = []
-
-    def make(registry: Registry) -> FaultProxy:
-        proxies.append(FaultProxy(registry.host))
-        return proxies[-1]
-
-    yield make
-    for proxy in proxies:
-        proxy.stop()
-
-
 def pulls_whole(run: Run, reference: str, target: Path) -> None:
     """What the registry holds under ``reference`` pulls, and verifies, whole."""
     assert run("pull", reference, "-o", target).code == 0

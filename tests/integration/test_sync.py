@@ -27,19 +27,6 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def proxy_to() -> Iterator[Callable[[Registry], FaultProxy]]:
-    proxies: list[FaultProxy] = []
-
-    def make(registry: Registry) -> FaultProxy:
-        proxies.append(FaultProxy(registry.host))
-        return proxies[-1]
-
-    yield make
-    for proxy in proxies:
-        proxy.stop()
-
-
-@pytest.fixture
 def start() -> Iterator[Callable[..., Registry]]:
     started: list[Registry] = []
 

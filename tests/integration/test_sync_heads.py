@@ -45,19 +45,6 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
     peer.stop()
 
 
-@pytest.fixture
-def proxy_to() -> Iterator[Callable[[Registry], FaultProxy]]:
-    proxies: list[FaultProxy] = []
-
-    def make(registry: Registry) -> FaultProxy:
-        proxies.append(FaultProxy(registry.host))
-        return proxies[-1]
-
-    yield make
-    for proxy in proxies:
-        proxy.stop()
-
-
 def test_plain_heads_say_what_the_session_says(registry: Registry) -> None:
     registries = Registries()
     session = registries.client(registry.host).session
