@@ -201,12 +201,7 @@ def _copy_blob(
             progress.advanced(descriptor.size)
     elif held is not None:  # decoded and verified by the sink, by its commit at the latest
         origin = source.blob_origin(descriptor.digest)
-        if held.size != descriptor.size:
-            raise IntegrityError(
-                origin,
-                str(descriptor.digest),
-                f"size {held.size}, the descriptor says {descriptor.size}",
-            )
+        _check_size(origin, descriptor, held.size)
         sink.put_in_frames(descriptor, held, origin)
         if progress is not None:
             progress.advanced(descriptor.size)
@@ -228,6 +223,13 @@ def _copy_blob(
             progress.moved(descriptor)
 
 
+def _check_size(origin: str, descriptor: Descriptor, size: int) -> None:
+    if size != descriptor.size:
+        raise IntegrityError(
+            origin, str(descriptor.digest), f"size {size}, the descriptor says {descriptor.size}"
+        )
+
+
 def _precompressed(
     source: Source, sink: Sink, descriptor: Descriptor, verify_reused: bool
 ) -> Precompressed | None:
@@ -238,12 +240,7 @@ def _precompressed(
     if found is None or not sink.accepts_frames(found.options):
         return None
     origin = source.blob_origin(descriptor.digest)
-    if found.size != descriptor.size:
-        raise IntegrityError(
-            origin,
-            str(descriptor.digest),
-            f"size {found.size}, the descriptor says {descriptor.size}",
-        )
+    _check_size(origin, descriptor, found.size)
     if found.sha256 is None and verify_reused:  # frames copied unread: read them once
         with _verifying(source.open_blob(descriptor.digest), descriptor, origin, None) as reader:
             drain(reader)
