@@ -119,3 +119,34 @@ def test_a_repository_that_ended_without_sending_lets_the_others_go_on() -> None
 def _send(locations: BlobLocations, turn: int, went: list[int]) -> None:
     with locations.sending(str(DIGEST), turn):
         went.append(turn)
+
+
+class _Bar:
+    """What the CLI's bar is told (a bar starts again at 0 when planned)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.at = 0
+        self.blobs = 0
+
+    def planned(self, images: int, blobs: int, size: int) -> None:
+        self.total, self.at, self.blobs = size, 0, blobs
+
+    def advanced(self, size: int) -> None:
+        self.at += size
+
+    def moved(self, descriptor: object) -> None:
+        pass
+
+
+def test_one_bar_sums_the_repositories_pushed_at_once() -> None:
+    from archiver.engine.push import _Summed
+
+    bar = _Bar()
+    shared = _Summed(bar)  # type: ignore[arg-type]
+    shared.planned(1, 2, 100)
+    shared.advanced(40)
+    shared.planned(2, 3, 50)  # a second repository begins: the total grows, none is lost
+    assert (bar.total, bar.at, bar.blobs) == (150, 40, 5)
+    shared.advanced(60)
+    assert bar.at == 100
