@@ -206,16 +206,17 @@ T = TypeVar("T")
 
 def _each_repository(push_one: Callable[[int], T], count: int) -> list[T]:
     """``push_one`` of every repository, REPOSITORIES_AT_ONCE at a time; the first to fail
-    (in the order of the repositories) stops those not begun and is raised."""
+    (in the order of the repositories) stops those not begun and is raised, as an
+    interrupt does (the repositories being pushed end first)."""
     if count == 1:
         return [push_one(0)]
     with ThreadPoolExecutor(min(count, REPOSITORIES_AT_ONCE), "push") as pool:
         futures = [pool.submit(push_one, i) for i in range(count)]
-        wait(futures, return_when=FIRST_EXCEPTION)
-        if any(f.done() and f.exception() is not None for f in futures):
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:  # a failure, or an interrupt (Ctrl-C): those not begun never begin
             for future in futures:
                 future.cancel()
-        wait(futures)
     for future in futures:
         if not future.cancelled() and future.exception() is not None:
             raise cast(BaseException, future.exception())

@@ -150,3 +150,23 @@ def test_one_bar_sums_the_repositories_pushed_at_once() -> None:
     assert (bar.total, bar.at, bar.blobs) == (150, 40, 5)
     shared.advanced(60)
     assert bar.at == 100
+
+
+def test_an_interrupt_stops_the_repositories_not_begun() -> None:
+    import os
+    import signal
+
+    begun: list[int] = []
+
+    def push_one(i: int) -> int:
+        begun.append(i)
+        if i == 0:
+            time.sleep(0.1)  # every repository is queued by then
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, which the main thread gets
+        time.sleep(0.2)
+        return i
+
+    with pytest.raises(KeyboardInterrupt):
+        _each_repository(push_one, 40)
+    time.sleep(0.3)
+    assert len(begun) < 40  # before, every repository was pushed after an interrupt
