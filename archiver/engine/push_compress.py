@@ -104,6 +104,8 @@ class CompressingSink(Sink):
         known = self._layers.get(self._kind, descriptor.digest)
         if known is not None and self._inner.has(known):
             self._became[descriptor.digest] = known
+            if self._inner.turn is not None:  # found compressed: the next one goes on
+                self._locations.passed(str(descriptor.digest), self._inner.turn)
             return True
         return False
 

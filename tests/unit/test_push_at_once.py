@@ -170,3 +170,17 @@ def test_an_interrupt_stops_the_repositories_not_begun() -> None:
         _each_repository(push_one, 40)
     time.sleep(0.3)
     assert len(begun) < 40  # before, every repository was pushed after an interrupt
+
+
+def test_a_repository_that_found_the_blob_there_lets_the_next_go_on_at_once() -> None:
+    locations = BlobLocations("r.example")
+    locations.needed_by(DIGEST, 0)
+    locations.needed_by(DIGEST, 1)
+    went: list[int] = []
+    waiting = threading.Thread(target=lambda: _send(locations, 1, went))
+    waiting.start()
+    time.sleep(0.1)
+    assert not went
+    locations.passed(str(DIGEST), 0)  # the first found it there (a HEAD): no need to wait
+    waiting.join(5)  # for the whole of its push to end
+    assert went == [1]

@@ -101,8 +101,13 @@ class BlobLocations:
                 if not users[0]:
                     del self._sending[key]
             if turn is not None:
-                with self._turns:
-                    line = self._lines.get(key)
-                    if line and turn in line:
-                        line.remove(turn)
-                    self._turns.notify_all()
+                self.passed(key, turn)
+
+    def passed(self, key: str, turn: int) -> None:
+        """Repository ``turn`` is done with the blob ``key`` names (sent, mounted, or found
+        there already): the next in its line goes on."""
+        with self._turns:
+            line = self._lines.get(key)
+            if line and turn in line:
+                line.remove(turn)
+            self._turns.notify_all()

@@ -241,6 +241,8 @@ class RegistrySink(Sink):
             self._present[descriptor.digest] = there
         if there:
             self._known.add(descriptor.digest, self.repository)
+            if self.turn is not None:  # found here: the next repository needing it goes on
+                self._known.passed(str(descriptor.digest), self.turn)
             self._count("skipped")
             self._layer_event(descriptor, "Layer already exists")
         return there
