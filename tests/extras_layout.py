@@ -3,6 +3,7 @@ another tool would): a cosign signature tagged ``sha256-<hex>.sig``, an SBOM ref
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -17,25 +18,34 @@ def write_blob(root: Path, data: bytes) -> None:
 
 
 def image(content: bytes) -> cf.Artifact:
-    tar = layer({"app.txt": content})
-    config = cf.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "created": "2025-01-01T00:00:00Z",
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [cf.digest(tar)]},
-        }
-    )
+    return image_of(layer({"app.txt": content}), created="2025-01-01T00:00:00Z")
+
+
+def image_of(
+    tar: bytes, architecture: str = "amd64", created: str | None = None, gzipped: bool = False
+) -> cf.Artifact:
+    """An OCI image of the one layer ``tar`` (gzipped, as registries hold layers, when
+    ``gzipped``: a push then has nothing to compress and the digests stay)."""
+    blob = gzip.compress(tar, mtime=0) if gzipped else tar
+    document: dict[str, object] = {
+        "architecture": architecture,
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [cf.digest(tar)]},
+    }
+    if created is not None:
+        document["created"] = created
+    config = cf.dumps(document)
+    kind = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if gzipped else "")
     manifest = cf.dumps(
         {
             "schemaVersion": 2,
             "mediaType": cf.OCI_MANIFEST,
             "config": cf.descriptor(cf.OCI_CONFIG, config),
-            "layers": [cf.descriptor("application/vnd.oci.image.layer.v1.tar", tar)],
+            "layers": [cf.descriptor(kind, blob)],
         }
     )
-    return cf.Artifact(manifest, [config, tar])
+    return cf.Artifact(manifest, [config, blob])
 
 
 def layout(root: Path, entries: list[tuple[cf.Artifact, str | None]]) -> Path:

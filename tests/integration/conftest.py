@@ -9,7 +9,7 @@ from typing import TypeVar
 import pytest
 
 from tests.integration.peers import Containerd, Dockerd
-from tests.integration.registry_peers import FaultProxy, Registry
+from tests.integration.registry_peers import FaultProxy, Registry, TokenServer
 
 Daemon = TypeVar("Daemon", Dockerd, Containerd)
 
@@ -56,3 +56,21 @@ def proxy_to() -> Iterator[Callable[[Registry], FaultProxy]]:
     yield make
     for proxy in proxies:
         proxy.stop()
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[..., Registry]]:
+    """Start registries that stop with the test."""
+    started: list[Registry] = []
+
+    def make(
+        auth: str | TokenServer | None = None, users: dict[str, str] | None = None
+    ) -> Registry:
+        registry = Registry(_short_tmp("arch-r-"), auth, users or {})
+        registry.start()
+        started.append(registry)
+        return registry
+
+    yield make
+    for peer in reversed(started):
+        peer.stop()

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests import cosign_format as cf
 from tests.conftest import Run
+from tests.extras_layout import image_of
 from tests.factory import docker_save, layer
-from tests.integration.conftest import _short_tmp
 from tests.integration.oci_client import Client
 from tests.integration.peers import Dockerd, require, skopeo
 from tests.integration.registry_peers import Registry
@@ -24,21 +24,6 @@ from tests.isolation import own_registry_client
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     own_registry_client(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def registries() -> Iterator[Callable[[], Registry]]:
-    started: list[Registry] = []
-
-    def make() -> Registry:
-        registry = Registry(_short_tmp("arch-x-"))
-        registry.start()
-        started.append(registry)
-        return registry
-
-    yield make
-    for registry in started:
-        registry.stop()
 
 
 class Published:
@@ -133,9 +118,9 @@ def _index_entries(bundle: Path) -> list[dict[str, object]]:
 
 
 def test_extras_travel_from_registry_to_registry(
-    run: Run, registries: Callable[[], Registry], tmp_path: Path, dockerd: Dockerd
+    run: Run, start: Callable[..., Registry], tmp_path: Path, dockerd: Dockerd
 ) -> None:
-    origin = registries()
+    origin = start()
     published = Published(origin, tmp_path)
     bundle = tmp_path / "b.tar.zst"
     chart, notes = f"{origin.host}/charts/mychart:0.1.0", f"{origin.host}/files/notes:1"
@@ -175,7 +160,7 @@ def test_extras_travel_from_registry_to_registry(
     }
 
     # into another registry, under another namespace: every digest unchanged
-    target = registries()
+    target = start()
     pushed = run("push", bundle, "--to", f"{target.host}/copy")
     assert pushed.code == 0, pushed.err
     there = Client(target.host)
@@ -237,9 +222,9 @@ def test_extras_travel_from_registry_to_registry(
 
 
 def test_no_extras_and_type_filter(
-    run: Run, registries: Callable[[], Registry], tmp_path: Path
+    run: Run, start: Callable[..., Registry], tmp_path: Path
 ) -> None:
-    origin = registries()
+    origin = start()
     published = Published(origin, tmp_path)
     plain = tmp_path / "plain.tar.zst"
     assert run("pull", f"{origin.host}/app:1", "-o", plain, "--no-extras").code == 0
@@ -251,9 +236,9 @@ def test_no_extras_and_type_filter(
 
 
 def test_copy_between_registries_takes_extras(
-    run: Run, registries: Callable[[], Registry], tmp_path: Path
+    run: Run, start: Callable[..., Registry], tmp_path: Path
 ) -> None:
-    origin, target = registries(), registries()
+    origin, target = start(), start()
     published = Published(origin, tmp_path)
     got = run("copy", f"docker://{origin.host}/app:1", f"docker://{target.host}/mirror/app:1")
     assert got.code == 0, got.err
@@ -266,36 +251,15 @@ def test_copy_between_registries_takes_extras(
     assert _digest_of(there, "mirror/app", published.sbom.digest) == published.sbom.digest
 
 
-def _platform_image(architecture: str) -> cf.Artifact:
-    tar = layer({"arch.txt": architecture.encode()})
-    config = cf.dumps(
-        {
-            "architecture": architecture,
-            "os": "linux",
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [cf.digest(tar)]},
-        }
-    )
-    manifest = cf.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": cf.OCI_MANIFEST,
-            "config": cf.descriptor(cf.OCI_CONFIG, config),
-            "layers": [cf.descriptor("application/vnd.oci.image.layer.v1.tar", tar)],
-        }
-    )
-    return cf.Artifact(manifest, [config, tar])
-
-
 def test_platform_selection_keeps_only_the_kept_platforms_extras(
-    run: Run, registries: Callable[[], Registry], tmp_path: Path
+    run: Run, start: Callable[..., Registry], tmp_path: Path
 ) -> None:
-    origin = registries()
+    origin = start()
     client = Client(origin.host)
     key = cf.new_key("rsa")
     children, signatures = [], {}
     for architecture in ("amd64", "arm64"):
-        platform_image = _platform_image(architecture)
+        platform_image = image_of(layer({"arch.txt": architecture.encode()}), architecture)
         client.push("multi", platform_image)
         children.append(
             {
@@ -325,9 +289,9 @@ def test_platform_selection_keeps_only_the_kept_platforms_extras(
 
 
 def test_bad_referrers_are_named_in_one_line(
-    run: Run, registries: Callable[[], Registry], tmp_path: Path
+    run: Run, start: Callable[..., Registry], tmp_path: Path
 ) -> None:
-    origin = registries()
+    origin = start()
     published = Published(origin, tmp_path)
     hexdigest = published.image[7:]
     missing = cf.referrer(
@@ -382,14 +346,14 @@ def test_bad_referrers_are_named_in_one_line(
 
 
 def test_push_compresses_only_images_nothing_names(
-    run: Run, registries: Callable[[], Registry], tmp_path: Path
+    run: Run, start: Callable[..., Registry], tmp_path: Path
 ) -> None:
     """A signed image with plain layers keeps its digest (its signature and SBOM name it);
     an unsigned one beside it is compressed as push compresses."""
     from tests.extras_layout import signed_layout
 
     archive, app, signature = signed_layout(tmp_path / "oci", cf.new_key("ecdsa"), other=True)
-    target = registries()
+    target = start()
     pushed = run("push", archive, "--to", f"{target.host}/team")
     assert pushed.code == 0, pushed.err
     there = Client(target.host)
@@ -402,14 +366,14 @@ def test_push_compresses_only_images_nothing_names(
 
 
 def test_serve_answers_the_extras_of_a_pulled_bundle(
-    run: Run, registries: Callable[[], Registry], tmp_path: Path
+    run: Run, start: Callable[..., Registry], tmp_path: Path
 ) -> None:
     """The referrers API of ``archiver serve`` lists the SBOM; skopeo reads the .sig tag."""
     import httpx
 
     from tests.integration.test_serve import Serving
 
-    origin = registries()
+    origin = start()
     published = Published(origin, tmp_path)
     bundle = tmp_path / "app.tar.zst"
     assert run("pull", f"{origin.host}/app:1", "-o", bundle).code == 0

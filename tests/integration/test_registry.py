@@ -94,24 +94,6 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     own_registry_client(tmp_path, monkeypatch)
 
 
-@pytest.fixture
-def start() -> Iterator[Callable[..., Registry]]:
-    """Start registries that stop with the test."""
-    started: list[Registry] = []
-
-    def make(
-        auth: str | TokenServer | None = None, users: dict[str, str] | None = None
-    ) -> Registry:
-        registry = Registry(_short_tmp("arch-r-"), auth, users or {})
-        registry.start()
-        started.append(registry)
-        return registry
-
-    yield make
-    for peer in reversed(started):
-        peer.stop()
-
-
 def pulls_whole(run: Run, reference: str, target: Path) -> None:
     """What the registry holds under ``reference`` pulls, and verifies, whole."""
     assert run("pull", reference, "-o", target).code == 0

@@ -8,14 +8,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Run
 from tests.factory import docker_save, layer
-from tests.integration.conftest import _short_tmp
 from tests.integration.peers import skopeo
 from tests.integration.registry_peers import FaultProxy, Registry, Rule
 from tests.isolation import own_registry_client
@@ -24,21 +23,6 @@ from tests.isolation import own_registry_client
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     own_registry_client(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def start() -> Iterator[Callable[..., Registry]]:
-    started: list[Registry] = []
-
-    def make(auth: str | None = None, users: dict[str, str] | None = None) -> Registry:
-        registry = Registry(_short_tmp("arch-s-"), auth, users or {})
-        registry.start()
-        started.append(registry)
-        return registry
-
-    yield make
-    for peer in reversed(started):
-        peer.stop()
 
 
 def put(folder: Path, target: str, seed: str, *flags: str) -> str:

@@ -4,20 +4,19 @@ platforms each item names, ``exclude-extras``, Hauler's ``rewrite``, and ``--no-
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import subprocess
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests import cosign_format as cf
 from tests.conftest import Run
+from tests.extras_layout import image_of
 from tests.factory import layer
-from tests.integration.conftest import _short_tmp
 from tests.integration.oci_client import Client
 from tests.integration.peers import require
 from tests.integration.registry_peers import Registry
@@ -31,21 +30,6 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     own_registry_client(tmp_path, monkeypatch)
 
 
-@pytest.fixture
-def registries() -> Iterator[Callable[[], Registry]]:
-    started: list[Registry] = []
-
-    def make() -> Registry:
-        registry = Registry(_short_tmp("arch-p-"))
-        registry.start()
-        started.append(registry)
-        return registry
-
-    yield make
-    for registry in started:
-        registry.stop()
-
-
 class Signed:
     """A two-platform image (amd64, arm64) in ``repository``, each platform image and the
     index signed with cosign's tags."""
@@ -56,7 +40,11 @@ class Signed:
         self.signatures: dict[str, str] = {}
         entries = []
         for architecture in ("amd64", "arm64"):
-            image = _platform_image(f"{repository} {architecture}", architecture)
+            image = image_of(
+                layer({"seed.txt": f"{repository} {architecture}".encode()}),
+                architecture,
+                gzipped=True,
+            )
             client.push(repository, image)
             self.children[architecture] = image.digest
             entries.append(
@@ -74,30 +62,6 @@ class Signed:
         signature = cf.signature(key, f"{host}/{repository}", self.digest)
         client.push(repository, signature, f"sha256-{self.digest[7:]}.sig")
         self.signatures["index"] = signature.digest
-
-
-def _platform_image(seed: str, architecture: str) -> cf.Artifact:
-    """One platform's image; its layer gzipped, as registries hold them (a push has
-    nothing to compress: the digests stay)."""
-    tar = layer({"seed.txt": seed.encode()})
-    gzipped = gzip.compress(tar, mtime=0)
-    config = cf.dumps(
-        {
-            "architecture": architecture,
-            "os": "linux",
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [cf.digest(tar)]},
-        }
-    )
-    manifest = cf.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": cf.OCI_MANIFEST,
-            "config": cf.descriptor(cf.OCI_CONFIG, config),
-            "layers": [cf.descriptor("application/vnd.oci.image.layer.v1.tar+gzip", gzipped)],
-        }
-    )
-    return cf.Artifact(manifest, [config, gzipped])
 
 
 def _contents(bundle: Path) -> tuple[dict[str, str], set[str]]:
@@ -120,8 +84,8 @@ def _contents(bundle: Path) -> tuple[dict[str, str], set[str]]:
 
 
 @pytest.fixture
-def published(registries: Callable[[], Registry], tmp_path: Path) -> tuple[str, Signed, Signed]:
-    origin = registries()
+def published(start: Callable[..., Registry], tmp_path: Path) -> tuple[str, Signed, Signed]:
+    origin = start()
     client = Client(origin.host)
     return origin.host, Signed(client, origin.host, "multi"), Signed(client, origin.host, "other")
 
@@ -217,12 +181,12 @@ def test_a_list_asking_for_more_platforms_than_the_bundle_has_fetches_them(
 def test_each_item_keeps_its_platforms_extras_and_name_in_a_mirror(
     run: Run,
     published: tuple[str, Signed, Signed],
-    registries: Callable[[], Registry],
+    start: Callable[..., Registry],
     tmp_path: Path,
 ) -> None:
     host, multi, other = published
     listed = _hauler(tmp_path, host)
-    mirror = registries()
+    mirror = start()
     target = Client(mirror.host)
     done = run("sync", listed, "--to", f"{mirror.host}/copy", "--platform", "linux/amd64")
     assert done.code == 0, done.err
