@@ -10,11 +10,11 @@ from archiver.cli.transfer import request, run
 from archiver.cli.transfer_options import (
     Selection,
     compress_option,
+    jobs_option,
     keep_going_option,
     selection_options,
 )
 from archiver.engine.transfer import PushOptions
-from archiver.places.registry import DEFAULT_JOBS
 from archiver.places.transports import REGISTRY, Place, parse_place
 
 
@@ -22,14 +22,7 @@ from archiver.places.transports import REGISTRY, Place, parse_place
 @click.argument("source_name", metavar="SOURCE")
 @click.option("--to", "to", metavar="REGISTRY[/NAMESPACE]", help="Push every name there.")
 @click.option("--tag", "tag", metavar="REF", help="Push the (one) image under this name.")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(1, 64),
-    default=DEFAULT_JOBS,
-    show_default=True,
-    help="Blobs uploaded at once.",
-)
+@jobs_option("Blobs uploaded at once.")
 @compress_option
 @insecure_option
 @keep_going_option

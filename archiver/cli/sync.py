@@ -17,6 +17,7 @@ from archiver.cli.common import insecure_option
 from archiver.cli.transfer_options import (
     Selection,
     extras_options,
+    jobs_option,
     keep_going_option,
     writer_options,
 )
@@ -26,7 +27,6 @@ from archiver.model.extras import ExtrasFilter
 from archiver.model.sync_lists import SyncList, read_list
 from archiver.model.sync_lists.yaml_text import MAX_LIST
 from archiver.places.layout_writer import FORMATS
-from archiver.places.registry import DEFAULT_JOBS
 from archiver.places.transports import parse_place
 
 if TYPE_CHECKING:
@@ -55,14 +55,7 @@ def read_lists(paths: tuple[str, ...]) -> list[SyncList]:
 @click.option("--all-platforms", is_flag=True, help="Every platform of multi-platform images.")
 @click.option("--prune", is_flag=True, help="Drop images of OUT that no list names any more.")
 @click.option("--dry-run", is_flag=True, help="Say what would be fetched (sizes); write nothing.")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(1, 64),
-    default=DEFAULT_JOBS,
-    show_default=True,
-    help="Images looked up and fetched (and blobs uploaded) at once.",
-)
+@jobs_option("Images looked up and fetched (and blobs uploaded) at once.")
 @extras_options
 @insecure_option
 @keep_going_option

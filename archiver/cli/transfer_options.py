@@ -18,6 +18,7 @@ from archiver.blobs.zstd_writer import DEFAULT_FRAME_SIZE, ZstdOptions, default_
 from archiver.errors import InputError
 from archiver.model.extras import ExtrasFilter
 from archiver.places.layout_writer import FORMATS
+from archiver.places.registry import DEFAULT_JOBS
 
 
 @dataclass(frozen=True)
@@ -239,3 +240,15 @@ compress_option = click.option(
     help="Into a registry: how layers held as plain tars are compressed on the way (as "
     "docker push does); compressed layers go as they are.",
 )
+
+
+def jobs_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``-j/--jobs``: how many of ``what`` (the help's words) go at once."""
+    return click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(1, 64),
+        default=DEFAULT_JOBS,
+        show_default=True,
+        help=what,
+    )
