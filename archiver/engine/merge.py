@@ -6,6 +6,7 @@ images (a conflict: an error listing them all, unless ``prefer`` says which inpu
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
@@ -31,15 +32,25 @@ class MultiSource(Source):
         self.origin = ", ".join(s.origin for s in sources)
         self._sources = list(sources)
         self._held: dict[Digest, Source] = {}
+        self._maybe, self._unlisted = _blob_index(self._sources)
         found: list[tuple[frozenset[Digest], ImageEntry, str]] = []
+        # where an entry may already be: by manifest digest, and by identity (configs);
+        # a position stays listed under a digest it no longer has: _same decides
+        by_digest: dict[Digest, list[int]] = {}
+        by_identity: dict[frozenset[Digest], list[int]] = {}
         for source in sources:
             for entry in source.images():
                 identity = _identity(source, entry)
-                for i, (known, current, origin) in enumerate(found):
+                places = by_digest.get(entry.descriptor.digest, []) + by_identity.get(identity, [])
+                for i in sorted(set(places)):  # the first it is the same as, as ever
+                    known, current, origin = found[i]
                     if _same(current, entry, known, identity):
                         found[i] = (known, current.merged(entry), origin)
+                        by_digest.setdefault(found[i][1].descriptor.digest, []).append(i)
                         break
                 else:
+                    by_digest.setdefault(entry.descriptor.digest, []).append(len(found))
+                    by_identity.setdefault(identity, []).append(len(found))
                     found.append((identity, entry, source.origin))
         self._entries = _settle_names(found, prefer)
 
@@ -61,7 +72,9 @@ class MultiSource(Source):
         held = self._held.get(digest)  # asked four times a blob: inputs are searched once
         if held is not None:
             return held
-        for source in self._sources:
+        # the first input holding it, asking only those that may (not every input a blob)
+        for position in heapq.merge(self._maybe.get(digest, ()), self._unlisted):
+            source = self._sources[position]
             if source.has_blob(digest):
                 self._held[digest] = source
                 return source
@@ -105,6 +118,21 @@ class WithBase(Source):
 
     def open_blob(self, digest: Digest) -> BinaryIO:
         return self._holder(digest).open_blob(digest)
+
+
+def _blob_index(sources: list[Source]) -> tuple[dict[Digest, list[int]], list[int]]:
+    """Which inputs may hold each blob (positions, in order), from the inputs that list
+    their blobs cheaply; and the positions of those that do not (asked every time)."""
+    maybe: dict[Digest, list[int]] = {}
+    unlisted: list[int] = []
+    for position, source in enumerate(sources):
+        candidates = source.blob_candidates()
+        if candidates is None:
+            unlisted.append(position)
+            continue
+        for digest in candidates:
+            maybe.setdefault(digest, []).append(position)
+    return maybe, unlisted
 
 
 def _same(a: ImageEntry, b: ImageEntry, a_id: frozenset[Digest], b_id: frozenset[Digest]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from archiver.errors import InputError
@@ -23,6 +24,12 @@ class Digest:
     @classmethod
     def parse(cls, text: str) -> Digest:
         """Parse ``algorithm:hex``; only sha256 and sha512 with lower-case hex are accepted."""
+        if cls is Digest and isinstance(text, str):
+            return _parsed(text)  # a bundle of many images names each digest many times
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Digest:
         if not isinstance(text, str) or not _DIGEST_RE.fullmatch(text):
             raise InputError(f"invalid digest {text!r}")
         algorithm, _, hexpart = text.partition(":")
@@ -74,3 +81,9 @@ def chain_ids(diff_ids: list[str] | tuple[Digest, ...]) -> list[str]:
             diff = "sha256:" + hashlib.sha256(f"{chains[-1]} {diff}".encode()).hexdigest()
         chains.append(diff)
     return chains
+
+
+@lru_cache(maxsize=8192)
+def _parsed(text: str) -> Digest:
+    """Digests parsed lately, by their text (a Digest is immutable: shared safely)."""
+    return Digest._parse(text)

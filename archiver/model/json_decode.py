@@ -50,6 +50,10 @@ def _constant(name: str) -> Any:
     raise _Refused(f"{name} is not a JSON value")
 
 
+_DECODER = json.JSONDecoder(parse_int=_int, parse_constant=_constant)
+"""One decoder for every document (``json.loads`` with these hooks builds one per call)."""
+
+
 def _encoding_problem(raw: bytes) -> str | None:
     """Why ``raw`` is not UTF-8 JSON text, judged by its first bytes; None when it may be."""
     for mark, name in _BOMS:
@@ -83,7 +87,7 @@ def load_json(raw: bytes, origin: str, error: Callable[[str], ArchiverError] = I
     if problem is not None:
         raise error(f"{origin}: invalid JSON: encoded as {problem}; JSON must be UTF-8")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_int=_int, parse_constant=_constant)
+        data = _DECODER.decode(raw.decode("utf-8"))
     except RecursionError:
         raise error(f"{origin}: invalid JSON: nested deeper than {MAX_DEPTH} levels") from None
     except UnicodeDecodeError as exc:

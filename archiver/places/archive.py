@@ -124,6 +124,19 @@ class ArchiveSource(Source):
             or self._tree.exists(blob_path(digest))
         )
 
+    def blob_candidates(self) -> frozenset[Digest] | None:
+        """The blobs of a tar archive, from its member names (a blob's path is a member's
+        name, so this is every blob ``has_blob`` finds); None for a directory."""
+        if not isinstance(self._tree, TarTree):
+            return None
+        named = set()
+        for name in self._tree.files():
+            top, _, rest = name.partition("/")
+            algorithm, _, hexpart = rest.partition("/")
+            if top == "blobs" and Digest.is_valid(f"{algorithm}:{hexpart}"):
+                named.add(Digest(algorithm, hexpart))
+        return frozenset(named | self._documents.keys() | self._paths.keys())
+
     @property
     def annotations(self) -> dict[str, str]:
         """index.json's own annotations: a delta names its base here (DELTA_BASE)."""

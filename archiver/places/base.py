@@ -84,6 +84,11 @@ class Source(Protocol):
 
     def has_blob(self, digest: Digest) -> bool: ...
 
+    def blob_candidates(self) -> frozenset[Digest] | None:
+        """Every blob ``has_blob`` may say yes to (more is fine, never fewer), when the
+        place knows them without asking anyone; None: ask ``has_blob`` (the default)."""
+        return None
+
     def blob_origin(self, digest: Digest) -> str:
         """The file a blob comes from, to name it in errors (several inputs may be merged)."""
         ...
