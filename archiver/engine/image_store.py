@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from archiver.engine import catalog, extras
 from archiver.engine.catalog import ImageRecord
 from archiver.engine.graph import resolve
+from archiver.engine.store_index import RootIndex
 from archiver.errors import Conflict, InputError, NotFound
 from archiver.model.digest import Digest, chain_ids
 from archiver.model.image import ImageEntry, ResolvedImage
@@ -89,6 +90,8 @@ class ImageStore:
     def __init__(self, source: Source) -> None:
         self.origin = source.origin
         self.roots: list[ResolvedImage] = [resolve(source, entry) for entry in source.images()]
+        self._index: RootIndex | None = None
+        """Made when first asked (a tag of one image by name needs none of it)."""
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -197,13 +200,14 @@ class ImageStore:
 
     # -- inside ----------------------------------------------------------------------------
 
+    @property
+    def _indexed(self) -> RootIndex:
+        if self._index is None:
+            self._index = RootIndex(self.roots)
+        return self._index
+
     def _roots_of(self, image_id: Digest) -> list[ResolvedImage]:
-        found = []
-        for root in self.roots:
-            image = root.default_image()
-            if image is not None and image.config is not None and image.config.id == image_id:
-                found.append(root)
-        return found
+        return self._indexed.roots_of(image_id)
 
     def _rename(
         self, root: ResolvedImage, refs: tuple[Reference, ...], tags: tuple[str, ...] | None = None
@@ -236,21 +240,20 @@ class ImageStore:
         return events
 
     def _delete(self, image_id: Digest) -> list[Event]:
+        index = self._indexed
         gone = self._roots_of(image_id)
-        self.roots = [root for root in self.roots if all(root is not g for g in gone)]
-        self.roots, extras_gone = extras.without_extras_of(gone, self.roots)
-        remaining = {
-            chain
-            for root in self.roots
-            for node in root.images
-            if node.config is not None
-            for chain in chain_ids(node.config.diff_ids)
-        }
+        leaving = {id(g) for g in gone}
+        before, self.roots = self.roots, [root for root in self.roots if id(root) not in leaving]
+        extras_gone: list[Digest] = []
+        if index.has_extras:  # an archive without extras has none to drop with an image
+            self.roots, extras_gone = extras.without_extras_of(gone, self.roots)
+        staying = {id(root) for root in self.roots}
+        index.leave(root for root in before if id(root) not in staying)
         events = [Event(DELETED, str(image_id))]
         image = gone[0].default_image()
         assert image is not None and image.config is not None
         for chain in reversed(chain_ids(image.config.diff_ids)):
-            if chain in remaining:
+            if index.in_use(chain):
                 break  # docker releases chains from the top until one is still in use
             events.append(Event(DELETED, chain))
         return events + [Event(DELETED, str(digest)) for digest in extras_gone]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from archiver.errors import InputError
@@ -52,8 +53,7 @@ class Platform:
 
     @classmethod
     def host(cls) -> Platform:
-        machine = os.uname().machine.lower()  # as platform.machine(), without its import
-        return cls("linux", _MACHINE_TO_ARCH.get(machine, machine))
+        return _host()
 
     def to_json(self) -> dict[str, str]:
         out = {"architecture": self.architecture, "os": self.os}
@@ -72,3 +72,10 @@ class Platform:
     def __str__(self) -> str:
         base = f"{self.os}/{self.architecture}"
         return f"{base}/{self.variant}" if self.variant else base
+
+
+@cache
+def _host() -> Platform:
+    """This machine's platform (asked once: every image listed asks for it)."""
+    machine = os.uname().machine.lower()  # as platform.machine(), without its import
+    return Platform("linux", _MACHINE_TO_ARCH.get(machine, machine))
