@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from archiver.places.registry.locations import BlobLocations
 from archiver.places.registry.place import RegistrySink, RegistrySource, Watch
 from archiver.places.registry.registries import Registries, given_or_own
 
+SAVE_EVERY = 2.0
+"""Seconds between writes of the caches a push learns (and one at its end)."""
 REPOSITORIES_AT_ONCE = 4
 """Repositories pushed at once: one's own layers go up while another sends a shared one."""
 
@@ -147,7 +150,7 @@ def push_images(
                 if data is None:
                     known[target.registry].needed_by(descriptor.digest, i)
     events = _InOrder(on_event, len(targets))
-    saving = threading.Lock()
+    saving = _Saving([*known.values(), *layer_maps.values()])
 
     def push_one(i: int, clients: Registries, bar: Progress | None) -> tuple[RegistrySink, int]:
         target = targets[i]
@@ -172,16 +175,16 @@ def push_images(
                 ahead.done_with(i)
             locations.ended(i)
             events.ended(i)
-            with saving:
-                locations.save()
-                for layer_map in layer_maps.values():
-                    layer_map.save()
+            saving.now_and_then()
         return sink, wrapped.compressed if isinstance(wrapped, CompressingSink) else 0
 
     with given_or_own(registries) as clients, _closing(ahead):
         with (progress or _no_progress)() as bar:
             shared = _Summed(bar) if bar is not None else None
-            done = _each_repository(lambda i: push_one(i, clients, shared), len(targets))
+            try:
+                done = _each_repository(lambda i: push_one(i, clients, shared), len(targets))
+            finally:  # what was learnt is kept, whatever stopped the push
+                saving.now()
         summary: dict[str, Any] = {"pushed": [], "left_out": left}
         totals = {"pushed": 0, "mounted": 0, "skipped": 0, "bytes": 0, "resumed": 0}
         compressed = 0
@@ -221,6 +224,35 @@ def _each_repository(push_one: Callable[[int], T], count: int) -> list[T]:
         if not future.cancelled() and future.exception() is not None:
             raise cast(BaseException, future.exception())
     return [future.result() for future in futures]
+
+
+class _Saving:
+    """The caches a push learns (where blobs are, what layers became) written as the
+    repositories end, at most every SAVE_EVERY seconds (each write is the whole file: once
+    per repository made a push of 2,000 repositories write 20 GB), and at the end."""
+
+    def __init__(self, caches: list[BlobLocations | LayerMap]) -> None:
+        self._caches = caches
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+
+    def now_and_then(self) -> None:
+        if time.monotonic() - self._last < SAVE_EVERY:
+            return
+        if self._lock.acquire(blocking=False):  # else another repository is saving them
+            try:
+                self._save()
+            finally:
+                self._lock.release()
+
+    def now(self) -> None:
+        with self._lock:
+            self._save()
+
+    def _save(self) -> None:
+        for cache in self._caches:
+            cache.save()
+        self._last = time.monotonic()
 
 
 class _InOrder:
