@@ -16,7 +16,7 @@ import io
 import tarfile
 from collections.abc import Callable
 
-from archiver.blobs import limits, tar_members
+from archiver.blobs import limits, tar_members, tarwriter
 from archiver.blobs.tar_members import Entry
 
 _BLOCK = tarfile.BLOCKSIZE
@@ -27,6 +27,19 @@ _TYPES = {"file": (tarfile.REGTYPE, tarfile.AREGTYPE), "dir": (tarfile.DIRTYPE,)
 def padded_end(entry: Entry) -> int:
     """Where the member after ``entry`` may start its headers."""
     return entry.offset + -(-entry.size // _BLOCK) * _BLOCK
+
+
+def header_size(entry: Entry) -> int:
+    """The bytes of headers archiver's tar writer puts before ``entry``'s data (-1 for a
+    name it cannot write)."""
+    if entry.kind == "file" and tarwriter.is_plain(entry.name, entry.size):
+        return _BLOCK
+    try:
+        if entry.kind == "file":
+            return len(tarwriter.header(entry.name, entry.size, tarfile.REGTYPE, 0o644))
+        return len(tarwriter.header(entry.name + "/", 0, tarfile.DIRTYPE, 0o755))
+    except ValueError:  # (UnicodeEncodeError) a lone surrogate from the JSON
+        return -1
 
 
 def problem(read: Callable[[int, int], bytes], start: int, listed: list[Entry]) -> str | None:

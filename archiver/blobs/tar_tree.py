@@ -240,13 +240,15 @@ class TarTree:
             return False
         own = tar_members.Entry(tar_members.MEMBERS_FILE, "file", last.offset + block, info.size)
         self._listed = [*entries, own]
-        end = 0  # members are in order, each after the one before
+        end = 0  # in order, each right after the one before, headers as the writer's
         for entry in entries:
-            if entry.offset < end + block or (entry.kind == "dir" and entry.size):
+            if (entry.kind == "dir" and entry.size) or entry.offset - end != (
+                member_gaps.header_size(entry)
+            ):
                 return self._forget()
             end = member_gaps.padded_end(entry)
         if end != last.offset or (entries and entries[-1].kind != "file"):
-            return self._forget()  # the writer puts the index right after the last file
+            return self._forget()  # nothing between the last file listed and the index
         if len(entries) > limits.MAX_TAR_MEMBERS:
             raise InputError(f"{self.origin}: more than {limits.MAX_TAR_MEMBERS} members")
         self._unchecked = {}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.blobs import tar_members
+from archiver.blobs import limits, tar_members
 from archiver.blobs.path_tree import open_tree
 from archiver.blobs.tar_tree import TarTree
 from archiver.blobs.tarwriter import TarWriter, ustar_header
@@ -119,61 +119,84 @@ def _one_line(err: str) -> str:
     return lines[0]
 
 
-def test_a_member_hidden_before_a_layer_fails_the_read_of_that_layer(
+def _at(good: Packed, where: str) -> int:
+    """Where a hidden member goes: right before the headers of a layer, of a document, or
+    of the member index."""
+    first_blob = next(e for e in good.entries if e.name.startswith("blobs/sha256/"))
+    return {
+        "before a layer": good.layer_of("t/app1:1").offset - BLOCK,
+        "before a document": first_blob.offset - BLOCK,
+        "before the index": good.index_at,
+    }[where]
+
+
+WHERE = ["before a layer", "before a document", "before the index"]
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_a_member_hidden_in_a_gap_means_a_scan_that_sees_it(
+    packed: tuple[Path, Packed], run: Run, tmp_path: Path, where: str
+) -> None:
+    """Gaps other than the headers the writer writes: the index is not used; the scan sees
+    the second manifest.json (docker load would take its tags) and refuses the bundle."""
+    _, good = packed
+    crafted = good.crafted(tmp_path / "c.tar.zst", _at(good, where), good.hidden_manifest())
+    for args in (["ls"], ["unpack", "--image", "t/app1:1", "-o", tmp_path / "one.tar"]):
+        result = run(*args[:1], crafted, *args[1:])
+        assert result.code == 2, result.out
+        line = _one_line(result.err)
+        assert str(crafted) in line and "duplicate tar member 'manifest.json'" in line
+    assert not (tmp_path / "one.tar").exists()
+
+
+def _renamed_header(good: Packed, path: Path) -> tuple[Path, tar_members.Entry]:
+    """The header of a layer of t/app1:1 says ``index.json``: a second one for a tool
+    reading the tar in order; the index still lists the layer, the gap's size is right."""
+    layer = good.layer_of("t/app1:1")
+    header = ustar_header("index.json", layer.size, tarfile.REGTYPE, 0o644)
+    assert header is not None
+    at = layer.offset - BLOCK
+    tar = good.tar[:at] + header + good.tar[layer.offset : good.index_at]
+    return _bundle(path, tar, good.entries), layer
+
+
+def test_a_header_not_the_members_fails_the_read(
     packed: tuple[Path, Packed], run: Run, tmp_path: Path
 ) -> None:
-    _, good = packed
-    layer = good.layer_of("t/app1:1")
-    crafted = good.crafted(tmp_path / "c.tar.zst", layer.offset - BLOCK, good.hidden_manifest())
+    bundle, good = packed
+    crafted, layer = _renamed_header(good, tmp_path / "c.tar.zst")
+    assert _listing(run, crafted) == _listing(run, bundle)  # ls reads no layer
     result = run("unpack", crafted, "--image", "t/app1:1", "-o", tmp_path / "one.tar")
-    assert result.code == 2, result.err
+    assert result.code == 2, result.out
     line = _one_line(result.err)
-    assert str(crafted) in line and layer.name in line and "member index" in line
+    assert str(crafted) in line and "member index places" in line
+    assert layer.name in line and "'index.json'" in line
     assert not (tmp_path / "one.tar").exists()
-    # the images whose members hold nothing hidden before them still read
+    # the images whose members hold nothing else before them still read
     assert run("unpack", crafted, "--image", "t/app0:1", "-o", tmp_path / "zero.tar").code == 0
 
 
-def test_a_member_hidden_before_a_document_fails_ls(
-    packed: tuple[Path, Packed], run: Run, tmp_path: Path
-) -> None:
-    _, good = packed
-    first_blob = next(e for e in good.entries if e.name.startswith("blobs/sha256/"))
-    crafted = good.crafted(
-        tmp_path / "c.tar.zst", first_blob.offset - BLOCK, good.hidden_manifest()
-    )
-    result = run("ls", crafted)
-    assert result.code == 2, result.err
-    assert first_blob.name in _one_line(result.err)
+def _listing(run: Run, bundle: Path) -> list[dict]:
+    result = run("ls", "--json", bundle)
+    assert result.code == 0, result.err
+    return json.loads(result.out)
 
 
-def test_a_member_hidden_after_the_last_layer_means_a_scan(
-    packed: tuple[Path, Packed], run: Run, tmp_path: Path
-) -> None:
-    """Nothing may sit between the last member listed and the index: if anything does, the
-    index is not used; the scan sees the second manifest.json and refuses the bundle."""
-    _, good = packed
-    crafted = good.crafted(tmp_path / "c.tar.zst", good.index_at, good.hidden_manifest())
-    result = run("ls", crafted)
-    assert result.code == 2, result.err
-    assert "duplicate tar member 'manifest.json'" in _one_line(result.err)
-
-
-@pytest.mark.parametrize("where", ["before a layer", "before a document", "before the index"])
+@pytest.mark.parametrize("where", WHERE)
 def test_verify_finds_any_hidden_member(
     packed: tuple[Path, Packed], run: Run, tmp_path: Path, where: str
 ) -> None:
-    _, good = packed
-    at = {
-        "before a layer": good.layer_of("t/app2:1").offset - BLOCK,
-        "before a document": good.entry("index.json").offset - BLOCK,
-        "before the index": good.index_at,
-    }[where]
+    """A member of a name of its own: the scan shows it as any tool does; verify says the
+    index does not list it."""
+    bundle, good = packed
     hidden = _member("blobs/sha256/" + "e" * 64, b"not listed")
-    crafted = good.crafted(tmp_path / "c.tar.zst", at, hidden)
+    crafted = good.crafted(tmp_path / "c.tar.zst", _at(good, where), hidden)
+    assert _listing(run, crafted) == _listing(run, bundle)
     result = run("verify", crafted)
-    assert result.code != 0, result.out
-    assert "blobs/sha256/" + "e" * 64 in _one_line(result.err)
+    assert result.code == 3, result.out
+    line = _one_line(result.err)
+    assert str(crafted) in line and "blobs/sha256/" + "e" * 64 in line
+    assert "does not list" in line
 
 
 def test_verify_finds_a_member_the_index_names_otherwise(
@@ -199,8 +222,7 @@ def test_the_cli_verify_of_a_crafted_bundle_is_one_line(
     packed: tuple[Path, Packed], tmp_path: Path
 ) -> None:
     _, good = packed
-    layer = good.layer_of("t/app0:1")
-    crafted = good.crafted(tmp_path / "c.tar.zst", layer.offset - BLOCK, good.hidden_manifest())
+    crafted, _ = _renamed_header(good, tmp_path / "c.tar.zst")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run(
         [sys.executable, "-m", "archiver", "verify", "-q", str(crafted)],
@@ -209,9 +231,9 @@ def test_the_cli_verify_of_a_crafted_bundle_is_one_line(
         env=env,
         cwd=tmp_path,
     )
-    assert done.returncode != 0
+    assert done.returncode == 3, done.stdout
     line = _one_line(done.stderr)
-    assert "manifest.json" in line and str(crafted) in line
+    assert "duplicate tar member 'index.json'" in line and str(crafted) in line
 
 
 def _long_bundle(path: Path, count: int) -> tuple[Path, bytes, list[tar_members.Entry]]:
@@ -235,6 +257,7 @@ def test_a_good_bundle_of_long_names_and_many_members_reads_and_verifies(
     bundle, _, entries = _long_bundle(tmp_path / "long.tar.zst", 400)
     with open_tree(str(bundle)) as tree:
         assert isinstance(tree, TarTree)
+        assert tree._unchecked is not None  # read through its index, not scanned
         assert tree.member_index_problem() is None
         for entry in entries:
             if entry.kind == "file":
@@ -262,17 +285,15 @@ def test_a_member_in_place_of_a_pax_header_fails_the_read(tmp_path: Path) -> Non
         assert "index.json" in (tree.member_index_problem() or "")
 
 
-def test_a_gap_over_the_limit_is_refused_unread(tmp_path: Path) -> None:
-    _, body, entries = _long_bundle(tmp_path / "long.tar.zst", 4)
-    last = entries[-1]
-    at = last.offset - BLOCK
-    hidden = _member("hidden.bin", bytes(1024 * 1024))
-    moved = [
-        tar_members.Entry(e.name, e.kind, e.offset + len(hidden) * (e.offset > at), e.size)
-        for e in entries
-    ]
-    bundle = _bundle(tmp_path / "big.tar.zst", body[:at] + hidden + body[at:], moved)
+def test_headers_over_the_limit_are_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle, _, entries = _long_bundle(tmp_path / "long.tar.zst", 4)
+    long = next(e for e in entries if e.kind == "file" and len(e.name) > 100)
+    monkeypatch.setattr(limits, "MAX_MEMBER_HEADERS", 2 * BLOCK)
     with open_tree(str(bundle)) as tree:
         assert isinstance(tree, TarTree)
-        with pytest.raises(InputError, match="member index places"):
-            tree.open(last.name)
+        with pytest.raises(InputError, match="over the 1024-byte limit"):
+            tree.open(long.name)
+        with tree.open("f1") as member:
+            assert member.read() == b"1"
