@@ -141,6 +141,9 @@ def test_a_member_hidden_in_a_gap_means_a_scan_that_sees_it(
     the second manifest.json (docker load would take its tags) and refuses the bundle."""
     _, good = packed
     crafted = good.crafted(tmp_path / "c.tar.zst", _at(good, where), good.hidden_manifest())
+    plain = subprocess.run(["zstd", "-dc", str(crafted)], capture_output=True, check=True).stdout
+    listed = subprocess.run(["tar", "-t"], input=plain, capture_output=True, check=True).stdout
+    assert listed.split().count(b"manifest.json") == 2  # what GNU tar sees
     for args in (["ls"], ["unpack", "--image", "t/app1:1", "-o", tmp_path / "one.tar"]):
         result = run(*args[:1], crafted, *args[1:])
         assert result.code == 2, result.out
