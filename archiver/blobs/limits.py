@@ -14,6 +14,9 @@ MAX_SMALL_FILE = 64 * 1024
 """``oci-layout`` and similar marker files."""
 MAX_TAR_MEMBERS = 1_000_000
 """Members indexed in one tar."""
+MAX_MEMBER_HEADERS = 64 * 1024
+"""The header blocks (pax records and long names included) before one member of a bundle
+placed by its member index, and the directories' between it and the file before it."""
 MAX_INDEX_DEPTH = 8
 """Nesting of indexes inside indexes."""
 MAX_DOCUMENTS = 10_000

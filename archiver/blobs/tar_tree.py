@@ -10,7 +10,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
-from archiver.blobs import limits, tar_members
+from archiver.blobs import limits, member_gaps, tar_members
 from archiver.blobs.seek_table import Frame
 from archiver.blobs.tar_spool import spool_tar
 from archiver.blobs.tree import RandomAccess, check_header_read, normalise_name
@@ -104,8 +104,12 @@ class TarTree:
         self._members: dict[str, _Member] = {}
         self.digests: dict[str, str] = {}
         """sha256 of members hashed as they arrived (trees spooled from a stream)."""
-        self._unchecked: set[str] | None = None
-        """Members placed by a bundle's member index whose own headers are not read yet."""
+        self._listed: list[tar_members.Entry] = []
+        """A bundle's member index as it lists its members, then itself (kept when the
+        index is not used, for ``member_index_problem``)."""
+        self._unchecked: dict[str, int] | None = None
+        """Members placed by the member index whose own headers are not read yet (and where
+        the index lists them)."""
         if index and not self._index_from_members_file():
             self._index()
 
@@ -138,11 +142,7 @@ class TarTree:
         ahead; a plain tar needs no help)."""
         if isinstance(self._access, SeekableReader):
             members = [self._resolve(name) for name in names]
-            unchecked = self._unchecked or set()
-            block = tarfile.BLOCKSIZE  # a header still to check is read first: planned too
-            self._access.prefetch(
-                [(m.offset - block * (m.name in unchecked), m.offset + m.size) for m in members]
-            )
+            self._access.prefetch([(self._read_from(m), m.offset + m.size) for m in members])
 
     def sha256_of(self, name: str) -> str | None:
         """The sha256 a member's bytes had as they arrived, for trees spooled from a stream."""
@@ -238,41 +238,81 @@ class TarTree:
         entries = tar_members.decode(data[block : block + info.size])
         if entries is None:
             return False
-        end = 0  # members are in order, each after the one before
+        own = tar_members.Entry(tar_members.MEMBERS_FILE, "file", last.offset + block, info.size)
+        self._listed = [*entries, own]
+        end = 0  # in order, each right after the one before, headers as the writer's
         for entry in entries:
-            if entry.offset < end + block or (entry.kind == "dir" and entry.size):
+            if (entry.kind == "dir" and entry.size) or entry.offset - end != (
+                member_gaps.header_size(entry)
+            ):
                 return self._forget()
-            end = entry.offset + -(-entry.size // block) * block
-        if end > last.offset:
-            return self._forget()
+            end = member_gaps.padded_end(entry)
+        if end != last.offset or (entries and entries[-1].kind != "file"):
+            return self._forget()  # nothing between the last file listed and the index
         if len(entries) > limits.MAX_TAR_MEMBERS:
             raise InputError(f"{self.origin}: more than {limits.MAX_TAR_MEMBERS} members")
-        self._unchecked = set()
-        for entry in entries:
+        self._unchecked = {}
+        for position, entry in enumerate(entries):
             name = self._add_member(entry.name, entry.kind, entry.offset, entry.size, "", None)
             if name and entry.kind == "file":
-                self._unchecked.add(name)
-        self._add_member(tar_members.MEMBERS_FILE, "file", last.offset + block, info.size, "", None)
+                self._unchecked[name] = position
+        self._add_member(own.name, own.kind, own.offset, own.size, "", None)
         return True
 
     def _forget(self) -> bool:
         self._members.clear()
         return False
 
+    def _gap(self, position: int) -> tuple[int, list[tar_members.Entry]]:
+        """Where the headers of the file listed at ``position`` start (the end of the file
+        listed before it), and the members listed from there to it (directories, then it)."""
+        listed = self._listed
+        first = position
+        while first and listed[first - 1].kind == "dir":
+            first -= 1
+        start = member_gaps.padded_end(listed[first - 1]) if first else 0
+        return start, listed[first : position + 1]
+
+    def _read_from(self, member: _Member) -> int:
+        """Where reading ``member`` starts: its headers first while they are unchecked."""
+        position = (self._unchecked or {}).get(member.name)
+        return member.offset if position is None else self._gap(position)[0]
+
     def _checked(self, member: _Member) -> _Member:
-        """A member placed by the member index, once its own header says the same."""
+        """A member placed by the member index, once the tar from the end of the file
+        before it to its data holds its own headers (and its directories') and nothing else."""
         unchecked = self._unchecked
-        if unchecked is None or member.name not in unchecked:
+        position = None if unchecked is None else unchecked.get(member.name)
+        if unchecked is None or position is None:
             return member
-        block = tarfile.BLOCKSIZE
-        header = self._access.pread(block, member.offset - block)
-        if not tar_members.header_matches(header, member.name, member.size):
+        start, listed = self._gap(position)
+        problem = member_gaps.problem(self._access.pread, start, listed)
+        if problem is not None:
             raise InputError(
                 f"{self.origin}: its member index places {member.name!r} at {member.offset}, "
-                f"the tar has no such member there"
+                f"the tar does not (from {start}: {problem})"
             )
-        unchecked.discard(member.name)
+        unchecked.pop(member.name, None)  # (another thread may have checked it too)
         return member
+
+    def member_index_problem(self) -> str | None:
+        """For a bundle with a member index: where a scan of every tar header disagrees
+        with the index (a member it does not list, or lists otherwise), in one line; None
+        when they agree, and for a tar without one (or with one this version cannot read)."""
+        if not self._listed:
+            return None
+        scanned = self if self._unchecked is None else TarTree(self._access, self.origin, False)
+        try:
+            if scanned is not self:
+                scanned._index()
+            listed = [(normalise_name(e.name, self.origin), e) for e in self._listed]
+        except InputError as exc:
+            return str(exc)
+        problem = member_gaps.disagreement(
+            [(m.name, m.kind, m.offset, m.size) for m in scanned._members.values()],
+            [(name, e.kind, e.offset, e.size) for name, e in listed if name],
+        )
+        return None if problem is None else f"{self.origin}: {problem}"
 
     def _check_link(self, name: str, target: str, kind: str) -> None:
         if target.startswith("/"):

@@ -24,9 +24,7 @@ def ustar_header(name: str, size: int, kind: bytes, mode: int) -> bytes | None:
     pax record (an ASCII name of at most 100 bytes, a size under 8 GiB; owner root, no
     owner names, mtime 0), made directly: a bundle has a thousand members, and ``tarfile``
     takes four times as long a header. None for any other member."""
-    if kind != tarfile.REGTYPE or len(name) > 100 or not name.isascii():
-        return None
-    if not 0 <= size < _MAX_SIZE:
+    if kind != tarfile.REGTYPE or not is_plain(name, size):
         return None
     block = bytearray(
         name.encode().ljust(100, b"\0")
@@ -39,6 +37,26 @@ def ustar_header(name: str, size: int, kind: bytes, mode: int) -> bytes | None:
     block += bytes(_BLOCK - len(block))
     block[148:156] = b"%06o\0 " % sum(block)
     return bytes(block)
+
+
+def is_plain(name: str, size: int) -> bool:
+    """Whether a regular file's header is a lone ustar block (no pax record before it)."""
+    return len(name) <= 100 and name.isascii() and 0 <= size < _MAX_SIZE
+
+
+def header(name: str, size: int, kind: bytes, mode: int) -> bytes:
+    """The header blocks of a member, as the writer writes them."""
+    block = ustar_header(name, size, kind, mode)
+    if block is not None:
+        return block
+    info = tarfile.TarInfo(name)  # a long or non-ASCII name, a huge size: a pax header first
+    info.size = size
+    info.type = kind
+    info.mode = mode
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
 class Writable(Protocol):
@@ -55,17 +73,7 @@ class TarWriter:
         """Every member written so far: where its bytes start (a bundle's member index)."""
 
     def _header(self, name: str, size: int, kind: bytes, mode: int) -> None:
-        header = ustar_header(name, size, kind, mode)
-        if header is None:  # a long or non-ASCII name, a huge size: a pax header first
-            info = tarfile.TarInfo(name)
-            info.size = size
-            info.type = kind
-            info.mode = mode
-            info.mtime = 0
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-        self._emit(header)
+        self._emit(header(name, size, kind, mode))
         kind_name = "dir" if kind == tarfile.DIRTYPE else "file"
         self.entries.append(Entry(name.rstrip("/"), kind_name, self._written, size))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archiver.blobs import compression, limits
+from archiver.blobs.tar_tree import TarTree
 from archiver.blobs.verify import VerifyingReader, drain
 from archiver.engine.copy import Progress
 from archiver.engine.graph import resolve
@@ -12,6 +13,7 @@ from archiver.errors import ArchiverError, IntegrityError
 from archiver.model import media
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
+from archiver.places.archive import ArchiveSource
 from archiver.places.base import Source
 
 
@@ -31,8 +33,16 @@ class VerifyReport:
 
 def verify(source: Source, progress: Progress | None = None, delta: bool = False) -> VerifyReport:
     """Read everything reachable once; collect every problem instead of stopping at the
-    first. In a ``delta``, a missing layer is one its base supplies, not a problem."""
+    first. In a ``delta``, a missing layer is one its base supplies, not a problem. A
+    bundle read through its member index has every tar header read and compared with the
+    index first: if they disagree, that is the one problem (what the index shows is not
+    what a tool reading the tar in order sees)."""
     report = VerifyReport()
+    tree = source.tree if isinstance(source, ArchiveSource) else None
+    members = tree.member_index_problem() if isinstance(tree, TarTree) else None
+    if members is not None:
+        report.problems.append(members)
+        return report
     checked: set[Digest] = set()
     for entry in source.images():
         try:
