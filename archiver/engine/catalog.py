@@ -74,8 +74,34 @@ def find(candidates: Sequence[ImageRecord], wanted: str, origin: str) -> ImageRe
     return matches[0]
 
 
-def find_all(candidates: Sequence[ImageRecord], wanted: str, origin: str) -> list[ImageRecord]:
-    """Every record ``wanted`` names (several only for an ambiguous ID prefix)."""
+class _Names:
+    """The records by the names they have, for many lookups at once (``select``): a sync of
+    2,000 images looked each name up among all 2,000 records (4 M comparisons, 6 s)."""
+
+    def __init__(self, candidates: Sequence[ImageRecord]) -> None:
+        self.tags: dict[str, list[ImageRecord]] = {}
+        self.refs: dict[tuple[str, str | None], list[ImageRecord]] = {}
+        self.digests: dict[Digest, list[ImageRecord]] = {}
+        for record in candidates:  # each list in the candidates' order, each record once
+            for tag in dict.fromkeys(record.entry.tags):
+                self.tags.setdefault(tag, []).append(record)
+            for key in dict.fromkeys((r.name, r.tag) for r in record.entry.refs):
+                self.refs.setdefault(key, []).append(record)
+            if record.digest is not None:
+                self.digests.setdefault(record.digest, []).append(record)
+
+    def named(self, ref: Reference) -> list[ImageRecord]:
+        """The records ``ref`` names (as ``_names`` decides, for these records only)."""
+        if ref.digest is not None:
+            return [r for r in self.digests.get(ref.digest, []) if _names(r, ref)]
+        return list(self.refs.get((ref.name, ref.tag), []))
+
+
+def find_all(
+    candidates: Sequence[ImageRecord], wanted: str, origin: str, names: _Names | None = None
+) -> list[ImageRecord]:
+    """Every record ``wanted`` names (several only for an ambiguous ID prefix); ``names``:
+    the candidates by name, when many are looked up."""
     text = wanted.removeprefix("sha256:")
     is_hex = bool(text) and all(c in "0123456789abcdef" for c in text)
     if is_hex:
@@ -87,7 +113,10 @@ def find_all(candidates: Sequence[ImageRecord], wanted: str, origin: str) -> lis
         ]
         if by_digest and len(text) == 64:
             return _unique(by_digest)
-    by_tag = [c for c in candidates if wanted in c.entry.tags]
+    if names is not None:
+        by_tag = list(names.tags.get(wanted, []))
+    else:
+        by_tag = [c for c in candidates if wanted in c.entry.tags]
     if by_tag:
         return by_tag
     try:
@@ -96,7 +125,7 @@ def find_all(candidates: Sequence[ImageRecord], wanted: str, origin: str) -> lis
         if is_hex:
             raise NotFound(f"{origin}: no image with ID {wanted}") from None
         raise
-    found = [c for c in candidates if _names(c, ref)]
+    found = names.named(ref) if names is not None else [c for c in candidates if _names(c, ref)]
     if not found:
         raise NotFound(f"{origin}: no image {ref.familiar()}")
     return found
@@ -122,7 +151,8 @@ def select(records: Sequence[ImageRecord], wanted: Sequence[str], origin: str) -
     if not wanted:
         return list(records)
     chosen: dict[int, ImageRecord] = {}
+    names = _Names(records) if len(wanted) > 1 else None
     for name in wanted:
-        for record in find_all(records, name, origin):
+        for record in find_all(records, name, origin, names):
             chosen[id(record)] = record
     return [r for r in records if id(r) in chosen]
