@@ -16,6 +16,8 @@ prints, as medians of --runs runs measured interleaved:
   tag (a rewrite) of the bundle         vs its pack                             (<= 0.25)
   cp of the bundle (the floor of a rewrite) vs its pack                         (reference)
   peak RSS of every archiver command (MB)                                       (<= 150)
+  pack, tag, prune, inspect of --images small images and of --ls-scale x as many:
+  the time ratio (linear in the number of images: about --ls-scale, never its square)
 
 and the machine's core count. Usage:
   python bench/many.py [--images 200] [--per-archive 10] [--runs 5] [--ls-scale 10]
@@ -210,14 +212,18 @@ def main() -> None:
                 args.bases,
             )
         saves = sorted(str(p) for p in corpus.glob("save*.tar"))
-        big = work / f"corpus-{args.images * args.ls_scale}-small"
         big_bundle = work / "big.tar.zst"
+        scaled: dict[str, list[str]] = {}  # "small" and "big": the saves of each corpus
         if args.ls_scale:  # packed anew: a bundle as the archiver measured writes it
-            if not big.exists():
-                big.mkdir()
-                _generate(big, args.images * args.ls_scale, args.per_archive, 64 * 1024, 12 * 1024)
-            big_saves = sorted(str(p) for p in big.glob("save*.tar"))
-            subprocess.run([*archiver, "pack", *big_saves, "-o", str(big_bundle), "-q"], check=True)
+            for key, count in (("small", args.images), ("big", args.images * args.ls_scale)):
+                where = work / f"corpus-{count}-small"
+                if not where.exists():
+                    where.mkdir()
+                    _generate(where, count, args.per_archive, 64 * 1024, 12 * 1024)
+                scaled[key] = sorted(str(p) for p in where.glob("save*.tar"))
+            subprocess.run(
+                [*archiver, "pack", *scaled["big"], "-o", str(big_bundle), "-q"], check=True
+            )
         bundle, copy = work / "bundle.tar.zst", work / "copy.tar.zst"
         plain, ref = work / "plain.tar", work / "ref.zst"
         one = f"many/app{args.images // 2}:1"
@@ -233,6 +239,13 @@ def main() -> None:
             measure("ls", [*archiver, "ls", str(bundle)])
             if args.ls_scale:
                 measure("ls_big", [*archiver, "ls", str(big_bundle)])
+                for key, saves_of in scaled.items():  # the same verbs on 10x as many images
+                    packed, changed = work / f"scaled-{key}.tar.zst", work / "changed.tar.zst"
+                    measure(f"pack_{key}", [*archiver, "pack", *saves_of, "-o", str(packed), "-q"])
+                    shutil.copyfile(packed, changed)
+                    measure(f"tag_{key}", [*archiver, "tag", str(changed), one, "other/x:1"])
+                    measure(f"prune_{key}", [*archiver, "prune", "-f", str(changed)])
+                    measure(f"inspect_{key}", [*archiver, "inspect", str(packed), one])
             measure(
                 "unpack_image",
                 [
@@ -249,7 +262,16 @@ def main() -> None:
             measure("cp", ["cp", str(bundle), str(copy)])  # a rewrite's floor
             measure("tag", [*archiver, "tag", str(copy), one, f"other/name:{run}"])
     finally:
-        for name in ("u.tar", "r.tar", "one.tar", "ref.zst", "copy.tar.zst"):
+        for name in (
+            "u.tar",
+            "r.tar",
+            "one.tar",
+            "ref.zst",
+            "copy.tar.zst",
+            "changed.tar.zst",
+            "scaled-small.tar.zst",
+            "scaled-big.tar.zst",
+        ):
             (work / name).unlink(missing_ok=True)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -288,6 +310,16 @@ def main() -> None:
         ("  cp of the bundle / pack (floor)", "cp_vs_pack", "ref"),
         ("peak RSS, any command (MB)", "peak_rss_mb", "<= 150"),
     ]
+    for verb in ("pack", "tag", "prune", "inspect"):
+        if f"{verb}_big" in median:
+            result[f"{verb}_scaling"] = median[f"{verb}_big"] / median[f"{verb}_small"]
+            rows.append(
+                (
+                    f"{verb}: {n * args.ls_scale} / {n} small images",
+                    f"{verb}_scaling",
+                    f"~{args.ls_scale}",
+                )
+            )
     print(f"cores: {result['cores']}, runs: {args.runs} (medians)")
     print(f"{'measure':34}{'value':>10}{'target':>10}")
     for label, key, target in rows:
