@@ -40,6 +40,9 @@ class Parted:
 
     images: list[ImageEntry] = field(default_factory=list)
     extras: list[tuple[ImageEntry, Extra]] = field(default_factory=list)
+    _index: tuple[int, dict[Digest, list[int]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def of(self, subjects: Iterable[Digest]) -> list[tuple[ImageEntry, Extra]]:
         """The extras of ``subjects`` and theirs in turn (a signature on an SBOM), each once,
@@ -49,10 +52,11 @@ class Parted:
         found: list[tuple[ImageEntry, Extra]] = []
         taken: set[Digest] = set()
         while True:
+            places = sorted({i for subject in wanted for i in self._by_subject().get(subject, [])})
             generation = [
-                (entry, extra)
-                for entry, extra in self.extras
-                if extra.subject in wanted and entry.descriptor.digest not in taken
+                self.extras[i]
+                for i in places  # in the place's order
+                if self.extras[i][0].descriptor.digest not in taken
             ]
             if not generation:
                 return found
@@ -60,6 +64,20 @@ class Parted:
             found += generation
             taken |= {entry.descriptor.digest for entry, _ in generation}
             wanted = {entry.descriptor.digest for entry, _ in generation}
+
+    def naming(self, subject: Digest) -> list[tuple[ImageEntry, Extra]]:
+        """The extras whose subject is ``subject`` (not theirs in turn), in the place's order."""
+        return [self.extras[i] for i in self._by_subject().get(subject, [])]
+
+    def _by_subject(self) -> dict[Digest, list[int]]:
+        """Subject -> the positions of its extras (found once: ls of 2,000 signed images
+        looked through every extra for each image)."""
+        if self._index is None or self._index[0] != len(self.extras):
+            by_subject: dict[Digest, list[int]] = {}
+            for position, (_, extra) in enumerate(self.extras):
+                by_subject.setdefault(extra.subject, []).append(position)
+            self._index = (len(self.extras), by_subject)
+        return self._index[1]
 
     def orphans(self, subjects: Iterable[Digest]) -> list[tuple[ImageEntry, Extra]]:
         """Extras whose subject is none of ``subjects`` (nor another extra kept with them)."""

@@ -169,7 +169,8 @@ class ImageStore:
         users: Counter[Digest] = Counter()
         sizes: dict[Digest, int] = {}
         extra_roots = [root for root in self.roots if extras.extra_of_root(root) is not None]
-        images_only = [root for root in self.roots if root not in extra_roots]
+        extra_ids = {id(root) for root in extra_roots}  # not ``in``: roots compare deeply
+        images_only = [root for root in self.roots if id(root) not in extra_ids]
         for root in images_only:
             layers = {d.digest: d.size for node in root.images for d in node.manifest.layers}
             users.update(layers.keys())

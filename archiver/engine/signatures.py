@@ -145,7 +145,7 @@ def check_image(
 ) -> ImageCheck:
     """The cosign signatures of ``entry``'s digest in ``source`` against ``keys``."""
     subject = entry.descriptor.digest
-    found = [e for e, extra in parted.extras if extra.subject == subject and extra.kind == "sig"]
+    found = [e for e, extra in parted.naming(subject) if extra.kind == "sig"]
     checks: list[Check] = []
     for signature_entry in found:
         checks += _check_signature(source, signature_entry, subject, keys)
