@@ -146,9 +146,11 @@ def sync(
             assert held is not None and request.output is not None
             against_archive(wanted, held.result(), request.prune, plan)
             given, default = request.platforms_given, request.platforms
-            for item in held_in_part(request.output, plan.kept, given, default):
-                plan.kept.remove(item)  # the list wants more platforms than OUT has
-                plan.updated.append(item)
+            more = held_in_part(request.output, plan.kept, given, default)
+            if more:  # the list wants more platforms than OUT has for these
+                moving = {id(item) for item in more}
+                plan.kept = [item for item in plan.kept if id(item) not in moving]
+                plan.updated += more
     result = SyncResult(plan)
     if not wanted and not plan.held_back:
         raise InputError(
@@ -156,8 +158,9 @@ def sync(
             + (f" ({len(plan.left_out)} left out)" if plan.left_out else "")
             + (" (--prune would leave the output empty)" if plan.removed else "")
         )
+    updating = {id(item) for item in plan.updated}  # not ``in``: items compare field by field
     for item in plan.fetch:
-        on_event(f"{'Updating' if item in plan.updated else 'Adding'} {item.name}")
+        on_event(f"{'Updating' if id(item) in updating else 'Adding'} {item.name}")
     if request.dry_run:
         result.sizes = _sizes(plan.fetch, registries, request)
         return result
