@@ -67,6 +67,8 @@ class SeekableWriter:
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._entries: list[tuple[int, int]] = []
+        self._limit = options.frame_size
+        """Bytes of the frame being written at most (more for the last, see last_frame)."""
         self._copies: list[tuple[int, int, int]] = []
         """Frames of other files to copy here (descriptor, offset, length), adjacent ones
         as one run: copied when something else is written next."""
@@ -83,7 +85,7 @@ class SeekableWriter:
     def write(self, data: bytes, /) -> int:
         """Buffer ``data``; every full ``frame_size`` becomes a frame (one copy per byte)."""
         self.bytes_in += len(data)
-        size = self._options.frame_size
+        size = self._limit
         view = memoryview(data)
         while view:
             take = min(len(view), size - self._buffered)
@@ -109,6 +111,13 @@ class SeekableWriter:
         if data:
             self.bytes_in += len(data)
             self._emit(data)
+
+    def last_frame(self, most: int) -> None:
+        """What is written from here on, up to ``most`` bytes, is one frame, larger than
+        frame_size if need be (a bundle's member index with the end of its tar: a reader
+        decodes that one frame; a bundle of 10,000 images has an index of 5 MB)."""
+        self.end_frame()
+        self._limit = max(most, self._options.frame_size)
 
     def end_frame(self) -> None:
         """Close the current frame so the next byte starts a new one (a seek point)."""

@@ -240,13 +240,15 @@ class TarLayoutSink(Sink):
 
     def _add_member_index(self, frames: SeekableWriter) -> None:
         """A bundle of many members ends with its member index, in a frame of its own with
-        the end of the tar (see ``blobs.tar_members``); one too big for a frame is left out."""
+        the end of the tar (see ``blobs.tar_members``), larger than the others if need be;
+        one larger than a reader takes (limits.MAX_ARCHIVE_INDEX) is left out."""
         if len(self._tar.entries) < tar_members.INDEX_FROM:
             return
         raw = tar_members.encode(self._tar.entries)
-        if 3 * tarfile.BLOCKSIZE + len(raw) + tarfile.RECORDSIZE > frames.frame_size:
+        tail = 3 * tarfile.BLOCKSIZE + len(raw) + tarfile.RECORDSIZE
+        if tail > limits.MAX_ARCHIVE_INDEX:
             return
-        frames.end_frame()
+        frames.last_frame(tail)
         self._tar.add_bytes(tar_members.MEMBERS_FILE, raw)
 
     def commit(self) -> None:

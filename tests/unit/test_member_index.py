@@ -181,3 +181,29 @@ def test_a_rewrite_keeps_an_index_that_reads(indexed: Path, run: Run) -> None:
         ["docker.io/t/app0:1", "docker.io/t/app1:1", "docker.io/t/renamed:2", "docker.io/t/app2:1"]
     )
     assert run("verify", indexed).code == 0
+
+
+def test_an_index_larger_than_a_frame_has_a_frame_of_its_own(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bundle of 10,000 images has an index of 5 MB, more than a frame holds: its last
+    frame is made as large as the index (it was left out, and ls read every header)."""
+    many = [([f"t/app{i}:1"], [random_layer(64, seed=i)]) for i in range(300)]
+    source = docker_save(tmp_path / "many.tar", many)
+    bundle = tmp_path / "many.tar.zst"
+    result = run("pack", source, "-o", bundle, "--frame-size", str(64 * 1024))
+    assert result.code == 0, result.err
+    seen = _decoded(monkeypatch)
+    with open_tree(str(bundle)) as tree:
+        assert isinstance(tree, TarTree)
+        reader = tree.access
+        assert isinstance(reader, SeekableReader)
+        last = reader.frames[-1]
+        assert last.size > 64 * 1024  # the index, in one frame larger than the others
+        assert tar_members.MEMBERS_FILE in tree.files()
+        assert tree.member_index_problem() is None  # there, and it agrees with the tar
+        assert len(records(ArchiveSource(tree))) == 300
+        touched = set(seen)
+    assert len(reader.frames) - 1 in touched
+    assert all(frame.size <= 64 * 1024 for frame in reader.frames[:-1])
+    assert run("verify", bundle).code == 0
