@@ -83,7 +83,7 @@ def chain_ids(diff_ids: list[str] | tuple[Digest, ...]) -> list[str]:
     return chains
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def _parsed(text: str) -> Digest:
     """Digests parsed lately, by their text (a Digest is immutable: shared safely)."""
     return Digest._parse(text)
