@@ -234,7 +234,8 @@ class SeekableReader:
         if first < 0 or self._frames[first].offset != start:
             return None
         frames = []
-        for frame in self._frames[first:]:
+        for index in range(first, len(self._frames)):  # not a slice: it copies all the rest
+            frame = self._frames[index]
             if frame.offset >= end:
                 break
             frames.append(frame)
