@@ -5,13 +5,13 @@ Counted in calls, never timed; what is chosen is what one lookup at a time choos
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from archiver.engine import catalog
 from archiver.engine.catalog import records, select
 from archiver.places.archive import open_source
+from tests.counting import counted
 from tests.factory import docker_save, layer
 
 IMAGES = 40
@@ -29,16 +29,9 @@ def test_select_looks_each_name_up(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         wanted += [found[5].id.hex[:12], f"app7@{found[7].digest}" if found[7].digest else ""]
         wanted = [w for w in wanted if w]
         one_at_a_time = {id(r): r for name in wanted for r in catalog.find_all(found, name, "x")}
-        compared = [0]
-        names = catalog._names
-
-        def counted(*args: Any) -> bool:
-            compared[0] += 1
-            return names(*args)
-
-        monkeypatch.setattr(catalog, "_names", counted)
+        compared = counted(monkeypatch, catalog, "_names")
         chosen = select(found, wanted, "x")
     assert [id(r) for r in chosen] == [id(r) for r in found if id(r) in one_at_a_time]
-    assert compared[0] <= len(wanted)  # was every name against every image
+    assert compared.count <= len(wanted)  # was every name against every image
     with pytest.raises(Exception, match="no image"):
         select(found, ["app1:1", "nothere:1"], "x")

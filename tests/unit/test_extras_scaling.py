@@ -15,6 +15,7 @@ from archiver.engine.image_store import ImageStore
 from archiver.model.image import ResolvedImage
 from archiver.places.archive import open_source
 from tests import cosign_format as cf
+from tests.counting import counted
 from tests.extras_layout import image, layout
 
 IMAGES = 25
@@ -83,16 +84,9 @@ def test_extras_of_each_image_are_looked_up(tmp_path: Path) -> None:
 def test_df_does_not_compare_images_with_extras(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    compared = [0]
-    equal = ResolvedImage.__eq__
-
-    def counted(self: ResolvedImage, other: object) -> bool:
-        compared[0] += 1
-        return equal(self, other)
-
     with open_source(str(_signed(tmp_path / "layout"))) as source:
         store = ImageStore(source)
-        monkeypatch.setattr(ResolvedImage, "__eq__", counted)
+        compared = counted(monkeypatch, ResolvedImage, "__eq__")
         usage = store.usage()
-    assert compared[0] == 0  # was every image against every extra, field by field
+    assert compared.count == 0  # was every image against every extra, field by field
     assert usage.extras == 3 * IMAGES and len(usage.images) == IMAGES

@@ -17,6 +17,7 @@ from archiver.engine.graph import resolve
 from archiver.engine.merge import MultiSource
 from archiver.model.digest import Digest
 from archiver.places.archive import ArchiveSource, open_source
+from tests.counting import counted
 from tests.factory import docker_save, layer
 
 ARCHIVES = 24
@@ -86,18 +87,11 @@ def test_inputs_are_asked_for_each_blob_a_bounded_number_of_times(tmp_path: Path
 def test_images_are_matched_against_the_few_that_may_be_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    compared = [0]
-    same = merge._same
-
-    def counted(*args: Any) -> bool:
-        compared[0] += 1
-        return same(*args)
-
-    monkeypatch.setattr(merge, "_same", counted)
+    compared = counted(monkeypatch, merge, "_same")
     with _opened(_archives(tmp_path)) as sources:
         merged = MultiSource(sources)
         entries = sum(len(s.images()) for s in sources)
-        assert compared[0] <= entries  # was every image against every one before it
+        assert compared.count <= entries  # was every image against every one before it
         names = sorted(str(ref) for entry in merged.images() for ref in entry.refs)
     # the same image in two archives is one image; every name once
     assert len(merged.images()) == ARCHIVES * PER_ARCHIVE
