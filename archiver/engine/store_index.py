@@ -37,9 +37,6 @@ class RootIndex:
         """The roots whose image has this ID, in the store's order."""
         return list(self._by_id.get(found, ()))
 
-    def chains_of(self, root: ResolvedImage) -> list[str]:
-        return self._chains[id(root)]
-
     def in_use(self, chain: str) -> bool:
         """Whether an image still in the store uses this layer chain."""
         return self._users[chain] > 0
