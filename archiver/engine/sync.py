@@ -29,9 +29,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from archiver.blobs.lock import locked
-from archiver.blobs.parts import Split, bundle_name
-from archiver.blobs.path_tree import open_tree
+from archiver.blobs.parts import Split
 from archiver.blobs.zstd_writer import ZstdOptions
+from archiver.engine.sync_earlier import EarlierOutput, output_exists
 from archiver.engine.sync_fetch import share_out, spooled, threads_each
 from archiver.engine.sync_plan import (
     Plan,
@@ -45,13 +45,10 @@ from archiver.engine.sync_plan import (
 )
 from archiver.errors import InputError
 from archiver.model.extras import ExtrasFilter
-from archiver.model.image import ImageEntry
 from archiver.model.per_image import PerImage
 from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.model.sync_lists import SyncList
-from archiver.places.archive import ArchiveSource
-from archiver.places.oci_layout import is_layout, read_entries
 from archiver.places.registry.credentials import Credentials
 from archiver.places.registry.registries import Registries
 from archiver.places.transports import REGISTRY, Place
@@ -130,9 +127,12 @@ def sync(
     _apply_settings(request.lists, registries)
     plan = Plan(warnings=[w for found in request.lists for w in found.warnings])
     jobs, going = request.jobs, request.keep_going
-    with ThreadPoolExecutor(1) as aside:
+    earlier = None if request.output is None else EarlierOutput(request.output)
+    with contextlib.ExitStack() as planning, ThreadPoolExecutor(1) as aside:
+        if earlier is not None:
+            planning.callback(earlier.close)
         # the earlier output's index is read while the registries answer the HEADs
-        held = None if request.output is None else aside.submit(_held, request.output)
+        held = None if earlier is None else aside.submit(earlier.entries)
         wanted = heads(
             wanted_images(request.lists, registries, jobs, plan, going),
             registries,
@@ -143,10 +143,10 @@ def sync(
         if request.to is not None:
             against_registry(wanted, _targets(wanted, request.to), registries, jobs, plan)
         else:
-            assert held is not None and request.output is not None
+            assert held is not None and earlier is not None
             against_archive(wanted, held.result(), request.prune, plan)
             given, default = request.platforms_given, request.platforms
-            more = held_in_part(request.output, plan.kept, given, default)
+            more = held_in_part(earlier.source, plan.kept, given, default)
             if more:  # the list wants more platforms than OUT has for these
                 moving = {id(item) for item in more}
                 plan.kept = [item for item in plan.kept if id(item) not in moving]
@@ -169,7 +169,7 @@ def sync(
             result.transfer = _mirror(request, plan, reporter(), registries)
         return result
     assert request.output is not None
-    if _exists(request.output) and not plan.changed:
+    if output_exists(request.output) and not plan.changed:
         result.unchanged = True
         return result
     with _locked(request.output):
@@ -237,22 +237,6 @@ def _targets(wanted: list[Wanted], to: str) -> dict[str, Reference]:
     return out
 
 
-def _held(output: str) -> list[ImageEntry] | None:
-    """The images of the earlier output, or None when there is none: its index.json's
-    entries (the names are all a plan needs; a hybrid's index.json names every image as
-    its manifest.json does), else every image."""
-    if not _exists(output):
-        return None
-    with open_tree(output) as tree:
-        if is_layout(tree):
-            return read_entries(tree)
-        return ArchiveSource(tree).images()
-
-
-def _exists(output: str) -> bool:
-    return os.path.exists(output) or bundle_name(output) is not None
-
-
 @contextlib.contextmanager
 def _locked(output: str) -> Iterator[None]:
     if os.path.isfile(output):
@@ -285,8 +269,8 @@ def _bundle_request(
     fetch = spools if spools is not None else _registry_places(plan.fetch, False)
     names: tuple[str, ...] = ()
     inputs = fetch
-    if _exists(request.output) or spools is not None:
-        inputs = [Place(request.output), *fetch] if _exists(request.output) else fetch
+    if output_exists(request.output) or spools is not None:
+        inputs = [Place(request.output), *fetch] if output_exists(request.output) else fetch
         # fetched images are found in their registry by the name they are fetched by,
         # kept ones in OUT (and spooled ones) by the name they are written under
         names = (
@@ -324,7 +308,7 @@ def _spool_request(
         "bundle",
         platforms=request.platforms,
         zstd=threads_each(request.zstd, spools),
-        base=Place(request.output) if _exists(request.output) else None,
+        base=Place(request.output) if output_exists(request.output) else None,
         extras=request.extras,
         per_image=per_image(items, request.platforms_given),
     )

@@ -25,9 +25,9 @@ from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 from archiver.model.sync_lists import ImageSpec, SyncList
 from archiver.model.sync_lists.tags import choose, describe
+from archiver.places.base import Source
 from archiver.places.registry.heads import ManifestHeads
 from archiver.places.registry.registries import Registries
-from archiver.places.transports import Place
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -211,29 +211,28 @@ def item_platforms(item: Wanted, given: bool) -> tuple[str, ...]:
 
 
 def held_in_part(
-    output: str, kept: list[Wanted], given: bool, default: list[Platform] | None
+    earlier: Callable[[], Source], kept: list[Wanted], given: bool, default: list[Platform] | None
 ) -> list[Wanted]:
     """Those of ``kept`` (the same digest in the earlier output) that it holds only in part:
     an index lacking images for some platform now wanted (its list now asks for more than
-    the run that wrote it kept; ``given``, ``default``: the command's platforms). The
-    output is read only when one of them is an index."""
+    the run that wrote it kept; ``given``, ``default``: the command's platforms).
+    ``earlier`` gives the output as a source, asked only when one of them is an index."""
     indexes = [i for i in kept if i.descriptor and media.is_index(i.descriptor.media_type)]
     if not indexes:
         return []
     from archiver.engine.graph import resolve
-    from archiver.engine.opening import open_place
 
     lacking = []
-    with open_place(Place(output)) as source:
-        for item in indexes:
-            named = item_platforms(item, given)
-            platforms = [Platform.parse(p) for p in named] if named else default
-            try:
-                whole = not resolve(source, item.entry(), platforms).missing
-            except NotFound:  # not even one of them: fetched, to fail as a first run does
-                whole = False
-            if not whole:
-                lacking.append(item)
+    source = earlier()
+    for item in indexes:
+        named = item_platforms(item, given)
+        platforms = [Platform.parse(p) for p in named] if named else default
+        try:
+            whole = not resolve(source, item.entry(), platforms).missing
+        except NotFound:  # not even one of them: fetched, to fail as a first run does
+            whole = False
+        if not whole:
+            lacking.append(item)
     return lacking
 
 

@@ -10,9 +10,11 @@ import subprocess
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from archiver.blobs.zstd_reader import SeekableReader
 from tests import cosign_format as cf
 from tests.conftest import Run
 from tests.extras_layout import image_of
@@ -152,7 +154,10 @@ def test_each_item_keeps_its_platforms_extras_and_name_in_a_bundle(
 
 
 def test_a_list_asking_for_more_platforms_than_the_bundle_has_fetches_them(
-    run: Run, published: tuple[str, Signed, Signed], tmp_path: Path
+    run: Run,
+    published: tuple[str, Signed, Signed],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     host, multi, _ = published
     listed = tmp_path / "list.yaml"
@@ -172,10 +177,19 @@ def test_a_list_asking_for_more_platforms_than_the_bundle_has_fetches_them(
     # the signatures came along with the images they sign, the new platform's too
     assert set(multi.signatures.values()) <= set(names.values())
     assert run("verify", out).code == 0
-    # and now it has both, the same again changes nothing
+    # and now it has both, the same again changes nothing, and reads the bundle once
     before = out.read_bytes()
+    opened: list[str] = []
+    reader = SeekableReader.__init__
+
+    def opening(self: SeekableReader, source: Any, frames: Any, origin: str) -> None:
+        opened.append(origin)
+        reader(self, source, frames, origin)
+
+    monkeypatch.setattr(SeekableReader, "__init__", opening)
     again = run("sync", listed, "-o", out, "--platform", "linux/amd64,linux/arm64")
     assert again.code == 0 and out.read_bytes() == before
+    assert opened.count(str(out)) == 1  # its names and its index's platforms: one open
 
 
 def test_each_item_keeps_its_platforms_extras_and_name_in_a_mirror(
