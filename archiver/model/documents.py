@@ -128,16 +128,42 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class ImageConfig(Document):
-    data: dict[str, Any]
+    """An image config: what every image listed needs of it (when, which platform, its
+    layers' diff_ids) is kept; the rest is decoded from its bytes when asked for (``data``:
+    inspect, history, labels), so a bundle of thousands of images does not hold every
+    config twice, as bytes and as a dict."""
+
+    created: str | None
+    platform: Platform
+    diff_ids: tuple[Digest, ...]
 
     @classmethod
     def parse(cls, raw: bytes, origin: str, media_type: str = media.OCI_CONFIG) -> ImageConfig:
         known = _parsed.get("config " + media_type, raw)
         if isinstance(known, ImageConfig):
             return known
-        config = cls(raw, media_type, schema.load("image-config", raw, origin))
+        data = schema.load("image-config", raw, origin)
+        rootfs = data.get("rootfs") or {}
+        try:
+            diff_ids = tuple(Digest.parse(d) for d in rootfs.get("diff_ids") or [])
+        except InputError as exc:
+            raise InputError(f"{origin}: rootfs.diff_ids: {exc}") from None
+        platform = Platform(
+            str(data.get("os", "")),
+            str(data.get("architecture", "")),
+            data.get("variant"),
+            data.get("os.version"),
+        )
+        config = cls(raw, media_type, data.get("created"), platform, diff_ids)
         _parsed.put("config " + media_type, raw, config)
         return config
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The whole document, decoded anew from its bytes (valid: checked when parsed)."""
+        data = load_json(self.raw, "image config")
+        assert isinstance(data, dict)
+        return data
 
     @property
     def id(self) -> Digest:
@@ -145,29 +171,16 @@ class ImageConfig(Document):
         return self.digest
 
     @property
-    def diff_ids(self) -> tuple[Digest, ...]:
-        rootfs = self.data.get("rootfs") or {}
-        return tuple(Digest.parse(d) for d in rootfs.get("diff_ids") or [])
-
-    @property
-    def created(self) -> str | None:
-        return self.data.get("created")
-
-    @property
     def os(self) -> str:
-        return str(self.data.get("os", ""))
+        return self.platform.os
 
     @property
     def architecture(self) -> str:
-        return str(self.data.get("architecture", ""))
+        return self.platform.architecture
 
     @property
     def variant(self) -> str | None:
-        return self.data.get("variant")
-
-    @property
-    def platform(self) -> Platform:
-        return Platform(self.os, self.architecture, self.variant, self.data.get("os.version"))
+        return self.platform.variant
 
     @property
     def config(self) -> dict[str, Any]:
