@@ -64,7 +64,7 @@ def read_at(source: int | ReadAt) -> ReadAt:
     return FileAccess(source) if isinstance(source, int) else source
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Frame:
     compressed_offset: int
     compressed_size: int

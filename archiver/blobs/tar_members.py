@@ -28,7 +28,7 @@ _KINDS = {"f": "file", "d": "dir"}
 _CODES = {kind: code for code, kind in _KINDS.items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     name: str
     kind: str  # "file" or "dir"

@@ -86,7 +86,7 @@ class _HeaderReader(io.BufferedReader):
         return super().read(size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Member:
     name: str
     kind: str  # "file", "dir", "symlink", "hardlink", "other"

@@ -10,7 +10,7 @@ from archiver.model.digest import Digest
 from archiver.model.platform import Platform
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Descriptor:
     media_type: str
     digest: Digest

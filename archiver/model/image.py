@@ -20,7 +20,7 @@ from archiver.model.platform import Platform
 from archiver.model.reference import Reference
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageEntry:
     """One top-level image a place holds: a manifest or an index, and its names.
 

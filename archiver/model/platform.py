@@ -27,7 +27,7 @@ _PART = re.compile(r"[A-Za-z0-9._-]+")
 """What an OS, architecture or variant is spelt with."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Platform:
     os: str
     architecture: str

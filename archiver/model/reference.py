@@ -32,7 +32,7 @@ def _invalid(text: str, why: str) -> InputError:
     return InputError(f"invalid reference {text!r}: {why}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reference:
     registry: str
     repository: str
