@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,8 @@ class Descriptor:
             digest = Digest.parse(data["digest"])
             size = data["size"]
             media_type = data.get("mediaType", "")
+            if isinstance(media_type, str):  # a handful of types, named by every descriptor
+                media_type = sys.intern(media_type)
         except KeyError as exc:
             raise InputError(f"{where}: descriptor lacks {exc.args[0]!r}") from None
         except InputError as exc:
