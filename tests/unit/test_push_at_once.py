@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -102,7 +103,19 @@ def test_repositories_take_a_blob_in_the_push_order_whoever_comes_first() -> Non
     assert order == [0, 1, 2]
 
 
-def test_a_repository_that_ended_without_sending_lets_the_others_go_on() -> None:
+@pytest.mark.parametrize(
+    "first_is_done",
+    [
+        # it ended without sending (it found the blob there, or failed)
+        lambda locations: locations.ended(0),
+        # it found the blob there (a HEAD): the next need not wait for its whole push
+        lambda locations: locations.passed(str(DIGEST), 0),
+    ],
+    ids=["ended", "passed"],
+)
+def test_the_next_repository_waits_until_the_first_is_done_with_the_blob(
+    first_is_done: Callable[[BlobLocations], None],
+) -> None:
     locations = BlobLocations("r.example")
     locations.needed_by(DIGEST, 0)
     locations.needed_by(DIGEST, 1)
@@ -110,8 +123,8 @@ def test_a_repository_that_ended_without_sending_lets_the_others_go_on() -> None
     waiting = threading.Thread(target=lambda: _send(locations, 1, went))
     waiting.start()
     time.sleep(0.1)
-    assert not went  # waits for the first, which found the blob there (or failed)
-    locations.ended(0)
+    assert not went  # waits for the first
+    first_is_done(locations)
     waiting.join(5)
     assert went == [1]
 
@@ -170,17 +183,3 @@ def test_an_interrupt_stops_the_repositories_not_begun() -> None:
         _each_repository(push_one, 40)
     time.sleep(0.3)
     assert len(begun) < 40  # before, every repository was pushed after an interrupt
-
-
-def test_a_repository_that_found_the_blob_there_lets_the_next_go_on_at_once() -> None:
-    locations = BlobLocations("r.example")
-    locations.needed_by(DIGEST, 0)
-    locations.needed_by(DIGEST, 1)
-    went: list[int] = []
-    waiting = threading.Thread(target=lambda: _send(locations, 1, went))
-    waiting.start()
-    time.sleep(0.1)
-    assert not went
-    locations.passed(str(DIGEST), 0)  # the first found it there (a HEAD): no need to wait
-    waiting.join(5)  # for the whole of its push to end
-    assert went == [1]
