@@ -9,7 +9,7 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,6 @@ from archiver.places.registry.credentials import Credentials
 from archiver.places.registry.heads import ManifestHeads
 from archiver.places.registry.registries import Registries
 from archiver.places.registry.retry import RetryPolicy
-from tests.integration.conftest import _short_tmp
 from tests.integration.registry_peers import FaultProxy, Registry, Rule
 from tests.integration.test_sync import put
 from tests.isolation import own_registry_client
@@ -34,15 +33,13 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    peer = Registry(_short_tmp("arch-h-"))
-    peer.start()
+def registry(tmp_path: Path, start: Callable[..., Registry]) -> Registry:
+    peer = start()
     images = tmp_path / "images"
     images.mkdir()
     for ref in ("team/app:1", "team/app:2", "team/web:1"):
         put(images, f"{peer.host}/{ref}", ref)
-    yield peer
-    peer.stop()
+    return peer
 
 
 def test_plain_heads_say_what_the_session_says(registry: Registry) -> None:
@@ -117,7 +114,10 @@ def test_a_registry_that_is_not_there_fails_as_the_session_fails() -> None:
 
 
 def test_the_ca_store_is_read_for_tls_only(
-    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    start: Callable[..., Registry],
 ) -> None:
     reads: list[str] = []
     read = transport._SystemCAsWhenUsed.load_default_certs
@@ -134,20 +134,16 @@ def test_the_ca_store_is_read_for_tls_only(
     assert client.base_url() == f"http://{registry.host}"
     assert client.get_manifest("team/app", "1").data and reads == []
     registries.close()
-    secure = Registry(_short_tmp("arch-h-"), "htpasswd", {"alice": "wonder-land"})
-    secure.start()
-    try:
-        monkeypatch.setenv("ARCHIVER_CERTS_D", str(secure.certs_d()))
-        registries = Registries()
-        registries.use_credentials(secure.host, Credentials("alice", "wonder-land"))
-        with ManifestHeads(registries) as heads, pytest.raises(NotFound):
-            heads.head(secure.host, "team/app", "1")  # TLS, verified, through the session
-        assert registries.client(secure.host).base_url() == f"https://{secure.host}"
-        # once by the plain path's connection (answered 401), once by the session's
-        assert reads == ["Purpose.SERVER_AUTH"] * 2
-        registries.close()
-    finally:
-        secure.stop()
+    secure = start("htpasswd", {"alice": "wonder-land"})
+    monkeypatch.setenv("ARCHIVER_CERTS_D", str(secure.certs_d()))
+    registries = Registries()
+    registries.use_credentials(secure.host, Credentials("alice", "wonder-land"))
+    with ManifestHeads(registries) as heads, pytest.raises(NotFound):
+        heads.head(secure.host, "team/app", "1")  # TLS, verified, through the session
+    assert registries.client(secure.host).base_url() == f"https://{secure.host}"
+    # once by the plain path's connection (answered 401), once by the session's
+    assert reads == ["Purpose.SERVER_AUTH"] * 2
+    registries.close()
 
 
 def test_with_a_proxy_named_heads_go_through_the_session(

@@ -5,13 +5,12 @@ happens. Against the real distribution registry, images pushed by skopeo."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Run
-from tests.integration.conftest import _short_tmp
 from tests.integration.registry_peers import FaultProxy, Registry, Rule
 from tests.integration.test_sync import digest_of, names_in, put
 from tests.isolation import own_registry_client
@@ -25,15 +24,13 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def source(tmp_path: Path) -> Iterator[Registry]:
-    registry = Registry(_short_tmp("arch-j-"))
-    registry.start()
+def source(tmp_path: Path, start: Callable[..., Registry]) -> Registry:
+    registry = start()
     images = tmp_path / "images"
     images.mkdir()
     for repository in REPOSITORIES:
         put(images, f"{registry.host}/{repository}:1", repository)
-    yield registry
-    registry.stop()
+    return registry
 
 
 def fetched(out: str) -> list[str]:
