@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and ``python -m archiver``."""
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    from archiver.engine.graph import shared_documents
+    from archiver.places.read_once import shared_documents
 
     try:
         with shared_documents():  # one command reads each document once

@@ -2,17 +2,14 @@
 
 Documents are small and read whole (capped, verified); layers are only described here and
 streamed later by the copy engine. An image is resolved once per source and platform
-filter, and within one command (``shared_documents``) each document once by digest:
+filter, and within one command each document once by digest (``places.read_once``):
 catalog, merge, copy and rewrite share what was read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import weakref
-from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from archiver.blobs import limits
@@ -24,57 +21,6 @@ from archiver.model.documents import ImageConfig, Index, Manifest, parse_documen
 from archiver.model.image import ImageEntry, ImageNode, ResolvedImage, is_image
 from archiver.model.platform import Platform
 from archiver.places.base import Source, read_document
-
-DOCUMENT_CACHE = 64 * 1024 * 1024
-"""Bytes of verified documents kept for the next reader of the same digest."""
-
-
-class _Documents:
-    """Documents already read and verified, by digest: the same digest is the same bytes
-    wherever it is read from (two inputs carrying one image, a merge of them, a copy of
-    the merge), so each is read once per process; the least recently used go first."""
-
-    def __init__(self, most: int) -> None:
-        self._most = most
-        self._size = 0
-        self._kept: OrderedDict[Digest, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def read(self, source: Source, descriptor: Descriptor) -> bytes:
-        with self._lock:
-            raw = self._kept.get(descriptor.digest)
-            if raw is not None and len(raw) == descriptor.size:
-                self._kept.move_to_end(descriptor.digest)
-                return raw
-        raw = read_document(source, descriptor)  # verified: digest and size
-        with self._lock:
-            if descriptor.digest not in self._kept:
-                self._kept[descriptor.digest] = raw
-                self._size += len(raw)
-            while self._size > self._most:
-                _, dropped = self._kept.popitem(last=False)
-                self._size -= len(dropped)
-        return raw
-
-
-_shared: _Documents | None = None
-
-
-@contextlib.contextmanager
-def shared_documents(most: int = DOCUMENT_CACHE) -> Iterator[None]:
-    """Within this block (one command), a document is read and verified once by digest,
-    whichever place it is read from next; outside it, every read goes to its place."""
-    global _shared
-    previous, _shared = _shared, _Documents(most)
-    try:
-        yield
-    finally:
-        _shared = previous
-
-
-def _read_bytes(source: Source, descriptor: Descriptor) -> bytes:
-    shared = _shared
-    return read_document(source, descriptor) if shared is None else shared.read(source, descriptor)
 
 
 @dataclass(frozen=True)
@@ -134,7 +80,7 @@ def _resolve(source: Source, entry: ImageEntry, platforms: list[Platform] | None
 
 
 def _read_document(source: Source, descriptor: Descriptor) -> Manifest | Index:
-    raw = _read_bytes(source, descriptor)
+    raw = read_document(source, descriptor)
     return parse_document(raw, f"{source.origin}: {descriptor.digest}", descriptor.media_type)
 
 
@@ -210,7 +156,7 @@ def _wanted(child: Descriptor, platforms: list[Platform] | None) -> bool:
 
 def _image_node(source: Source, descriptor: Descriptor, manifest: Manifest) -> ImageNode:
     origin = f"{source.origin}: {descriptor.digest}"
-    config_raw = _read_bytes(source, manifest.config)
+    config_raw = read_document(source, manifest.config)
     if not is_image(descriptor, manifest):
         return ImageNode(descriptor, manifest, None, config_raw)
     config = ImageConfig.parse(

@@ -26,8 +26,7 @@ from archiver.places.docker_save import MANIFEST_FILE, Blobs, read_items, synthe
 from archiver.places.oci_layout import (
     blob_path,
     is_layout,
-    layout_annotations,
-    read_entries,
+    read_index,
     read_json,
 )
 
@@ -61,8 +60,7 @@ class ArchiveSource(Source):
             )
         if tree.exists(REPOSITORIES_FILE):
             read_json(tree, REPOSITORIES_FILE, "docker-save-repositories")
-        self._entries = read_entries(tree) if has_layout else []
-        self._annotations = layout_annotations(tree) if has_layout else {}
+        self._entries, self._annotations = read_index(tree) if has_layout else ([], {})
         if has_docker:
             self._merge_docker_save()
 

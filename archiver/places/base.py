@@ -28,12 +28,11 @@ from typing import TYPE_CHECKING, BinaryIO, ClassVar, Protocol
 
 from archiver.blobs import limits
 from archiver.blobs.seek_table import Frame
-from archiver.blobs.verify import VerifyingReader
 from archiver.blobs.zstd_writer import ZstdOptions
-from archiver.errors import InputError
 from archiver.model.descriptor import Descriptor
 from archiver.model.digest import Digest
 from archiver.model.image import ImageEntry, ResolvedImage
+from archiver.places.read_once import read_verified
 
 if TYPE_CHECKING:
     from archiver.blobs.frame_fill import Decode
@@ -164,16 +163,8 @@ class Sink(Protocol):
 def read_document(
     source: Source, descriptor: Descriptor, limit: int = limits.MAX_DOCUMENT
 ) -> bytes:
-    """Read a small blob whole, verified against its descriptor and capped at ``limit``."""
-    if descriptor.size > limit:
-        raise InputError(
-            f"{source.origin}: blob {descriptor.digest}: {descriptor.size} bytes is over the "
-            f"{limit}-byte limit for a document"
-        )
-    with VerifyingReader(
-        source.open_blob(descriptor.digest), descriptor.digest, descriptor.size, source.origin
-    ) as reader:
-        chunks = []
-        while chunk := reader.read(limits.COPY_CHUNK):
-            chunks.append(chunk)
-    return b"".join(chunks)
+    """Read a small blob whole, verified against its descriptor and capped at ``limit``
+    (once per command: see ``read_once``)."""
+    return read_verified(
+        descriptor, lambda: source.open_blob(descriptor.digest), source.origin, limit
+    )

@@ -21,6 +21,7 @@ from archiver.model.documents import ImageConfig, dump_json
 from archiver.model.image import ImageEntry
 from archiver.model.reference import Reference
 from archiver.places.oci_layout import read_json
+from archiver.places.read_once import read_verified
 
 MANIFEST_FILE = "manifest.json"
 _BLOB_PATH = re.compile(r"blobs/(sha256|sha512)/([0-9a-f]+)")
@@ -82,10 +83,16 @@ def _check_paths(tree: Tree, item: dict[str, Any], where: str) -> None:
 def _read_item(tree: Tree, item: dict[str, Any], where: str) -> SaveItem:
     config_path = item["Config"]
     origin = f"{tree.origin}: {config_path}"
-    with tree.open(config_path) as stream:
-        config_raw = limits.read_capped(stream, limits.MAX_DOCUMENT, origin)
-    config = ImageConfig.parse(config_raw, origin, media.OCI_CONFIG)
     named = _BLOB_PATH.fullmatch(config_path)
+    if named and tree.exists(config_path):  # named by its digest: read once per command
+        described = Descriptor(
+            media.OCI_CONFIG, Digest(named.group(1), named.group(2)), tree.size(config_path)
+        )
+        config_raw = read_verified(described, lambda: tree.open(config_path), tree.origin)
+    else:
+        with tree.open(config_path) as stream:
+            config_raw = limits.read_capped(stream, limits.MAX_DOCUMENT, origin)
+    config = ImageConfig.parse(config_raw, origin, media.OCI_CONFIG)
     if named and Digest(named.group(1), named.group(2)) != config.digest:
         raise IntegrityError(
             tree.origin,

@@ -40,17 +40,14 @@ DELTA_BASE = "org.archiver.delta.base"
 DELTA_BASE_ORIGIN = "org.archiver.delta.base.origin"
 
 
-def layout_annotations(tree: Tree) -> dict[str, str]:
-    """The annotations of the layout's own index.json (a delta names its base there)."""
-    if not is_layout(tree):
-        return {}
-    index = read_json(tree, INDEX_FILE, "oci-index")
-    assert isinstance(index, dict)
-    return dict(index.get("annotations") or {})
-
-
 def read_entries(tree: Tree) -> list[ImageEntry]:
     """The top-level images of ``index.json``, one entry per digest, names merged in order."""
+    return read_index(tree)[0]
+
+
+def read_index(tree: Tree) -> tuple[list[ImageEntry], dict[str, str]]:
+    """``read_entries``, and the annotations of index.json itself (a delta names its base
+    there): one reading of it."""
     layout = read_json(tree, LAYOUT_FILE, "oci-layout", limits.MAX_SMALL_FILE)
     assert isinstance(layout, dict)
     if layout.get("imageLayoutVersion") != LAYOUT_VERSION:
@@ -74,7 +71,10 @@ def read_entries(tree: Tree) -> list[ImageEntry]:
             refs.append(ref)
         if tag is not None and tag not in tags:
             tags.append(tag)
-    return [ImageEntry(_kept(found[d][0]), tuple(found[d][1]), tuple(found[d][2])) for d in order]
+    entries = [
+        ImageEntry(_kept(found[d][0]), tuple(found[d][1]), tuple(found[d][2])) for d in order
+    ]
+    return entries, dict(index.get("annotations") or {})
 
 
 def _kept(descriptor: Descriptor) -> Descriptor:
