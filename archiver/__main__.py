@@ -1,3 +1,3 @@
-from archiver.cli.main import main
+from archiver.cli.main import run
 
-main()
+run()
