@@ -7,8 +7,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from archiver.cli.template import render
-
 _HEADERS = {
     "ID": "IMAGE ID",
     "CreatedSince": "CREATED",
@@ -42,6 +40,8 @@ def render_rows(
     headers: dict[str, str] | None = None,
 ) -> str:
     """docker's ``--format`` for list commands: a ``table`` template, or one line per row."""
+    from archiver.cli.template import render  # not for --json, -q, or no output at all
+
     template = template or default_table
     if not template.startswith("table"):
         return "\n".join(render(template, row) for row in rows)

@@ -99,6 +99,8 @@ def test_a_sync_with_nothing_new_imports_no_http_client(registry: Registry, tmp_
     }
     assert "archiver.places.registry.heads" in imported
     assert not {"httpx", "httpcore", "archiver.places.registry.session"} & imported
+    # nor what only some lists, some configs or some outputs need
+    assert not {"subprocess", "archiver.model.semver", "archiver.cli.template"} & imported
 
 
 def test_a_registry_that_is_not_there_fails_as_the_session_fails() -> None:

@@ -9,10 +9,13 @@ one stops the run before any registry is asked; a filter that keeps nothing is a
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from archiver.errors import InputError
-from archiver.model.semver import Range, Version
 from archiver.model.sync_lists.spec import ImageSpec, TagFilter
+
+if TYPE_CHECKING:
+    from archiver.model.semver import Range
 
 
 def _compile(pattern: str, where: str) -> re.Pattern[str]:
@@ -23,6 +26,8 @@ def _compile(pattern: str, where: str) -> re.Pattern[str]:
 
 
 def _range(text: str, where: str) -> Range:
+    from archiver.model.semver import Range  # only lists with a semver filter need it
+
     try:
         return Range.parse(text)
     except InputError as exc:
@@ -51,6 +56,8 @@ def choose(chosen: TagFilter, listed: list[str], where: str) -> list[str]:
         deny = [_compile(p, where) for p in chosen.deny]
         kept = [t for t in kept if not any(p.fullmatch(t) for p in deny)]
     if chosen.semver is not None:
+        from archiver.model.semver import Version
+
         wanted = _range(chosen.semver, where)
         kept = [t for t in kept if (v := Version.parse(t)) is not None and wanted.matches(v)]
     return sorted(set(kept) | set(chosen.tags))

@@ -12,7 +12,6 @@ import base64
 import contextlib
 import json
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +68,8 @@ def _helper_name(data: dict[str, Any], key: str) -> str | None:
 
 
 def _helper(name: str, action: str, payload: str) -> str:
+    import subprocess  # only where docker's config names a helper
+
     program = f"docker-credential-{name}"
     try:
         done = subprocess.run(
