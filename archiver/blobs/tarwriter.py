@@ -15,6 +15,9 @@ _RECORD = tarfile.RECORDSIZE
 
 
 _USTAR_TAIL = tarfile.POSIX_MAGIC + bytes(64 + 16 + 155)  # owner names, device, prefix
+_FIELDS = b"%07o\0%07o\0%07o\0%011o\0%011o\0"  # mode, uid, gid, size, mtime
+_AFTER_KIND = bytes(100) + _USTAR_TAIL + bytes(12)  # link name, the tail, to 512 bytes
+_FIXED_SUM = 8 * ord(" ") + sum(_AFTER_KIND)
 _MAX_SIZE = 8**11
 """Sizes an 11-digit octal field holds (8 GiB); a larger one takes a pax record."""
 
@@ -26,17 +29,11 @@ def ustar_header(name: str, size: int, kind: bytes, mode: int) -> bytes | None:
     takes four times as long a header. None for any other member."""
     if kind != tarfile.REGTYPE or not is_plain(name, size):
         return None
-    block = bytearray(
-        name.encode().ljust(100, b"\0")
-        + b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (mode & 0o7777, 0, 0, size, 0)
-        + b"        "
-        + kind
-        + bytes(100)
-        + _USTAR_TAIL
-    )
-    block += bytes(_BLOCK - len(block))
-    block[148:156] = b"%06o\0 " % sum(block)
-    return bytes(block)
+    encoded = name.encode()
+    fields = _FIELDS % (mode & 0o7777, 0, 0, size, 0)
+    # the checksum sums every byte, its own field as spaces: the rest of the block is fixed
+    checksum = sum(encoded) + sum(fields) + kind[0] + _FIXED_SUM
+    return encoded.ljust(100, b"\0") + fields + b"%06o\0 " % checksum + kind + _AFTER_KIND
 
 
 def is_plain(name: str, size: int) -> bool:
