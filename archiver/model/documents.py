@@ -44,7 +44,14 @@ class Document:
         return Digest.from_bytes(self.raw)
 
     def descriptor(self, **extra: Any) -> Descriptor:
+        if not extra:
+            return self._descriptor
         return Descriptor(self.media_type, self.digest, len(self.raw), **extra)
+
+    @cached_property
+    def _descriptor(self) -> Descriptor:
+        """The plain descriptor, made once: every list of an image's blobs asks for it."""
+        return Descriptor(self.media_type, self.digest, len(self.raw))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ the engine's work (``engine/graph.py``), moving bytes is ``engine/copy.py``'s.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from archiver.model import media
@@ -101,29 +101,29 @@ class ResolvedImage:
                     return node
         return images[0]
 
-    def blobs(self) -> Iterator[tuple[Descriptor, bytes | None]]:
+    def blobs(self) -> list[tuple[Descriptor, bytes | None]]:
         """Every blob once, children before parents: layers, configs, manifests, indexes.
 
         Documents come with their (already verified) bytes; layers with None.
         """
         seen: set[Digest] = set()
+        out: list[tuple[Descriptor, bytes | None]] = []
 
-        def once(
-            items: Iterable[tuple[Descriptor, bytes | None]],
-        ) -> Iterator[tuple[Descriptor, bytes | None]]:
-            for desc, data in items:
-                if desc.digest not in seen:
-                    seen.add(desc.digest)
-                    yield desc, data
+        def once(descriptor: Descriptor, data: bytes | None) -> None:
+            if descriptor.digest not in seen:
+                seen.add(descriptor.digest)
+                out.append((descriptor, data))
 
         for node in self.images:
-            yield from once((layer, None) for layer in node.manifest.layers)
+            for layer in node.manifest.layers:
+                once(layer, None)
         for node in self.images:
-            yield from once([(node.manifest.config, node.config_raw)])
+            once(node.manifest.config, node.config_raw)
         for node in self.images:
-            yield from once([(node.manifest.descriptor(), node.manifest.raw)])
+            once(node.manifest.descriptor(), node.manifest.raw)
         for index in reversed(self.indexes):
-            yield from once([(index.descriptor(), index.raw)])
+            once(index.descriptor(), index.raw)
+        return out
 
 
 def is_image(descriptor: Descriptor, manifest: Manifest) -> bool:
