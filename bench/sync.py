@@ -19,7 +19,10 @@ With --rate MB (each connection to the registry limited to MB per second, throug
 throttling forwarder, as a distant registry is), the first sync is also run with
 --jobs 1 and --jobs N (N: --jobs, 4 by default) and both times are reported.
 
-Usage: python bench/sync.py [--mb 20] [--repeat 3] [--rate 20 [--jobs 4]]
+With --dir, OUT (and the lists) are written there: on XFS or btrfs, a rewrite of OUT shares
+the kept images' blocks with the old OUT instead of copying them.
+
+Usage: python bench/sync.py [--mb 20] [--repeat 3] [--rate 20 [--jobs 4]] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -106,9 +109,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="MB/s each registry connection gets")
     parser.add_argument("--jobs", type=int, default=4, help="with --rate: --jobs of sync")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "sync.json"))
+    parser.add_argument(
+        "--dir", default="/tmp", help="where OUT is written (an XFS or btrfs mount: shared blocks)"
+    )
     args = parser.parse_args()
     compile_package()
-    work = Path(tempfile.mkdtemp(prefix="arch-bench-sync-", dir="/tmp"))
+    work = Path(tempfile.mkdtemp(prefix="arch-bench-sync-", dir=args.dir))
     archiver = [sys.executable, "-m", "archiver"]
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")
     os.environ["DOCKER_CONFIG"] = str(work / "docker-config")

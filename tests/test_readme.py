@@ -160,7 +160,7 @@ def test_setup_is_two_one_line_commands_a_newcomer_pastes() -> None:
     assert second.endswith("&& bash scripts/test.sh")
     packages = (
         "docker.io docker-registry skopeo containerd podman chromium libatomic1 curl zstd"
-        " busybox-static openssl"
+        " busybox-static openssl xfsprogs btrfs-progs"
     )
     assert f"apt-get install -y {packages} && " in second
 

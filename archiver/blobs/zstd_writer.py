@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 import zstandard
 
+from archiver.blobs.clone_align import CLONED_FROM, block_size, clones, empty_frame, padding, pieces
 from archiver.blobs.seek_table import Frame, encode_seek_table
 from archiver.blobs.zstd_reader import decode_frame
 from archiver.errors import IntegrityError
@@ -69,9 +70,11 @@ class SeekableWriter:
         self._entries: list[tuple[int, int]] = []
         self._limit = options.frame_size
         """Bytes of the frame being written at most (more for the last, see last_frame)."""
-        self._copies: list[tuple[int, int, int]] = []
-        """Frames of other files to copy here (descriptor, offset, length), adjacent ones
-        as one run: copied when something else is written next."""
+        self._copies: list[tuple[int, int, int, int]] = []
+        """Frames of other files to copy here (descriptor, offset, length, the entry of
+        the first), adjacent ones as one run: copied when something else is written next."""
+        self._cloning: dict[int, int] = {}
+        """Per device copied from: the block size its runs are aligned to (0: none)."""
         self.bytes_in = 0
         self.bytes_out = 0
 
@@ -181,7 +184,7 @@ class SeekableWriter:
             self.bytes_in -= lead.size  # counted as written
         for frame in frames:
             self._copy(fd, frame)
-        if sum(length for _, _, length in self._copies) >= _COPY_AT:
+        if sum(run[2] for run in self._copies) >= _COPY_AT:
             self._copy_runs()  # the disk syncs what is copied while the rest is planned
 
     def _holds_buffered(self, fd: int, frame: Frame) -> bool:
@@ -198,9 +201,10 @@ class SeekableWriter:
     def _copy(self, fd: int, frame: Frame) -> None:
         runs = self._copies
         if runs and runs[-1][0] == fd and runs[-1][1] + runs[-1][2] == frame.compressed_offset:
-            runs[-1] = (fd, runs[-1][1], runs[-1][2] + frame.compressed_size)
+            fd, start, length, first = runs[-1]
+            runs[-1] = (fd, start, length + frame.compressed_size, first)
         else:
-            runs.append((fd, frame.compressed_offset, frame.compressed_size))
+            runs.append((fd, frame.compressed_offset, frame.compressed_size, len(self._entries)))
         self._entries.append((frame.compressed_size, frame.size))
         self.bytes_out += frame.compressed_size
         self.bytes_in += frame.size
@@ -213,8 +217,14 @@ class SeekableWriter:
         out = _file_descriptor(self._out)
         if out is not None:
             self._out.flush()
-        for fd, start, length in runs:
-            if out is None or not _copy_range(fd, out, start, length):
+        padded = 0  # empty frames put before runs of this call, so far
+        for fd, start, length, first in runs:
+            block = self._block(fd, out) if out is not None and length >= CLONED_FROM else 0
+            if length < 64 * block:  # an empty frame would cost too much of it
+                block = 0
+            if out is not None and block and self._pad(out, start, block, first + padded):
+                padded += 1
+            if out is None or not _copy_range(fd, out, start, length, block):
                 for at in range(start, start + length, _READ_CHUNK):
                     want = min(_READ_CHUNK, start + length - at)
                     data = os.pread(fd, want, at)
@@ -223,6 +233,26 @@ class SeekableWriter:
                     self._out.write(data)
             elif (copied := getattr(self._out, "copied", None)) is not None:
                 copied(length)  # a SyncingFile: the bytes count towards its next sync
+
+    def _pad(self, out: int, start: int, block: int, entry: int) -> bool:
+        """An empty frame (the ``entry``-th) that puts the run about to be copied at
+        ``start``'s place within a block (see clone_align); False: it is there already."""
+        pad = padding(os.lseek(out, 0, os.SEEK_CUR), start, block)
+        if not pad:
+            return False
+        self._out.write(empty_frame(pad))
+        self._out.flush()
+        self._entries.insert(entry, (pad, 0))
+        self.bytes_out += pad
+        return True
+
+    def _block(self, source: int, target: int) -> int:
+        """The block size runs from ``source`` are aligned to in ``target``, 0: none."""
+        device = os.fstat(source).st_dev
+        found = self._cloning.get(device)
+        if found is None:
+            found = self._cloning[device] = block_size(target) if clones(source, target) else 0
+        return found
 
     def same_frames(self, options: ZstdOptions) -> bool:
         """Frames made with ``options`` can be copied into this stream as they are."""
@@ -256,17 +286,19 @@ def _file_descriptor(out: BinaryIO) -> int | None:
         return None
 
 
-def _copy_range(source: int, target: int, start: int, length: int) -> bool:
-    """Copy ``length`` bytes at ``start`` to ``target``'s position in the kernel; False if
-    it can't."""
-    offset, left = start, length
+def _copy_range(source: int, target: int, start: int, length: int, block: int = 0) -> bool:
+    """Copy ``length`` bytes at ``start`` to ``target``'s position in the kernel, the whole
+    ``block``s apart (shared by a file system that clones); False if it can't."""
+    left = length
     try:
-        while left:
-            copied = os.copy_file_range(source, target, left, offset)
-            if copied == 0:
-                raise IntegrityError("spool", f"frame at {start}", "truncated")
-            offset += copied
-            left -= copied
+        for offset, size in pieces(start, length, block) if block else [(start, length)]:
+            while size:
+                copied = os.copy_file_range(source, target, size, offset)
+                if copied == 0:
+                    raise IntegrityError("spool", f"frame at {start}", "truncated")
+                offset += copied
+                size -= copied
+                left -= copied
     except OSError as exc:
         if left == length and exc.errno in _NO_COPY_RANGE:
             return False  # nothing copied: the caller falls back to read and write
