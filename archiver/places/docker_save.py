@@ -84,19 +84,18 @@ def _read_item(tree: Tree, item: dict[str, Any], where: str) -> SaveItem:
     config_path = item["Config"]
     origin = f"{tree.origin}: {config_path}"
     named = _BLOB_PATH.fullmatch(config_path)
-    if named and tree.exists(config_path):  # named by its digest: read once per command
-        described = Descriptor(
-            media.OCI_CONFIG, Digest(named.group(1), named.group(2)), tree.size(config_path)
-        )
+    path_digest = Digest(named.group(1), named.group(2)) if named else None
+    if path_digest is not None and tree.exists(config_path):  # read once per command
+        described = Descriptor(media.OCI_CONFIG, path_digest, tree.size(config_path))
         config_raw = read_verified(described, lambda: tree.open(config_path), tree.origin)
     else:
         with tree.open(config_path) as stream:
             config_raw = limits.read_capped(stream, limits.MAX_DOCUMENT, origin)
     config = ImageConfig.parse(config_raw, origin, media.OCI_CONFIG)
-    if named and Digest(named.group(1), named.group(2)) != config.digest:
+    if path_digest is not None and path_digest != config.digest:
         raise IntegrityError(
             tree.origin,
-            f"{named.group(1)}:{named.group(2)}",
+            str(path_digest),
             f"digest mismatch: got {config.digest} for {config_path}",
         )
     if len(item["Layers"]) != len(config.diff_ids):
